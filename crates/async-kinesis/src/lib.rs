@@ -1,5 +1,59 @@
 //! Async producer, consumer and processors for AWS Kinesis Data Streams.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use async_kinesis::{ConnectOptions, CreateStream, StreamClient};
+//!
+//! # async fn demo() -> Result<(), async_kinesis::Error> {
+//! let options = ConnectOptions::default().region("us-east-1");
+//! let stream = StreamClient::connect("orders", &options).await?;
+//! stream
+//!     .create_if_missing(CreateStream::Provisioned { shards: 2 }, Duration::from_secs(60))
+//!     .await?;
+//! let shards = stream.list_shards().await?;
+//! println!("{} shards, {} open", shards.len(), shards.iter().filter(|s| s.is_open()).count());
+//! # Ok(()) }
+//! ```
+//!
+//! # Connecting
+//!
+//! A [`StreamClient`] is built from [`ConnectOptions`] (the default AWS credential chain and
+//! region, an optional endpoint), from an [`aws_config::SdkConfig`] you loaded, or from an
+//! [`aws_sdk_kinesis::Client`] you built. A stream is addressed by name or by ARN
+//! ([`StreamRef`]); with an ARN every call uses `StreamARN`. Names and ARNs are validated before
+//! any call is made.
+//!
+//! # Errors
+//!
+//! All fallible calls return [`Error`]. [`Error::class`] tells throttling, transient, expired,
+//! not-found, in-use, validation and access failures apart, and [`Error::is_retryable`] whether
+//! a later retry can succeed. Service limits live in [`limits`].
+//!
+//! # Cargo features
+//!
+//! | feature | default | adds |
+//! | --- | --- | --- |
+//! | `sso` | no | AWS IAM Identity Center (SSO) profiles in the default credential chain |
 #![deny(missing_docs)]
 
+pub mod connect;
 pub mod error;
 pub mod limits;
+pub mod shard;
+pub mod stream;
+pub mod stream_ref;
+
+pub use connect::ConnectOptions;
+pub use error::{Error, ErrorClass};
+pub use shard::Shard;
+pub use stream::{
+    CreateStream, ShardListing, StreamClient, StreamMode, StreamStatus, StreamSummary,
+};
+pub use stream_ref::{IntoStreamRef, StreamRef};
+
+// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
