@@ -1,1 +1,2 @@
 //! Test support for async-kinesis.
+pub mod proxy;
