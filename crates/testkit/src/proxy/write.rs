@@ -89,6 +89,11 @@ fn decide(
         .collect()
 }
 
+/// Whether a PutRecords result entry is a failure (kinesis-mock writes `"ErrorCode": null` on success).
+fn is_failed(entry: &Value) -> bool {
+    entry.get("ErrorCode").is_some_and(|code| !code.is_null())
+}
+
 /// Counts a record the emulator stored, and whether the emulator put it where the proxy routed it.
 fn count_accepted(state: &State, shard: &ShardKey, bytes: u64, at: Instant, entry: &Value) {
     let mut counters = lock(&state.counters);
@@ -183,7 +188,7 @@ pub(crate) async fn put_records(
                     .next()
                     .ok_or("the emulator's answer ran out of entries")?;
                 if let Some(shard) = shard
-                    && entry.get("ErrorCode").is_none()
+                    && !is_failed(&entry)
                 {
                     count_accepted(state, &shard, bytes, now, &entry);
                 }
@@ -192,10 +197,7 @@ pub(crate) async fn put_records(
         };
         merged.push(entry);
     }
-    let failed = merged
-        .iter()
-        .filter(|e| e.get("ErrorCode").is_some())
-        .count();
+    let failed = merged.iter().filter(|e| is_failed(e)).count();
     reply["Records"] = Value::Array(merged);
     reply["FailedRecordCount"] = json!(failed);
     Ok(with_headers(
