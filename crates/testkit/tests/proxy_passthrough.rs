@@ -285,3 +285,27 @@ async fn proxy_failures_are_errors_not_silent_passes() {
         other => panic!("shutdown must report the failures: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_binary_prints_its_address_and_proxies() {
+    use std::io::BufRead;
+    let upstream = kinesalite();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kinesis-limits-proxy"))
+        .args(["--upstream", &upstream, "--scale", "0.5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start kinesis-limits-proxy");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let url = line.trim().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+    let listed = sdk_client(&url).list_streams().send().await;
+    // Stop our own child by its handle before asserting, so a failure does not leak it.
+    child.kill().expect("stop the proxy");
+    child.wait().expect("reap the proxy");
+    listed.expect("ListStreams through the binary");
+}
