@@ -42,6 +42,7 @@ pub mod connect;
 pub mod error;
 pub mod limits;
 pub mod shard;
+pub mod shard_map;
 pub mod stream;
 pub mod stream_ref;
 

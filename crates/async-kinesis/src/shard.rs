@@ -1,6 +1,7 @@
 //! A shard as ListShards / DescribeStream describe it: hash key range, lineage, sequence range.
 
 use crate::error::Error;
+use crate::shard_map::parse_hash_key;
 
 /// One shard of a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,12 +51,7 @@ impl Shard {
             malformed(format!("shard {} has no hash key range", shard.shard_id()))
         })?;
         let parse = |key: &str| {
-            key.parse::<u128>().map_err(|_| {
-                malformed(format!(
-                    "shard {} has a hash key that is not a 128-bit number: {key:?}",
-                    shard.shard_id()
-                ))
-            })
+            parse_hash_key(key).map_err(|e| malformed(format!("shard {}: {e}", shard.shard_id())))
         };
         let starting_hash_key = parse(range.starting_hash_key())?;
         let ending_hash_key = parse(range.ending_hash_key())?;

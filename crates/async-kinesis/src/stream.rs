@@ -442,11 +442,12 @@ impl StreamClient {
         }
     }
 
-    /// Creates the stream unless it exists, then waits until it is usable.
+    /// Creates the stream unless it exists, then waits until it is usable (ACTIVE, or UPDATING
+    /// when an existing stream is being resharded).
     ///
     /// # Errors
     /// As for [`StreamClient::create`] (except `StreamExists`) and
-    /// [`StreamClient::wait_until_active`].
+    /// [`StreamClient::wait_until_usable`].
     ///
     /// # Cancel safety
     /// Not cancel safe: the stream may have been created.
@@ -456,12 +457,12 @@ impl StreamClient {
         timeout: Duration,
     ) -> Result<StreamSummary, Error> {
         match self.create(spec).await {
-            Ok(()) | Err(Error::StreamExists { .. }) => self.wait_until_active(timeout).await,
+            Ok(()) | Err(Error::StreamExists { .. }) => self.wait_until_usable(timeout).await,
             Err(err) => Err(err),
         }
     }
 
-    /// Waits until the stream is ACTIVE (or UPDATING, which also accepts reads and writes).
+    /// Waits until the stream is ACTIVE.
     ///
     /// # Errors
     /// [`Error::WaitTimeout`] when `timeout` passes first; [`Error::StreamNotFound`] when the
@@ -470,28 +471,48 @@ impl StreamClient {
     /// # Cancel safety
     /// Cancel safe.
     pub async fn wait_until_active(&self, timeout: Duration) -> Result<StreamSummary, Error> {
+        self.wait_for("ACTIVE", |status| *status == StreamStatus::Active, timeout)
+            .await
+    }
+
+    /// Waits until the stream accepts reads and writes: ACTIVE, or UPDATING (resharding).
+    ///
+    /// # Errors
+    /// As for [`StreamClient::wait_until_active`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn wait_until_usable(&self, timeout: Duration) -> Result<StreamSummary, Error> {
+        self.wait_for("ACTIVE or UPDATING", StreamStatus::is_usable, timeout)
+            .await
+    }
+
+    async fn wait_for(
+        &self,
+        wanted: &'static str,
+        reached: impl Fn(&StreamStatus) -> bool,
+        timeout: Duration,
+    ) -> Result<StreamSummary, Error> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
             let summary = self.describe().await?;
-            match summary.status {
-                ref status if status.is_usable() => return Ok(summary),
-                StreamStatus::Deleting => {
-                    return Err(Error::StreamNotFound {
-                        stream: self.stream.to_string(),
-                    });
-                }
-                status => {
-                    let waited = started.elapsed();
-                    if waited + pause > timeout {
-                        return Err(Error::WaitTimeout {
-                            stream: self.stream.to_string(),
-                            wanted: "ACTIVE",
-                            last_status: status.to_string(),
-                            waited,
-                        });
-                    }
-                }
+            if reached(&summary.status) {
+                return Ok(summary);
+            }
+            if summary.status == StreamStatus::Deleting {
+                return Err(Error::StreamNotFound {
+                    stream: self.stream.to_string(),
+                });
+            }
+            let waited = started.elapsed();
+            if waited + pause > timeout {
+                return Err(Error::WaitTimeout {
+                    stream: self.stream.to_string(),
+                    wanted,
+                    last_status: summary.status.to_string(),
+                    waited,
+                });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));

@@ -18,8 +18,15 @@
 //! stream.delete().await;
 //! # }
 //! ```
+//!
+//! # Service limits and faults
+//!
+//! [`proxy::LimitsProxy`] sits in front of an emulator and makes it behave like Kinesis at its
+//! limits: per-shard throttling, partial PutRecords failures, expired iterators, 5xx, resets and
+//! latency, all scripted per test and counted.
 
 mod names;
+pub mod proxy;
 mod services;
 mod test_stream;
 

@@ -1,0 +1,135 @@
+//! The accept loop and the per-call pipeline: count, call-level faults, then the operation's handler.
+
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::faults::FaultAction;
+use super::forward::{ProxyBody, aws_error, stream_response};
+use super::read;
+use super::state::{State, lock};
+use super::wire::{self, StreamKey};
+use super::write;
+
+/// Returned by the service to make hyper drop the connection without an answer.
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by an injected fault")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+/// Accepts connections until `shutdown` is cancelled; open connections end with it too.
+pub(crate) async fn serve(listener: TcpListener, state: Arc<State>, shutdown: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                state.record_failure(format!("accepting a connection failed: {err}"));
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // Small JSON calls: don't let Nagle hold them back.
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(state.clone(), req));
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service);
+            // Connection errors are the client's business (it went away, or a fault reset it).
+            tokio::select! {
+                _ = connection => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// Operations after which a stream's shard map is re-read.
+fn changes_shards(operation: &str) -> bool {
+    matches!(
+        operation,
+        "CreateStream" | "DeleteStream" | "SplitShard" | "MergeShards" | "UpdateShardCount"
+    )
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ResetConnection> {
+    let (parts, body) = request.into_parts();
+    // A client that goes away mid-request gets nothing back anyway.
+    let body = body
+        .collect()
+        .await
+        .map_err(|_| ResetConnection)?
+        .to_bytes();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let operation = wire::operation(target).unwrap_or_default().to_owned();
+    lock(&state.counters).count_call(&operation);
+
+    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    let stream = json.as_ref().and_then(StreamKey::from_request);
+    let iterator = (operation == "GetRecords")
+        .then(|| json.as_ref()?.get("ShardIterator")?.as_str())
+        .flatten()
+        .and_then(|it| state.iterators.lookup(it));
+    let stream_name = stream
+        .as_ref()
+        .map(|s| s.name().to_owned())
+        .or_else(|| iterator.as_ref().map(|i| i.shard.stream.clone()));
+
+    let verdict = lock(&state.faults).on_call(&operation, stream_name.as_deref());
+    if !verdict.delay.is_zero() {
+        tokio::time::sleep(verdict.delay).await;
+    }
+    match verdict.end {
+        Some(FaultAction::Reset) => return Err(ResetConnection),
+        Some(FaultAction::Error {
+            status,
+            error_type,
+            message,
+        }) => return Ok(aws_error(status, &error_type, &message)),
+        Some(FaultAction::ExpireIterator) => return Ok(read::expired_iterator(None)),
+        Some(FaultAction::FailRecords { .. } | FaultAction::Latency(_)) | None => {}
+    }
+
+    let handled = match operation.as_str() {
+        "PutRecords" => write::put_records(&state, &parts, body, json, stream).await,
+        "PutRecord" => write::put_record(&state, &parts, body, json, stream).await,
+        "GetShardIterator" => read::get_shard_iterator(&state, &parts, body, json, stream).await,
+        "GetRecords" => read::get_records(&state, &parts, body, iterator).await,
+        op => {
+            let forwarded = state.upstream.send(&parts, body).await.map(stream_response);
+            if changes_shards(op)
+                && let Some(name) = &stream_name
+            {
+                state.shard_maps.invalidate(name).await;
+            }
+            forwarded
+        }
+    };
+    Ok(handled.unwrap_or_else(|message| state.fail(message)))
+}

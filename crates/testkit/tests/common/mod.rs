@@ -1,0 +1,112 @@
+//! Helpers shared by the proxy's tests: emulator endpoints, random streams, raw emulator access.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use async_kinesis::{CreateStream, StreamClient};
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use testkit::{Service, Services, random_stream_name};
+
+/// kinesis-mock (ARNs, resharding, SubscribeToShard); fails the test if it is down.
+pub fn kinesis_mock() -> String {
+    let services = Services::from_env();
+    services.require(Service::KinesisMock);
+    services.kinesis_mock
+}
+
+/// kinesalite (fast); fails the test if it is down.
+pub fn kinesalite() -> String {
+    let services = Services::from_env();
+    services.require(Service::Kinesalite);
+    services.kinesalite
+}
+
+pub fn random_stream(prefix: &str) -> String {
+    random_stream_name(prefix)
+}
+
+fn stream_client(client: &Client, name: &str) -> StreamClient {
+    StreamClient::new(client.clone(), name).expect("valid stream name")
+}
+
+/// Creates a stream and waits until it is ACTIVE.
+pub async fn create_stream(client: &Client, name: &str, shards: u32) {
+    let stream = stream_client(client, name);
+    stream
+        .create(CreateStream::Provisioned { shards })
+        .await
+        .expect("CreateStream");
+    wait_active(client, name).await;
+}
+
+pub async fn wait_active(client: &Client, name: &str) {
+    stream_client(client, name)
+        .wait_until_active(Duration::from_secs(30))
+        .await
+        .expect("stream becomes ACTIVE");
+}
+
+pub async fn delete_stream(client: &Client, name: &str) {
+    stream_client(client, name)
+        .delete()
+        .await
+        .expect("DeleteStream");
+}
+
+pub fn entry(data: impl Into<Vec<u8>>, key: impl Into<String>) -> PutRecordsRequestEntry {
+    PutRecordsRequestEntry::builder()
+        .data(Blob::new(data.into()))
+        .partition_key(key)
+        .build()
+        .expect("data and partition key are set")
+}
+
+/// Open shard ids of a stream, read straight from the emulator.
+pub async fn shard_ids(client: &Client, name: &str) -> Vec<String> {
+    let shards = client
+        .list_shards()
+        .stream_name(name)
+        .send()
+        .await
+        .expect("ListShards");
+    shards
+        .shards()
+        .iter()
+        .filter(|s| {
+            s.sequence_number_range()
+                .is_none_or(|r| r.ending_sequence_number().is_none())
+        })
+        .map(|s| s.shard_id().to_owned())
+        .collect()
+}
+
+/// Every record's data in one shard, read straight from the emulator.
+pub async fn read_shard(client: &Client, name: &str, shard_id: &str) -> Vec<Vec<u8>> {
+    let mut iterator = client
+        .get_shard_iterator()
+        .stream_name(name)
+        .shard_id(shard_id)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("GetShardIterator")
+        .shard_iterator
+        .expect("an iterator");
+    let mut data = Vec::new();
+    loop {
+        let page = client
+            .get_records()
+            .shard_iterator(&iterator)
+            .send()
+            .await
+            .expect("GetRecords");
+        let got = page.records().len();
+        data.extend(page.records().iter().map(|r| r.data().as_ref().to_vec()));
+        match page.next_shard_iterator {
+            Some(next) if got > 0 || page.millis_behind_latest.unwrap_or(0) > 0 => iterator = next,
+            _ => return data,
+        }
+    }
+}
