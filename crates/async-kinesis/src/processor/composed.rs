@@ -117,3 +117,95 @@ impl<S: Serializer, A: Aggregator> Processor for Composed<S, A> {
         self.max_record_size
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::error::DecodeError;
+    use crate::processor::record::MAX_RECORD_SIZE_LIMIT;
+    use crate::processor::{
+        JsonLineProcessor, JsonListProcessor, JsonProcessor, RecordWriter, StringProcessor,
+    };
+    use serde_json::Value;
+
+    fn assert_processor<P: Processor>() {}
+
+    #[test]
+    fn named_processors_are_send_sync_static() {
+        assert_processor::<StringProcessor>();
+        assert_processor::<JsonProcessor>();
+        assert_processor::<JsonLineProcessor<Vec<u8>>>();
+        assert_processor::<JsonListProcessor>();
+    }
+
+    #[test]
+    fn default_and_configured_max_record_size() {
+        let p: JsonProcessor = JsonProcessor::default();
+        assert_eq!(p.max_record_size(), 1_048_576);
+        assert_eq!(
+            RecordWriter::<()>::max_record_size(&p.writer::<()>()),
+            1_048_576
+        );
+        let p = p
+            .with_max_record_size(MAX_RECORD_SIZE_LIMIT)
+            .expect("10 MiB");
+        assert_eq!(p.max_record_size(), 10 * 1_048_576);
+        let err = StringProcessor::default()
+            .with_max_record_size(MAX_RECORD_SIZE_LIMIT + 1)
+            .expect_err("too large");
+        assert_eq!(
+            err,
+            ConfigError::MaxRecordSize {
+                size: MAX_RECORD_SIZE_LIMIT + 1,
+                max: MAX_RECORD_SIZE_LIMIT
+            }
+        );
+        assert!(StringProcessor::default().with_max_record_size(0).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_item_error() {
+        let p = StringProcessor::default();
+        let data = Bytes::from_static(b"ok\xff");
+        let read: Vec<_> = p.read(&data, "k").collect();
+        assert!(matches!(
+            read[..],
+            [Err(ReadError::Item {
+                sub_sequence: 0,
+                source: DecodeError::Utf8(_)
+            })]
+        ));
+    }
+
+    #[test]
+    fn bad_json_line_does_not_stop_the_rest() {
+        let p: JsonLineProcessor = JsonLineProcessor::default();
+        let data = Bytes::from_static(b"1\n{oops\n\"x\"\n");
+        let read: Vec<_> = p.read(&data, "k").collect();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0].as_ref().expect("ok").item, Value::from(1));
+        assert!(matches!(
+            read[1],
+            Err(ReadError::Item {
+                sub_sequence: 1,
+                source: DecodeError::Json(_)
+            })
+        ));
+        let last = read[2].as_ref().expect("ok");
+        assert_eq!((last.sub_sequence, &last.item), (2, &Value::from("x")));
+        assert_eq!(&*last.partition_key, "k");
+    }
+
+    #[test]
+    fn json_list_reads_as_one_vec() {
+        let p: JsonListProcessor = JsonListProcessor::default();
+        let data = Bytes::from_static(b"[1, \"a\"]");
+        let read: Vec<_> = p.read(&data, "k").map(|r| r.expect("list").item).collect();
+        assert_eq!(read, vec![vec![Value::from(1), Value::from("a")]]);
+        let not_list = Bytes::from_static(b"{}");
+        assert!(matches!(
+            p.read(&not_list, "k").next(),
+            Some(Err(ReadError::Item { .. }))
+        ));
+    }
+}

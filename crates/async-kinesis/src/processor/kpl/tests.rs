@@ -235,3 +235,35 @@ fn bad_index_fails_only_that_user_record() {
     ));
     assert!(matches!(&read[3], Ok(f) if f.sub_sequence == 3 && &f.data[..] == b"d"));
 }
+
+#[test]
+fn bad_item_inside_valid_aggregate_yields_an_error_for_that_item_only() {
+    use crate::processor::error::DecodeError;
+    use crate::processor::{KplStringProcessor, Processor};
+    let p = KplStringProcessor::default();
+    let mut w = p.writer::<u8>();
+    for (i, data) in [&b"good"[..], b"\xff\xfe", b"also good"]
+        .into_iter()
+        .enumerate()
+    {
+        let tag = u8::try_from(i).expect("small");
+        assert!(
+            w.push(tag, Bytes::copy_from_slice(data), "k", None)
+                .expect("fits")
+                .is_none()
+        );
+    }
+    let record = w.flush().pop().expect("record");
+    let read: Vec<_> = p.read(&record.data, &record.partition_key).collect();
+    assert_eq!(read.len(), 3);
+    assert_eq!(read[0].as_ref().expect("ok").item, "good");
+    assert!(matches!(
+        read[1],
+        Err(ReadError::Item {
+            sub_sequence: 1,
+            source: DecodeError::Utf8(_)
+        })
+    ));
+    let last = read[2].as_ref().expect("ok");
+    assert_eq!((last.sub_sequence, last.item.as_str()), (2, "also good"));
+}
