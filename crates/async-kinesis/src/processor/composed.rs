@@ -1,0 +1,211 @@
+//! A processor built from any serializer and any aggregator.
+
+use super::Processor;
+use super::aggregator::Aggregator;
+use super::error::{ConfigError, ReadError, SerializeError};
+use super::record::{DEFAULT_MAX_RECORD_SIZE, Decoded, check_max_record_size};
+use super::serializer::Serializer;
+use bytes::Bytes;
+
+/// A processor made of a serializer `S` and an aggregator `A`. The seven named processors are
+/// aliases of it; compose your own the same way:
+///
+/// ```
+/// use async_kinesis::processor::{BytesSerializer, Composed, NetstringAggregator, Processor};
+///
+/// // Raw bytes framed as netstrings, records of at most 256 KiB.
+/// let processor = Composed::new(BytesSerializer, NetstringAggregator)
+///     .with_max_record_size(256 * 1024)
+///     .expect("valid size");
+/// assert_eq!(processor.max_record_size(), 256 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Composed<S, A> {
+    serializer: S,
+    aggregator: A,
+    max_record_size: usize,
+}
+
+impl<S: Serializer, A: Aggregator> Composed<S, A> {
+    /// A processor with the default maximum record size (1 MiB, data plus partition key).
+    pub fn new(serializer: S, aggregator: A) -> Self {
+        Self {
+            serializer,
+            aggregator,
+            max_record_size: DEFAULT_MAX_RECORD_SIZE,
+        }
+    }
+
+    /// Sets the maximum record size, data plus partition key: `1 ..= 10 MiB`. Use the stream's
+    /// `MaxRecordSizeInKiB` when it was raised above 1 MiB.
+    pub fn with_max_record_size(mut self, max_record_size: usize) -> Result<Self, ConfigError> {
+        self.max_record_size = check_max_record_size(max_record_size)?;
+        Ok(self)
+    }
+
+    /// The serializer.
+    pub fn serializer(&self) -> &S {
+        &self.serializer
+    }
+
+    /// The aggregator.
+    pub fn aggregator(&self) -> &A {
+        &self.aggregator
+    }
+}
+
+impl<S: Serializer + Default, A: Aggregator + Default> Default for Composed<S, A> {
+    fn default() -> Self {
+        Self::new(S::default(), A::default())
+    }
+}
+
+/// Iterator over the items of one record, returned by [`Processor::read`] on [`Composed`].
+#[derive(Debug)]
+pub struct ComposedReader<'a, S, A: Aggregator> {
+    frames: A::Frames,
+    serializer: &'a S,
+    aggregator: &'a A,
+}
+
+impl<S: Serializer, A: Aggregator> Iterator for ComposedReader<'_, S, A> {
+    type Item = Result<Decoded<A::Output<S::Item>>, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let frame = match self.frames.next()? {
+            Ok(frame) => frame,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(match self.aggregator.decode(self.serializer, &frame.data) {
+            Ok(item) => Ok(Decoded {
+                sub_sequence: frame.sub_sequence,
+                partition_key: frame.partition_key,
+                explicit_hash_key: frame.explicit_hash_key,
+                item,
+            }),
+            Err(source) => Err(ReadError::Item {
+                sub_sequence: frame.sub_sequence,
+                source,
+            }),
+        })
+    }
+}
+
+impl<S: Serializer, A: Aggregator> Processor for Composed<S, A> {
+    type Item = S::Item;
+    type Output = A::Output<S::Item>;
+    type Writer<Tag: Send + 'static> = A::Writer<Tag>;
+    type Reader<'a> = ComposedReader<'a, S, A>;
+
+    fn serialize(&self, item: &S::Item) -> Result<Bytes, SerializeError> {
+        self.serializer.serialize(item)
+    }
+
+    fn writer<Tag: Send + 'static>(&self) -> A::Writer<Tag> {
+        self.aggregator.writer(self.max_record_size)
+    }
+
+    fn read<'a>(&'a self, data: &Bytes, partition_key: &str) -> ComposedReader<'a, S, A> {
+        ComposedReader {
+            frames: self.aggregator.frames(data, partition_key),
+            serializer: &self.serializer,
+            aggregator: &self.aggregator,
+        }
+    }
+
+    fn max_record_size(&self) -> usize {
+        self.max_record_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::error::DecodeError;
+    use crate::processor::record::MAX_RECORD_SIZE_LIMIT;
+    use crate::processor::{
+        JsonLineProcessor, JsonListProcessor, JsonProcessor, RecordWriter, StringProcessor,
+    };
+    use serde_json::Value;
+
+    fn assert_processor<P: Processor>() {}
+
+    #[test]
+    fn named_processors_are_send_sync_static() {
+        assert_processor::<StringProcessor>();
+        assert_processor::<JsonProcessor>();
+        assert_processor::<JsonLineProcessor<Vec<u8>>>();
+        assert_processor::<JsonListProcessor>();
+    }
+
+    #[test]
+    fn default_and_configured_max_record_size() {
+        let p: JsonProcessor = JsonProcessor::default();
+        assert_eq!(p.max_record_size(), 1_048_576);
+        assert_eq!(
+            RecordWriter::<()>::max_record_size(&p.writer::<()>()),
+            1_048_576
+        );
+        let p = p
+            .with_max_record_size(MAX_RECORD_SIZE_LIMIT)
+            .expect("10 MiB");
+        assert_eq!(p.max_record_size(), 10 * 1_048_576);
+        let err = StringProcessor::default()
+            .with_max_record_size(MAX_RECORD_SIZE_LIMIT + 1)
+            .expect_err("too large");
+        assert_eq!(
+            err,
+            ConfigError::MaxRecordSize {
+                size: MAX_RECORD_SIZE_LIMIT + 1,
+                max: MAX_RECORD_SIZE_LIMIT
+            }
+        );
+        assert!(StringProcessor::default().with_max_record_size(0).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_item_error() {
+        let p = StringProcessor::default();
+        let data = Bytes::from_static(b"ok\xff");
+        let read: Vec<_> = p.read(&data, "k").collect();
+        assert!(matches!(
+            read[..],
+            [Err(ReadError::Item {
+                sub_sequence: 0,
+                source: DecodeError::Utf8(_)
+            })]
+        ));
+    }
+
+    #[test]
+    fn bad_json_line_does_not_stop_the_rest() {
+        let p: JsonLineProcessor = JsonLineProcessor::default();
+        let data = Bytes::from_static(b"1\n{oops\n\"x\"\n");
+        let read: Vec<_> = p.read(&data, "k").collect();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0].as_ref().expect("ok").item, Value::from(1));
+        assert!(matches!(
+            read[1],
+            Err(ReadError::Item {
+                sub_sequence: 1,
+                source: DecodeError::Json(_)
+            })
+        ));
+        let last = read[2].as_ref().expect("ok");
+        assert_eq!((last.sub_sequence, &last.item), (2, &Value::from("x")));
+        assert_eq!(&*last.partition_key, "k");
+    }
+
+    #[test]
+    fn json_list_reads_as_one_vec() {
+        let p: JsonListProcessor = JsonListProcessor::default();
+        let data = Bytes::from_static(b"[1, \"a\"]");
+        let read: Vec<_> = p.read(&data, "k").map(|r| r.expect("list").item).collect();
+        assert_eq!(read, vec![vec![Value::from(1), Value::from("a")]]);
+        let not_list = Bytes::from_static(b"{}");
+        assert!(matches!(
+            p.read(&not_list, "k").next(),
+            Some(Err(ReadError::Item { .. }))
+        ));
+    }
+}

@@ -1,0 +1,112 @@
+"""Interop helper: runs the real Python async-kinesis processors and aws-kinesis-agg.
+
+Reads one JSON request on stdin, writes one JSON answer on stdout:
+  {"read": [{"case", "processor", "records": [{"data": hex, "partition_key"}]}],
+   "write": [{"case", "processor", "items": [...], "keys": [...], "ehks": [...]}]}
+Items travel as JSON; bytes are tagged {"$bin": hex}; record data is hex. Processor "aws_kinesis_agg" writes
+string items with aws-kinesis-agg's RecordAggregator (real keys and explicit hash keys).
+"""
+
+import base64
+import json
+import sys
+
+from aws_kinesis_agg import aggregator as agg
+from aws_kinesis_agg import deaggregator
+from kinesis import processors
+
+
+def to_wire(obj):
+    if isinstance(obj, bytes):
+        return {"$bin": obj.hex()}
+    if isinstance(obj, list):
+        return [to_wire(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: to_wire(v) for k, v in obj.items()}
+    return obj
+
+
+def from_wire(obj):
+    if isinstance(obj, dict):
+        if set(obj) == {"$bin"}:
+            return bytes.fromhex(obj["$bin"])
+        return {k: from_wire(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_wire(x) for x in obj]
+    return obj
+
+
+def read_case(case):
+    processor = getattr(processors, case["processor"])()
+    items, kpl = [], []
+    for record in case["records"]:
+        data = bytes.fromhex(record["data"])
+        items.append([to_wire(x) for x in processor.parse(data)])
+        if case["processor"].startswith("KPL"):
+            boto = {
+                "Data": data,
+                "PartitionKey": record["partition_key"],
+                "SequenceNumber": "1",
+                "ApproximateArrivalTimestamp": 0,
+            }
+            for user in deaggregator.iter_deaggregate_records(boto, data_format="Boto3"):
+                k = user["kinesis"]
+                kpl.append(
+                    [
+                        k["partitionKey"],
+                        k.get("explicitHashKey"),
+                        k.get("subSequenceNumber"),
+                        base64.b64decode(k["data"]).decode("utf-8"),
+                    ]
+                )
+    return {"items": items, "kpl": kpl}
+
+
+def out_record(data, partition_key, ehk, n):
+    return {
+        "data": data.hex(),
+        "partition_key": partition_key,
+        "explicit_hash_key": ehk,
+        "n": n,
+    }
+
+
+def write_case(case):
+    items = [from_wire(x) for x in case["items"]]
+    keys = case.get("keys") or [None] * len(items)
+    if case["processor"] == "aws_kinesis_agg":
+        ehks = case.get("ehks") or [None] * len(items)
+        ra = agg.RecordAggregator()
+        records = []
+        for item, key, ehk in zip(items, keys, ehks):
+            full = ra.add_user_record(key, item.encode("utf-8"), ehk)
+            if full:
+                records.append(full)
+        last = ra.clear_and_get()
+        if last:
+            records.append(last)
+        out = []
+        for r in records:
+            pk, ehk, data = r.get_contents()
+            out.append(out_record(data, pk, ehk or None, r.get_num_user_records()))
+        return {"records": out}
+    processor = getattr(processors, case["processor"])()
+    outputs = []
+    for item, key in zip(items, keys):
+        outputs.extend(processor.add_item(item, key))
+    if processor.has_items():
+        outputs.extend(processor.get_items())
+    return {"records": [out_record(o.data, o.partition_key, None, o.n) for o in outputs]}
+
+
+def main():
+    request = json.load(sys.stdin)
+    answer = {
+        "read": {c["case"]: read_case(c) for c in request.get("read", [])},
+        "write": {c["case"]: write_case(c) for c in request.get("write", [])},
+    }
+    json.dump(answer, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
