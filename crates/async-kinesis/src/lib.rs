@@ -41,6 +41,7 @@
 pub mod connect;
 pub mod error;
 pub mod limits;
+pub mod metrics;
 pub mod processor;
 pub mod shard;
 pub mod shard_map;
