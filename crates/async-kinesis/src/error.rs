@@ -156,6 +156,12 @@ pub enum Error {
         /// The stream's name.
         stream: String,
     },
+    /// The producer or consumer was closed (or its background task ended).
+    #[error("the {what} is closed")]
+    Closed {
+        /// What was closed.
+        what: &'static str,
+    },
     /// A wait for a stream state ran past its deadline.
     #[error(
         "stream {stream} did not become {wanted} within {waited:?} (last status: {last_status})"
@@ -234,6 +240,7 @@ impl Error {
             | Self::InvalidArgument(_) => ErrorClass::Validation,
             Self::StreamNotFound { .. } => ErrorClass::NotFound,
             Self::StreamExists { .. } => ErrorClass::InUse,
+            Self::Closed { .. } => ErrorClass::Validation,
             Self::WaitTimeout { .. } => ErrorClass::Timeout,
             Self::NoCredentials { .. } => ErrorClass::AccessDenied,
             Self::Unreachable { .. } => ErrorClass::Transient,

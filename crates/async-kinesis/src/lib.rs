@@ -43,6 +43,7 @@ pub mod error;
 pub mod limits;
 pub mod metrics;
 pub mod processor;
+pub mod producer;
 pub mod shard;
 pub mod shard_map;
 pub mod stream;

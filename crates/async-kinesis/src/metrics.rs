@@ -183,7 +183,6 @@ impl StreamLabels {
 
 /// What one PutRecords call carried and how it went.
 #[derive(Debug, Clone, Copy, Default)]
-#[allow(dead_code)]
 pub(crate) struct PutRecordsOutcome {
     /// Records in the call.
     pub(crate) records: usize,

@@ -228,7 +228,8 @@ impl StreamClient {
         &self.endpoint
     }
 
-    fn error<E, R>(
+    /// Converts an SDK error of `operation` on this stream into our error.
+    pub(crate) fn error<E, R>(
         &self,
         operation: &'static str,
         err: aws_sdk_kinesis::error::SdkError<E, R>,

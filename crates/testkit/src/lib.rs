@@ -27,9 +27,11 @@
 
 mod names;
 pub mod proxy;
+mod read_back;
 mod services;
 mod test_stream;
 
 pub use names::random_stream_name;
+pub use read_back::{StoredRecord, read_shard, read_stream};
 pub use services::{KinesisEndpoint, Service, Services, sdk_config_for};
 pub use test_stream::TestStream;

@@ -1,0 +1,214 @@
+//! Building a producer: where to connect, which processor, which options.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+
+use super::Producer;
+use super::config::{AfterFlush, FlushReport, ProducerConfig};
+use super::worker::Worker;
+use crate::connect::ConnectOptions;
+use crate::error::Error;
+use crate::processor::Processor;
+use crate::shard_map::ShardMap;
+use crate::stream::{CreateStream, ShardListing, StreamClient};
+use crate::stream_ref::StreamRef;
+
+/// Where the producer's AWS client comes from.
+#[derive(Debug, Clone)]
+enum ClientSource {
+    Options(ConnectOptions),
+    SdkConfig(Box<SdkConfig>),
+    Client(aws_sdk_kinesis::Client),
+}
+
+/// Builds a [`Producer`]; see [`Producer::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until build() is awaited"]
+pub struct ProducerBuilder<P> {
+    stream: Result<StreamRef, Error>,
+    source: ClientSource,
+    processor: P,
+    config: ProducerConfig,
+}
+
+impl<P: Processor + Default> ProducerBuilder<P> {
+    pub(crate) fn new(stream: Result<StreamRef, Error>) -> Self {
+        Self {
+            stream,
+            source: ClientSource::Options(ConnectOptions::default()),
+            processor: P::default(),
+            config: ProducerConfig::default(),
+        }
+    }
+}
+
+impl<P: Processor> ProducerBuilder<P> {
+    /// The processor that serializes and aggregates items.
+    pub fn processor<Q: Processor>(self, processor: Q) -> ProducerBuilder<Q> {
+        ProducerBuilder {
+            stream: self.stream,
+            source: self.source,
+            processor,
+            config: self.config,
+        }
+    }
+
+    /// Connect with these options (default: the standard AWS configuration sources).
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.source = ClientSource::Options(options);
+        self
+    }
+
+    /// Connect with an AWS configuration you loaded.
+    pub fn sdk_config(mut self, config: &SdkConfig) -> Self {
+        self.source = ClientSource::SdkConfig(Box::new(config.clone()));
+        self
+    }
+
+    /// Use an AWS Kinesis client you built.
+    pub fn client(mut self, client: aws_sdk_kinesis::Client) -> Self {
+        self.source = ClientSource::Client(client);
+        self
+    }
+
+    /// All options at once, replacing any set before.
+    pub fn config(mut self, config: ProducerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How long an item may wait for a fuller record and batch (0.5 s).
+    pub fn buffer_time(mut self, buffer_time: Duration) -> Self {
+        self.config.buffer_time = buffer_time;
+        self
+    }
+
+    /// Most records per PutRecords call (500).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.config.batch_size = batch_size;
+        self
+    }
+
+    /// Most unresolved items before `put` waits (10,000).
+    pub fn max_queue_size(mut self, items: usize) -> Self {
+        self.config.max_queue_size = items;
+        self
+    }
+
+    /// Most bytes of unresolved items before `put` waits (64 MiB).
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Records per second per shard (1,000).
+    pub fn put_rate_limit_per_shard(mut self, records: u32) -> Self {
+        self.config.put_rate_limit_per_shard = records;
+        self
+    }
+
+    /// KiB per second per shard (1,024).
+    pub fn put_bandwidth_limit_per_shard(mut self, kib: u32) -> Self {
+        self.config.put_bandwidth_limit_per_shard = kib;
+        self
+    }
+
+    /// Attempts per record before its items fail (10).
+    pub fn retry_limit(mut self, attempts: u32) -> Self {
+        self.config.retry_limit = attempts;
+        self
+    }
+
+    /// First retry delay (100 ms) and the longest one (120 s).
+    pub fn expo_backoff(mut self, first: Duration, limit: Duration) -> Self {
+        self.config.expo_backoff = first;
+        self.config.expo_backoff_limit = limit;
+        self
+    }
+
+    /// Skip DescribeStreamSummary at start (false).
+    pub fn skip_describe_stream(mut self, skip: bool) -> Self {
+        self.config.skip_describe_stream = skip;
+        self
+    }
+
+    /// List shards with ListShards (true) or DescribeStream (false).
+    pub fn use_list_shards(mut self, use_list_shards: bool) -> Self {
+        self.config.use_list_shards = use_list_shards;
+        self
+    }
+
+    /// Create the stream with `shards` shards at start if it does not exist.
+    pub fn create_stream(mut self, shards: u32) -> Self {
+        self.config.create_stream = true;
+        self.config.create_stream_shards = shards;
+        self
+    }
+
+    /// A callback after each PutRecords call.
+    pub fn after_flush(mut self, hook: impl Fn(&FlushReport) + Send + Sync + 'static) -> Self {
+        let hook: AfterFlush = std::sync::Arc::new(hook);
+        self.config.after_flush = Some(hook);
+        self
+    }
+
+    /// Connects, checks (or creates) the stream, reads its shard map and starts the producer.
+    ///
+    /// # Errors
+    /// Invalid stream or options, [`Error::StreamNotFound`], [`Error::NoCredentials`],
+    /// [`Error::Unreachable`], and the service's errors.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe when `create_stream` is set: the stream may have been created.
+    pub async fn build(self) -> Result<Producer<P>, Error> {
+        let stream = self.stream?;
+        let client = match self.source {
+            ClientSource::Options(options) => StreamClient::connect(stream, &options).await?,
+            ClientSource::SdkConfig(config) => StreamClient::from_sdk_config(&config, stream)?,
+            ClientSource::Client(client) => StreamClient::new(client, stream)?,
+        };
+        let config = self.config;
+        if config.create_stream {
+            let spec = CreateStream::Provisioned {
+                shards: config.create_stream_shards,
+            };
+            client
+                .create_if_missing(spec, config.describe_timeout)
+                .await?;
+        }
+        let processor_max = self.processor.max_record_size();
+        if !config.skip_describe_stream {
+            let summary = client.wait_until_usable(config.describe_timeout).await?;
+            if processor_max > summary.max_record_bytes {
+                return Err(Error::InvalidArgument(format!(
+                    "the processor writes records of up to {processor_max} bytes, but stream {} \
+                     accepts at most {}",
+                    client.stream(),
+                    summary.max_record_bytes
+                )));
+            }
+        }
+        config.validate(processor_max)?;
+        let listing = ShardListing {
+            use_list_shards: config.use_list_shards,
+            ..ShardListing::default()
+        };
+        let shards = client.list_shards_with(listing).await?;
+        let shard_map =
+            ShardMap::from_open_shards(&shards).map_err(|e| Error::MalformedResponse {
+                operation: "ListShards",
+                detail: e.to_string(),
+            })?;
+        let config = std::sync::Arc::new(config);
+        let (producer, commands) = Producer::start(
+            self.processor.clone(),
+            client.stream().clone(),
+            &config,
+            processor_max,
+        );
+        let worker = Worker::new(client, config, &self.processor, shard_map);
+        tokio::spawn(worker.run(commands));
+        Ok(producer)
+    }
+}

@@ -1,0 +1,249 @@
+//! Producer options: names and defaults follow the Python library where they make sense.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::limits::{
+    MIB, PUT_RECORDS_MAX_BYTES, PUT_RECORDS_MAX_RECORDS, SHARD_WRITE_BYTES_PER_SEC,
+    SHARD_WRITE_RECORDS_PER_SEC,
+};
+
+/// What one PutRecords call did, for the after-flush hook.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FlushReport {
+    /// The shard the call was for (as routed by the producer).
+    pub shard_id: Arc<str>,
+    /// Records in the call.
+    pub records: usize,
+    /// Records Kinesis accepted.
+    pub accepted: usize,
+    /// Records that will be retried.
+    pub retried: usize,
+    /// Records that failed for good (their receipts carry the error).
+    pub failed: usize,
+    /// How long the call took.
+    pub duration: Duration,
+}
+
+/// A callback run by the producer's task after each PutRecords call. Keep it quick: the
+/// producer waits for it.
+pub type AfterFlush = Arc<dyn Fn(&FlushReport) + Send + Sync>;
+
+/// Producer options. Defaults are in [`Default`]; [`ProducerConfig::validate`] checks them.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ProducerConfig {
+    /// How long an item may wait for a fuller record and batch before it is sent (0.5 s).
+    pub buffer_time: Duration,
+    /// Most records per PutRecords call (500, the AWS maximum).
+    pub batch_size: usize,
+    /// Most bytes per PutRecords call, data plus partition keys (10 MiB, the AWS maximum).
+    pub batch_bytes: usize,
+    /// Items accepted but not yet resolved; `put` waits beyond this (10,000).
+    pub max_queue_size: usize,
+    /// Bytes of items accepted but not yet resolved; `put` waits beyond this (64 MiB).
+    pub max_queue_bytes: usize,
+    /// Records per second per shard (1,000, the AWS limit).
+    pub put_rate_limit_per_shard: u32,
+    /// KiB per second per shard, data plus partition keys (1,024, the AWS limit).
+    pub put_bandwidth_limit_per_shard: u32,
+    /// Attempts per record (and per call failing as a whole) before its items fail (10).
+    pub retry_limit: u32,
+    /// Delay before the first retry; it doubles per attempt, with jitter (100 ms).
+    pub expo_backoff: Duration,
+    /// Longest delay between retries (120 s).
+    pub expo_backoff_limit: Duration,
+    /// Skip DescribeStreamSummary at start: no existence check, and the maximum record size is
+    /// the processor's (false).
+    pub skip_describe_stream: bool,
+    /// List shards with ListShards (true) or DescribeStream (false).
+    pub use_list_shards: bool,
+    /// Create the stream at start if it does not exist (false).
+    pub create_stream: bool,
+    /// Shards of a stream created by `create_stream` (1).
+    pub create_stream_shards: u32,
+    /// How long to wait for a stream to become usable at start (60 s).
+    pub describe_timeout: Duration,
+    /// How often the shard map is re-read even without signs of resharding (60 s).
+    pub shard_refresh_interval: Duration,
+    /// PutRecords calls in flight at once, across shards (64); one per shard at most.
+    pub max_in_flight_requests: usize,
+    /// Called after each PutRecords call.
+    pub after_flush: Option<AfterFlush>,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            buffer_time: Duration::from_millis(500),
+            batch_size: PUT_RECORDS_MAX_RECORDS,
+            batch_bytes: PUT_RECORDS_MAX_BYTES,
+            max_queue_size: 10_000,
+            max_queue_bytes: 64 * MIB,
+            put_rate_limit_per_shard: SHARD_WRITE_RECORDS_PER_SEC,
+            put_bandwidth_limit_per_shard: SHARD_WRITE_BYTES_PER_SEC / 1024,
+            retry_limit: 10,
+            expo_backoff: Duration::from_millis(100),
+            expo_backoff_limit: Duration::from_secs(120),
+            skip_describe_stream: false,
+            use_list_shards: true,
+            create_stream: false,
+            create_stream_shards: 1,
+            describe_timeout: Duration::from_secs(60),
+            shard_refresh_interval: Duration::from_secs(60),
+            max_in_flight_requests: 64,
+            after_flush: None,
+        }
+    }
+}
+
+impl fmt::Debug for ProducerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProducerConfig")
+            .field("buffer_time", &self.buffer_time)
+            .field("batch_size", &self.batch_size)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("put_rate_limit_per_shard", &self.put_rate_limit_per_shard)
+            .field(
+                "put_bandwidth_limit_per_shard",
+                &self.put_bandwidth_limit_per_shard,
+            )
+            .field("retry_limit", &self.retry_limit)
+            .field("expo_backoff", &self.expo_backoff)
+            .field("expo_backoff_limit", &self.expo_backoff_limit)
+            .field("skip_describe_stream", &self.skip_describe_stream)
+            .field("use_list_shards", &self.use_list_shards)
+            .field("create_stream", &self.create_stream)
+            .field("create_stream_shards", &self.create_stream_shards)
+            .field("describe_timeout", &self.describe_timeout)
+            .field("shard_refresh_interval", &self.shard_refresh_interval)
+            .field("max_in_flight_requests", &self.max_in_flight_requests)
+            .field("after_flush", &self.after_flush.is_some())
+            .finish()
+    }
+}
+
+impl ProducerConfig {
+    /// Checks every option against the AWS limits and against each other.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the option.
+    pub fn validate(&self, max_record_size: usize) -> Result<(), Error> {
+        let invalid = |message: String| Err(Error::InvalidArgument(message));
+        if !(1..=PUT_RECORDS_MAX_RECORDS).contains(&self.batch_size) {
+            return invalid(format!(
+                "batch_size must be 1..={PUT_RECORDS_MAX_RECORDS}, got {}",
+                self.batch_size
+            ));
+        }
+        if self.batch_bytes < max_record_size || self.batch_bytes > PUT_RECORDS_MAX_BYTES {
+            return invalid(format!(
+                "batch_bytes must be between the maximum record size ({max_record_size}) and \
+                 {PUT_RECORDS_MAX_BYTES}, got {}",
+                self.batch_bytes
+            ));
+        }
+        if self.max_queue_size == 0 {
+            return invalid("max_queue_size must be at least 1".into());
+        }
+        if self.max_queue_bytes < max_record_size {
+            return invalid(format!(
+                "max_queue_bytes ({}) must hold at least one record of the maximum size ({max_record_size})",
+                self.max_queue_bytes
+            ));
+        }
+        // Semaphore permits are counted in u32 per acquisition and usize in total.
+        if self.max_queue_bytes > (u32::MAX as usize) {
+            return invalid(format!("max_queue_bytes must be at most {}", u32::MAX));
+        }
+        if self.put_rate_limit_per_shard == 0 || self.put_bandwidth_limit_per_shard == 0 {
+            return invalid("per-shard rate limits must be at least 1".into());
+        }
+        if self.retry_limit == 0 {
+            return invalid("retry_limit counts attempts and must be at least 1".into());
+        }
+        if self.create_stream && self.create_stream_shards == 0 {
+            return invalid("create_stream_shards must be at least 1".into());
+        }
+        if self.max_in_flight_requests == 0 {
+            return invalid("max_in_flight_requests must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Bytes per second per shard.
+    pub(crate) fn bandwidth_bytes_per_shard(&self) -> u32 {
+        self.put_bandwidth_limit_per_shard.saturating_mul(1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::DEFAULT_MAX_RECORD_BYTES;
+
+    #[test]
+    fn documented_defaults() {
+        let config = ProducerConfig::default();
+        assert_eq!(config.buffer_time, Duration::from_millis(500));
+        assert_eq!(config.batch_size, 500);
+        assert_eq!(config.batch_bytes, 10 * 1024 * 1024);
+        assert_eq!(config.max_queue_size, 10_000);
+        assert_eq!(config.max_queue_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.put_rate_limit_per_shard, 1_000);
+        assert_eq!(config.put_bandwidth_limit_per_shard, 1_024);
+        assert_eq!(config.bandwidth_bytes_per_shard(), 1_048_576);
+        assert_eq!(config.retry_limit, 10);
+        assert_eq!(config.expo_backoff, Duration::from_millis(100));
+        assert_eq!(config.expo_backoff_limit, Duration::from_secs(120));
+        assert!(!config.skip_describe_stream);
+        assert!(config.use_list_shards);
+        assert!(!config.create_stream);
+        assert_eq!(config.create_stream_shards, 1);
+        assert_eq!(config.describe_timeout, Duration::from_secs(60));
+        assert_eq!(config.shard_refresh_interval, Duration::from_secs(60));
+        assert_eq!(config.max_in_flight_requests, 64);
+        assert!(config.after_flush.is_none());
+        config
+            .validate(DEFAULT_MAX_RECORD_BYTES)
+            .expect("defaults are valid");
+    }
+
+    #[test]
+    fn invalid_options_are_named() {
+        type Change = fn(&mut ProducerConfig);
+        let cases: [(Change, &str); 7] = [
+            (|c| c.batch_size = 501, "batch_size"),
+            (|c| c.batch_size = 0, "batch_size"),
+            (|c| c.batch_bytes = 1_000, "batch_bytes"),
+            (|c| c.max_queue_size = 0, "max_queue_size"),
+            (|c| c.max_queue_bytes = 10, "max_queue_bytes"),
+            (|c| c.retry_limit = 0, "retry_limit"),
+            (|c| c.put_rate_limit_per_shard = 0, "rate limits"),
+        ];
+        for (change, name) in cases {
+            let mut config = ProducerConfig::default();
+            change(&mut config);
+            let err = config.validate(DEFAULT_MAX_RECORD_BYTES).expect_err(name);
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_larger_stream_record_size_needs_room_in_batches() {
+        let config = ProducerConfig::default();
+        config
+            .validate(10 * 1024 * 1024)
+            .expect("10 MiB records fit a 10 MiB request");
+        let small = ProducerConfig {
+            max_queue_bytes: 2 * 1024 * 1024,
+            ..ProducerConfig::default()
+        };
+        assert!(small.validate(10 * 1024 * 1024).is_err());
+    }
+}

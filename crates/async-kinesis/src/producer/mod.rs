@@ -1,0 +1,340 @@
+//! The producer: put items, get a delivery receipt for each.
+//!
+//! ```no_run
+//! use async_kinesis::producer::Producer;
+//! use async_kinesis::processor::JsonLineProcessor;
+//! use serde_json::json;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let producer = Producer::builder("orders")
+//!     .processor(JsonLineProcessor::default())
+//!     .build()
+//!     .await?;
+//! // The first await is back-pressure; the receipt resolves once Kinesis has the item.
+//! let receipt = producer.put_with_key(json!({"order": 1}), "customer-7").await?;
+//! let delivery = receipt.await?;
+//! println!("stored in {} at {}", delivery.shard_id, delivery.sequence_number);
+//! producer.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Delivery semantics
+//!
+//! - **Every item is accounted for.** Its receipt resolves to a [`Delivery`] or to a
+//!   [`PutError`] that hands the item back; nothing is dropped without its receipt saying so.
+//! - **At least once.** A record whose PutRecords answer was lost (timeout, reset) is sent again,
+//!   so Kinesis may store it twice; consumers see the duplicate.
+//! - **Order per partition key.** Records of one key go to one shard, and each shard has one
+//!   PutRecords call in flight; records that must be retried go back to the front of their
+//!   shard's queue. Within one call, Kinesis may accept a later record of a key and refuse an
+//!   earlier one; the refused one is then stored after it. During resharding, records of a key
+//!   may briefly go to the parent and child shards in parallel.
+//! - **Rate limits per shard.** Records are routed by the MD5 of their partition key (or their
+//!   explicit hash key) onto the stream's shard map, and each shard's records/s and bytes/s
+//!   budget is respected, slowing down when Kinesis throttles anyway.
+//!
+//! # Closing and dropping
+//!
+//! [`Producer::close`] sends everything, waits until every receipt is resolved, and stops.
+//! Dropping the last handle without closing does the same in the background: the task keeps
+//! running until everything accepted is resolved, without blocking the drop. Only stopping the
+//! tokio runtime stops it early; then unresolved receipts report
+//! [`PutErrorKind::WorkerGone`].
+
+mod backoff;
+mod builder;
+mod config;
+mod ledger;
+mod outcome;
+mod put_records;
+mod rate_limit;
+mod receipt;
+mod shard_queue;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+pub use builder::ProducerBuilder;
+pub use config::{AfterFlush, FlushReport, ProducerConfig};
+pub use receipt::{Delivery, DeliveryResult, PutError, PutErrorKind, Receipt};
+
+use crate::error::Error;
+use crate::limits::PARTITION_KEY_MAX_CHARS;
+use crate::processor::{JsonProcessor, Processor};
+use crate::shard_map::parse_hash_key;
+use crate::stream_ref::{IntoStreamRef, StreamRef};
+use worker::{Command, Pending, Permits};
+
+/// A handle to a producer. Cheap to clone; all clones feed the same background task.
+pub struct Producer<P: Processor> {
+    shared: Arc<Shared<P>>,
+}
+
+struct Shared<P: Processor> {
+    processor: P,
+    stream: StreamRef,
+    commands: mpsc::UnboundedSender<Command<P::Item>>,
+    item_room: Arc<Semaphore>,
+    byte_room: Arc<Semaphore>,
+    max_record_size: usize,
+    closed: AtomicBool,
+}
+
+impl<P: Processor> Clone for Producer<P> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<P: Processor> std::fmt::Debug for Producer<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("stream", &self.shared.stream)
+            .field("closed", &self.shared.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Producer<JsonProcessor> {
+    /// Starts building a producer for `stream` (a name or ARN). The processor defaults to
+    /// [`JsonProcessor`]; choose another with [`ProducerBuilder::processor`].
+    pub fn builder(stream: impl IntoStreamRef) -> ProducerBuilder<JsonProcessor> {
+        ProducerBuilder::new(stream.into_stream_ref())
+    }
+}
+
+impl<P: Processor> Producer<P> {
+    pub(crate) fn start(
+        processor: P,
+        stream: StreamRef,
+        config: &ProducerConfig,
+        max_record_size: usize,
+    ) -> (Self, mpsc::UnboundedReceiver<Command<P::Item>>) {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let shared = Shared {
+            processor,
+            stream,
+            commands,
+            item_room: Arc::new(Semaphore::new(config.max_queue_size)),
+            byte_room: Arc::new(Semaphore::new(config.max_queue_bytes)),
+            max_record_size,
+            closed: AtomicBool::new(false),
+        };
+        (
+            Self {
+                shared: Arc::new(shared),
+            },
+            receiver,
+        )
+    }
+
+    /// The stream this producer writes to.
+    pub fn stream(&self) -> &StreamRef {
+        &self.shared.stream
+    }
+
+    /// Puts an item under a partition key the producer chooses (random per record, so records
+    /// spread over the shards).
+    ///
+    /// Waiting here is back-pressure: it returns once the producer has room for the item. The
+    /// returned [`Receipt`] resolves when the item is delivered or has failed.
+    ///
+    /// # Errors
+    /// The item comes back in the [`PutError`] when it cannot be serialized, is too large, or
+    /// the producer is closed.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: cancelled while waiting for room, the item is dropped (it was never
+    /// accepted, so no receipt reports it).
+    pub async fn put(&self, item: P::Item) -> Result<Receipt<P::Item>, PutError<P::Item>> {
+        self.put_inner(item, None, None).await
+    }
+
+    /// Puts an item under `partition_key` (1–256 characters). Items of one key keep their order.
+    ///
+    /// # Errors
+    /// As for [`Producer::put`], and for an invalid key.
+    ///
+    /// # Cancel safety
+    /// As for [`Producer::put`].
+    pub async fn put_with_key(
+        &self,
+        item: P::Item,
+        partition_key: impl Into<String>,
+    ) -> Result<Receipt<P::Item>, PutError<P::Item>> {
+        self.put_inner(item, Some(partition_key.into()), None).await
+    }
+
+    /// Puts an item under `partition_key`, routed by `explicit_hash_key` (a decimal number in
+    /// 0..=2^128−1) instead of the key's hash.
+    ///
+    /// # Errors
+    /// As for [`Producer::put_with_key`], and for an invalid explicit hash key.
+    ///
+    /// # Cancel safety
+    /// As for [`Producer::put`].
+    pub async fn put_with_hash_key(
+        &self,
+        item: P::Item,
+        partition_key: impl Into<String>,
+        explicit_hash_key: impl Into<String>,
+    ) -> Result<Receipt<P::Item>, PutError<P::Item>> {
+        self.put_inner(
+            item,
+            Some(partition_key.into()),
+            Some(explicit_hash_key.into()),
+        )
+        .await
+    }
+
+    async fn put_inner(
+        &self,
+        item: P::Item,
+        partition_key: Option<String>,
+        explicit_hash_key: Option<String>,
+    ) -> Result<Receipt<P::Item>, PutError<P::Item>> {
+        let shared = &*self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(PutError::new(PutErrorKind::Closed, item));
+        }
+        if let Some(key) = &partition_key
+            && let Err(reason) = check_partition_key(key)
+        {
+            return Err(PutError::new(
+                PutErrorKind::InvalidPartitionKey(reason),
+                item,
+            ));
+        }
+        if let Some(hash_key) = &explicit_hash_key
+            && let Err(err) = parse_hash_key(hash_key)
+        {
+            return Err(PutError::new(
+                PutErrorKind::InvalidExplicitHashKey(err.to_string()),
+                item,
+            ));
+        }
+        let data = match shared.processor.serialize(&item) {
+            Ok(data) => data,
+            Err(err) => return Err(PutError::new(PutErrorKind::Serialize(err), item)),
+        };
+        // Unkeyed items get a 32-character key in the worker.
+        let key_len = partition_key.as_ref().map_or(32, String::len);
+        let size = data.len() + key_len;
+        if size > shared.max_record_size {
+            let max = shared.max_record_size;
+            return Err(PutError::new(PutErrorKind::TooLarge { size, max }, item));
+        }
+        let permits = match self.room_for(size).await {
+            Some(permits) => permits,
+            None => return Err(PutError::new(PutErrorKind::Closed, item)),
+        };
+        let (reply, outcome) = oneshot::channel();
+        let pending = Pending {
+            item,
+            data,
+            partition_key,
+            explicit_hash_key,
+            reply,
+            permits,
+        };
+        match shared.commands.send(Command::Put(Box::new(pending))) {
+            Ok(()) => Ok(Receipt::new(outcome)),
+            Err(mpsc::error::SendError(Command::Put(pending))) => {
+                Err(PutError::new(PutErrorKind::Closed, pending.item))
+            }
+            // Proven invariant: the command just sent is a Put.
+            Err(_) => unreachable!("put_inner only sends Put commands"),
+        }
+    }
+
+    /// Waits for room for one item of `size` bytes; `None` if the producer closed meanwhile.
+    async fn room_for(&self, size: usize) -> Option<Permits> {
+        let shared = &*self.shared;
+        let items = shared.item_room.clone().acquire_owned().await.ok()?;
+        // `size` fits u32: it is at most the maximum record size (validated ≤ 10 MiB).
+        let bytes = u32::try_from(size).ok()?;
+        let bytes = shared
+            .byte_room
+            .clone()
+            .acquire_many_owned(bytes)
+            .await
+            .ok()?;
+        Some(Permits {
+            _items: items,
+            _bytes: bytes,
+        })
+    }
+
+    /// Sends everything buffered now and waits until every item put before this call is
+    /// resolved (delivered or failed).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the producer's task has stopped.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the flush still happens; only the wait is abandoned.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let (reply, done) = oneshot::channel();
+        self.shared
+            .commands
+            .send(Command::Flush(reply))
+            .map_err(|_| Error::Closed { what: "producer" })?;
+        done.await.map_err(|_| Error::Closed { what: "producer" })
+    }
+
+    /// Stops accepting items, sends everything, waits until every receipt is resolved, and
+    /// stops the background task. Other handles' later puts fail with
+    /// [`PutErrorKind::Closed`].
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the producer was already closed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: closing continues in the background.
+    pub async fn close(&self) -> Result<(), Error> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::Closed { what: "producer" });
+        }
+        let (reply, done) = oneshot::channel();
+        self.shared
+            .commands
+            .send(Command::Close(reply))
+            .map_err(|_| Error::Closed { what: "producer" })?;
+        done.await.map_err(|_| Error::Closed { what: "producer" })
+    }
+}
+
+/// Checks a partition key: 1–256 Unicode characters.
+fn check_partition_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("it is empty".into());
+    }
+    let chars = key.chars().count();
+    if chars > PARTITION_KEY_MAX_CHARS {
+        return Err(format!(
+            "it has {chars} characters, more than {PARTITION_KEY_MAX_CHARS}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_keys_are_checked_in_characters() {
+        assert!(check_partition_key("").is_err());
+        assert!(check_partition_key("k").is_ok());
+        assert!(
+            check_partition_key(&"é".repeat(256)).is_ok(),
+            "512 bytes but 256 characters"
+        );
+        assert!(check_partition_key(&"x".repeat(257)).is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! What to do with each record after a PutRecords call: pure decisions, unit-tested.
+
+use crate::error::{Error, ErrorClass};
+
+/// One entry of a PutRecords response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryResult {
+    /// Stored: where.
+    Accepted {
+        shard_id: String,
+        sequence_number: String,
+    },
+    /// Refused: the entry's error code and message.
+    Refused { code: String, message: String },
+}
+
+/// What happens to a record next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Resolve its items as delivered.
+    Deliver {
+        shard_id: String,
+        sequence_number: String,
+    },
+    /// Send it again after a backoff; `throttled` slows its shard down.
+    Retry { throttled: bool },
+    /// Resolve its items with this failure.
+    Fail {
+        code: String,
+        message: String,
+        class: ErrorClass,
+    },
+}
+
+/// Decides a record's fate from its entry in the response; `attempts` counts this one.
+pub(crate) fn after_entry(entry: EntryResult, attempts: u32, retry_limit: u32) -> Next {
+    match entry {
+        EntryResult::Accepted {
+            shard_id,
+            sequence_number,
+        } => Next::Deliver {
+            shard_id,
+            sequence_number,
+        },
+        EntryResult::Refused { code, message } => {
+            let class = ErrorClass::of_code(&code);
+            if class.is_retryable() && attempts < retry_limit {
+                Next::Retry {
+                    throttled: class == ErrorClass::Throttling,
+                }
+            } else {
+                Next::Fail {
+                    code,
+                    message,
+                    class,
+                }
+            }
+        }
+    }
+}
+
+/// What happens to a whole batch whose call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallFailure {
+    /// Send the batch again after a backoff; `throttled` slows its shard down.
+    Retry { throttled: bool },
+    /// The stream is gone: fail this batch and everything else waiting.
+    StreamGone,
+    /// Fail this batch's items with the error.
+    Fail,
+}
+
+/// Decides a failed call's batch fate; `attempts` is the most attempts of its records.
+pub(crate) fn after_call_error(error: &Error, attempts: u32, retry_limit: u32) -> CallFailure {
+    if matches!(error, Error::StreamNotFound { .. }) {
+        return CallFailure::StreamGone;
+    }
+    if error.is_retryable() && attempts < retry_limit {
+        CallFailure::Retry {
+            throttled: error.class() == ErrorClass::Throttling,
+        }
+    } else {
+        CallFailure::Fail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: &str) -> EntryResult {
+        EntryResult::Refused {
+            code: code.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn accepted_entries_are_delivered() {
+        let next = after_entry(
+            EntryResult::Accepted {
+                shard_id: "s".into(),
+                sequence_number: "1".into(),
+            },
+            1,
+            3,
+        );
+        assert_eq!(
+            next,
+            Next::Deliver {
+                shard_id: "s".into(),
+                sequence_number: "1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn throttled_and_internal_failures_are_retried_until_the_limit() {
+        assert_eq!(
+            after_entry(refused("ProvisionedThroughputExceededException"), 1, 3),
+            Next::Retry { throttled: true }
+        );
+        assert_eq!(
+            after_entry(refused("InternalFailure"), 2, 3),
+            Next::Retry { throttled: false }
+        );
+        assert!(matches!(
+            after_entry(refused("InternalFailure"), 3, 3),
+            Next::Fail {
+                class: ErrorClass::Transient,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_and_permanent_codes_fail_at_once() {
+        for code in [
+            "SomethingNew",
+            "KMSAccessDeniedException",
+            "ValidationException",
+        ] {
+            match after_entry(refused(code), 1, 10) {
+                Next::Fail { code: got, .. } => assert_eq!(got, code),
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn call_errors_retry_transient_and_fail_the_rest() {
+        let throttled = Error::Service {
+            operation: "PutRecords",
+            class: ErrorClass::Throttling,
+            code: "LimitExceededException".into(),
+            message: String::new(),
+        };
+        assert_eq!(
+            after_call_error(&throttled, 1, 3),
+            CallFailure::Retry { throttled: true }
+        );
+        assert_eq!(after_call_error(&throttled, 3, 3), CallFailure::Fail);
+        let gone = Error::StreamNotFound { stream: "s".into() };
+        assert_eq!(after_call_error(&gone, 1, 3), CallFailure::StreamGone);
+        let denied = Error::Service {
+            operation: "PutRecords",
+            class: ErrorClass::AccessDenied,
+            code: "AccessDeniedException".into(),
+            message: String::new(),
+        };
+        assert_eq!(after_call_error(&denied, 1, 3), CallFailure::Fail);
+    }
+}

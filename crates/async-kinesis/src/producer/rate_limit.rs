@@ -1,0 +1,230 @@
+//! Per-shard write budget: records/s and bytes/s token buckets, with adaptive slowdown.
+//!
+//! Pure: the current time is passed in. The worker asks [`ShardBudget::admit`] how many of the
+//! records waiting for a shard may be sent now, and [`ShardBudget::ready_at`] when the next one
+//! may. Both dimensions are checked together before anything is taken, which a pair of
+//! independent rate limiters cannot do without wasting tokens; that is why this is not a
+//! general-purpose limiter crate.
+//!
+//! Adaptive slowdown: each throttled request lowers the shard's rate (multiplicatively, to a
+//! floor); each accepted request raises it back (additively) towards the configured rate. The
+//! configured limits are AWS's own, so a producer alone on a stream is rarely throttled; other
+//! writers to the same stream are what the slowdown is for.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Fraction of the configured rate a throttle leaves (multiplicative decrease).
+const SLOWDOWN_FACTOR: f64 = 0.7;
+/// Lowest fraction of the configured rate the slowdown goes to.
+const SLOWDOWN_FLOOR: f64 = 0.1;
+/// Fraction of the configured rate regained per accepted request (additive increase).
+const RECOVERY_STEP: f64 = 0.05;
+
+/// Slack for floating-point rounding when comparing token counts.
+const EPSILON: f64 = 1e-6;
+
+/// One token bucket: `rate` tokens per second, holding at most one second's worth.
+#[derive(Debug, Clone)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+}
+
+impl Bucket {
+    fn full(rate: f64) -> Self {
+        Self { rate, tokens: rate }
+    }
+
+    fn refill(&mut self, elapsed: Duration, scale: f64) {
+        let capacity = self.rate * scale;
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * capacity).min(capacity);
+    }
+
+    /// How long until `amount` tokens are there (zero if they are).
+    fn wait_for(&self, amount: f64, scale: f64) -> Duration {
+        let missing = amount - self.tokens;
+        if missing <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(missing / (self.rate * scale))
+    }
+}
+
+/// The write budget of one shard.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardBudget {
+    records: Bucket,
+    bytes: Bucket,
+    /// Current fraction of the configured rates (1.0 = full speed).
+    scale: f64,
+    updated: Instant,
+}
+
+impl ShardBudget {
+    /// A full budget of `records_per_sec` and `bytes_per_sec`.
+    pub(crate) fn new(records_per_sec: u32, bytes_per_sec: u32, now: Instant) -> Self {
+        Self {
+            records: Bucket::full(f64::from(records_per_sec.max(1))),
+            bytes: Bucket::full(f64::from(bytes_per_sec.max(1))),
+            scale: 1.0,
+            updated: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated);
+        self.records.refill(elapsed, self.scale);
+        self.bytes.refill(elapsed, self.scale);
+        self.updated = now;
+    }
+
+    /// Takes budget for the longest prefix of `sizes` (bytes of each waiting record, in order)
+    /// that fits now, and returns its length.
+    ///
+    /// A record larger than a whole second of byte budget is admitted alone once the bucket is
+    /// full, so no record waits forever.
+    pub(crate) fn admit(&mut self, now: Instant, sizes: impl IntoIterator<Item = usize>) -> usize {
+        self.refill(now);
+        let byte_capacity = self.bytes.rate * self.scale;
+        let (mut count, mut bytes) = (0usize, 0f64);
+        for size in sizes {
+            let size = size as f64;
+            let fits_records = (count + 1) as f64 <= self.records.tokens + EPSILON;
+            let fits_bytes = bytes + size <= self.bytes.tokens + EPSILON
+                || (count == 0 && size > byte_capacity && self.bytes.tokens >= byte_capacity);
+            if !(fits_records && fits_bytes) {
+                break;
+            }
+            count += 1;
+            bytes += size;
+        }
+        self.records.tokens -= count as f64;
+        self.bytes.tokens -= bytes;
+        count
+    }
+
+    /// When a record of `size` bytes can next be admitted.
+    pub(crate) fn ready_at(&self, now: Instant, size: usize) -> Instant {
+        let mut budget = self.clone();
+        budget.refill(now);
+        let byte_capacity = budget.bytes.rate * budget.scale;
+        let bytes_needed = (size as f64).min(byte_capacity);
+        let wait = budget
+            .records
+            .wait_for(1.0, budget.scale)
+            .max(budget.bytes.wait_for(bytes_needed, budget.scale));
+        now + wait
+    }
+
+    /// The service throttled this shard: slow down.
+    pub(crate) fn on_throttled(&mut self, now: Instant) {
+        self.refill(now);
+        self.scale = (self.scale * SLOWDOWN_FACTOR).max(SLOWDOWN_FLOOR);
+        self.records.tokens = self.records.tokens.min(self.records.rate * self.scale);
+        self.bytes.tokens = self.bytes.tokens.min(self.bytes.rate * self.scale);
+    }
+
+    /// A request to this shard went through without throttling: speed back up.
+    pub(crate) fn on_accepted(&mut self) {
+        self.scale = (self.scale + RECOVERY_STEP).min(1.0);
+    }
+
+    /// The current fraction of the configured rates.
+    #[cfg(test)]
+    pub(crate) fn scale(&self) -> f64 {
+        self.scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_full_budget_admits_one_second_of_records() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::new(1_000, 1 << 20, now);
+        assert_eq!(budget.admit(now, std::iter::repeat_n(10, 1_500)), 1_000);
+        assert_eq!(budget.admit(now, [10]), 0, "empty until refilled");
+        assert_eq!(
+            budget.admit(now + SEC / 2, std::iter::repeat_n(10, 1_000)),
+            500
+        );
+    }
+
+    #[test]
+    fn bytes_limit_the_prefix_too() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::new(1_000, 1_000, now);
+        assert_eq!(budget.admit(now, [400, 400, 400]), 2);
+        // The third record needs 200 more bytes: 0.2 s at 1,000 B/s.
+        assert_eq!(budget.ready_at(now, 400), now + Duration::from_millis(200));
+        assert_eq!(budget.admit(now + Duration::from_millis(200), [400]), 1);
+    }
+
+    #[test]
+    fn admission_is_a_prefix_in_order() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::new(100, 1_000, now);
+        // The second record does not fit; the small third one must not overtake it.
+        assert_eq!(budget.admit(now, [600, 600, 10]), 1);
+    }
+
+    #[test]
+    fn sustained_rate_matches_the_configuration() {
+        let start = Instant::now();
+        let mut budget = ShardBudget::new(1_000, 1 << 20, start);
+        budget.admit(start, std::iter::repeat_n(100, 1_000)); // drain the initial burst
+        let mut sent = 0;
+        for tick in 1..=1_000u32 {
+            sent += budget.admit(
+                start + Duration::from_millis(u64::from(tick) * 10),
+                std::iter::repeat_n(100, 50),
+            );
+        }
+        // 10 s at 1,000 records/s.
+        assert!((9_990..=10_000).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn an_oversized_record_goes_alone_when_the_bucket_is_full() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::new(1_000, 1_000, now);
+        assert_eq!(budget.admit(now, [5_000, 10]), 1);
+        assert_eq!(budget.admit(now, [5_000]), 0);
+        // It waits for a full bucket (1 s), not for 5 s it can never hold.
+        let later = budget.ready_at(now, 5_000);
+        assert!(later <= now + Duration::from_secs(6));
+        assert_eq!(budget.admit(later, [5_000]), 1);
+    }
+
+    #[test]
+    fn throttling_slows_down_and_acceptance_recovers() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::new(1_000, 1 << 20, now);
+        budget.on_throttled(now);
+        budget.on_throttled(now);
+        assert!((budget.scale() - 0.49).abs() < 1e-9);
+        // At most the slowed second's worth is admitted.
+        assert_eq!(budget.admit(now, std::iter::repeat_n(1, 1_000)), 490);
+        for _ in 0..20 {
+            budget.on_accepted();
+        }
+        assert_eq!(budget.scale(), 1.0);
+    }
+
+    #[test]
+    fn slowdown_has_a_floor() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::new(1_000, 1 << 20, now);
+        for _ in 0..100 {
+            budget.on_throttled(now);
+        }
+        assert_eq!(budget.scale(), SLOWDOWN_FLOOR);
+        assert!(budget.ready_at(now, 1) <= now + SEC);
+    }
+}

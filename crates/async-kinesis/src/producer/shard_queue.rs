@@ -1,0 +1,322 @@
+//! The records waiting for one shard, and the choice of what to send to it next.
+//!
+//! Pure: time is passed in. Each shard has one queue and at most one PutRecords call in flight,
+//! so records of one partition key (always the same shard) leave in the order they were put, and
+//! records that must be retried go back to the front of the queue before anything newer is sent.
+
+use std::collections::VecDeque;
+
+use tokio::time::{Duration, Instant};
+
+use super::rate_limit::ShardBudget;
+
+/// A record waiting to be sent: the payload and its bookkeeping.
+#[derive(Debug)]
+pub(crate) struct Waiting<R> {
+    /// The record (data, keys and the items inside).
+    pub(crate) record: R,
+    /// Bytes it counts for: data plus partition key.
+    pub(crate) size: usize,
+    /// Sends that already failed for it.
+    pub(crate) failed_attempts: u32,
+    /// When it entered the queue for the first time.
+    pub(crate) queued_at: Instant,
+    /// Not to be sent before this (backoff after a failure).
+    pub(crate) not_before: Instant,
+}
+
+impl<R> Waiting<R> {
+    pub(crate) fn new(record: R, size: usize, now: Instant) -> Self {
+        Self {
+            record,
+            size,
+            failed_attempts: 0,
+            queued_at: now,
+            not_before: now,
+        }
+    }
+}
+
+/// Limits of one PutRecords call and when a partial batch is worth sending.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchRules {
+    /// Most records per call.
+    pub(crate) max_records: usize,
+    /// Most bytes (data + partition keys) per call.
+    pub(crate) max_bytes: usize,
+    /// How long a record may wait for a fuller batch.
+    pub(crate) linger: Duration,
+}
+
+/// The queue of one shard.
+#[derive(Debug)]
+pub(crate) struct ShardQueue<R> {
+    waiting: VecDeque<Waiting<R>>,
+    waiting_bytes: usize,
+    in_flight: bool,
+    budget: ShardBudget,
+}
+
+impl<R> ShardQueue<R> {
+    pub(crate) fn new(budget: ShardBudget) -> Self {
+        Self {
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            in_flight: false,
+            budget,
+        }
+    }
+
+    /// Adds a new record at the back.
+    pub(crate) fn push(&mut self, waiting: Waiting<R>) {
+        self.waiting_bytes += waiting.size;
+        self.waiting.push_back(waiting);
+    }
+
+    /// Puts records of a failed send back at the front, keeping their order.
+    pub(crate) fn retry_front(&mut self, records: Vec<Waiting<R>>) {
+        for waiting in records.into_iter().rev() {
+            self.waiting_bytes += waiting.size;
+            self.waiting.push_front(waiting);
+        }
+    }
+
+    /// Number of records waiting.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Whether nothing waits and nothing is in flight.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && !self.in_flight
+    }
+
+    /// The budget of this shard, to report throttling and success.
+    pub(crate) fn budget_mut(&mut self) -> &mut ShardBudget {
+        &mut self.budget
+    }
+
+    /// The call in flight finished (its records were resolved or put back).
+    pub(crate) fn finish_flight(&mut self) {
+        self.in_flight = false;
+    }
+
+    /// Whether the front record should go now: the batch is full, the front waited its linger,
+    /// or a flush asked for everything.
+    fn due(&self, rules: &BatchRules, now: Instant, flushing: bool) -> bool {
+        let Some(front) = self.waiting.front() else {
+            return false;
+        };
+        if front.not_before > now {
+            return false;
+        }
+        flushing
+            || front.failed_attempts > 0
+            || self.waiting.len() >= rules.max_records
+            || self.waiting_bytes >= rules.max_bytes
+            || now.saturating_duration_since(front.queued_at) >= rules.linger
+    }
+
+    /// Takes the next batch to send, if one is due and the budget allows, and marks the shard
+    /// in flight. The batch is a prefix of the queue.
+    pub(crate) fn take_batch(
+        &mut self,
+        rules: &BatchRules,
+        now: Instant,
+        flushing: bool,
+    ) -> Option<Vec<Waiting<R>>> {
+        if self.in_flight || !self.due(rules, now, flushing) {
+            return None;
+        }
+        // The prefix within the call limits and not held back by a backoff.
+        let (mut count, mut bytes) = (0usize, 0usize);
+        for waiting in &self.waiting {
+            let fits = count < rules.max_records
+                && (count == 0 || bytes + waiting.size <= rules.max_bytes);
+            if !fits || waiting.not_before > now {
+                break;
+            }
+            count += 1;
+            bytes += waiting.size;
+        }
+        let admitted = self
+            .budget
+            .admit(now, self.waiting.iter().take(count).map(|w| w.size));
+        if admitted == 0 {
+            return None;
+        }
+        let batch: Vec<_> = self.waiting.drain(..admitted).collect();
+        self.waiting_bytes -= batch.iter().map(|w| w.size).sum::<usize>();
+        self.in_flight = true;
+        Some(batch)
+    }
+
+    /// When this queue next needs attention (a linger, backoff or budget wait ending), if it
+    /// has anything to send and nothing in flight.
+    pub(crate) fn wake_at(
+        &self,
+        rules: &BatchRules,
+        now: Instant,
+        flushing: bool,
+    ) -> Option<Instant> {
+        let front = self.waiting.front()?;
+        if self.in_flight {
+            return None;
+        }
+        let due_at = if flushing
+            || front.failed_attempts > 0
+            || self.waiting.len() >= rules.max_records
+            || self.waiting_bytes >= rules.max_bytes
+        {
+            front.not_before
+        } else {
+            front.not_before.max(front.queued_at + rules.linger)
+        };
+        Some(due_at.max(self.budget.ready_at(now, front.size)))
+    }
+
+    /// Empties the queue (the stream is gone): every waiting record, in order.
+    pub(crate) fn drain_all(&mut self) -> Vec<Waiting<R>> {
+        self.waiting_bytes = 0;
+        self.waiting.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn rules() -> BatchRules {
+        BatchRules {
+            max_records: 3,
+            max_bytes: 1_000,
+            linger: 100 * MS,
+        }
+    }
+
+    fn queue(now: Instant) -> ShardQueue<u32> {
+        ShardQueue::new(ShardBudget::new(1_000, 1 << 20, now))
+    }
+
+    fn ids(batch: &[Waiting<u32>]) -> Vec<u32> {
+        batch.iter().map(|w| w.record).collect()
+    }
+
+    #[test]
+    fn a_partial_batch_waits_for_its_linger() {
+        let now = Instant::now();
+        let mut q = queue(now);
+        q.push(Waiting::new(1, 10, now));
+        assert!(q.take_batch(&rules(), now, false).is_none());
+        assert_eq!(q.wake_at(&rules(), now, false), Some(now + 100 * MS));
+        let batch = q
+            .take_batch(&rules(), now + 100 * MS, false)
+            .expect("lingered");
+        assert_eq!(ids(&batch), [1]);
+    }
+
+    #[test]
+    fn a_full_batch_goes_at_once_and_respects_the_record_limit() {
+        let now = Instant::now();
+        let mut q = queue(now);
+        for id in 1..=5 {
+            q.push(Waiting::new(id, 10, now));
+        }
+        let batch = q.take_batch(&rules(), now, false).expect("full");
+        assert_eq!(ids(&batch), [1, 2, 3]);
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn one_call_in_flight_per_shard() {
+        let now = Instant::now();
+        let mut q = queue(now);
+        for id in 1..=6 {
+            q.push(Waiting::new(id, 10, now));
+        }
+        assert!(q.take_batch(&rules(), now, false).is_some());
+        assert!(q.take_batch(&rules(), now, false).is_none(), "in flight");
+        assert_eq!(q.wake_at(&rules(), now, false), None);
+        q.finish_flight();
+        assert_eq!(
+            ids(&q.take_batch(&rules(), now, false).expect("next")),
+            [4, 5, 6]
+        );
+    }
+
+    #[test]
+    fn the_byte_limit_cuts_a_batch_but_an_oversized_record_still_goes() {
+        let now = Instant::now();
+        let mut q = queue(now);
+        q.push(Waiting::new(1, 600, now));
+        q.push(Waiting::new(2, 600, now));
+        assert_eq!(
+            ids(&q.take_batch(&rules(), now, false).expect("bytes due")),
+            [1]
+        );
+        q.finish_flight();
+        q.push(Waiting::new(3, 1_500, now));
+        assert_eq!(ids(&q.take_batch(&rules(), now, true).expect("flush")), [2]);
+        q.finish_flight();
+        assert_eq!(ids(&q.take_batch(&rules(), now, true).expect("alone")), [3]);
+    }
+
+    #[test]
+    fn retried_records_go_first_after_their_backoff() {
+        let now = Instant::now();
+        let mut q = queue(now);
+        q.push(Waiting::new(1, 10, now));
+        q.push(Waiting::new(2, 10, now));
+        let mut batch = q.take_batch(&rules(), now, true).expect("flush");
+        q.push(Waiting::new(3, 10, now));
+        q.finish_flight();
+        for waiting in &mut batch {
+            waiting.failed_attempts = 1;
+            waiting.not_before = now + 50 * MS;
+        }
+        q.retry_front(batch);
+        assert!(q.take_batch(&rules(), now, true).is_none(), "backing off");
+        assert_eq!(q.wake_at(&rules(), now, true), Some(now + 50 * MS));
+        // Record 3 never overtakes the retried 1 and 2.
+        assert_eq!(
+            ids(&q.take_batch(&rules(), now + 50 * MS, false).expect("retry")),
+            [1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn the_budget_limits_a_batch_and_says_when_to_come_back() {
+        let now = Instant::now();
+        let mut q = ShardQueue::new(ShardBudget::new(2, 1 << 20, now));
+        for id in 1..=3 {
+            q.push(Waiting::new(id, 10, now));
+        }
+        assert_eq!(
+            ids(&q.take_batch(&rules(), now, false).expect("two fit")),
+            [1, 2]
+        );
+        q.finish_flight();
+        assert!(q.take_batch(&rules(), now, true).is_none(), "no budget");
+        assert_eq!(q.wake_at(&rules(), now, true), Some(now + 500 * MS));
+        assert_eq!(
+            ids(&q
+                .take_batch(&rules(), now + 500 * MS, true)
+                .expect("refilled")),
+            [3]
+        );
+    }
+
+    #[test]
+    fn drain_all_returns_everything_in_order() {
+        let now = Instant::now();
+        let mut q = queue(now);
+        for id in 1..=4 {
+            q.push(Waiting::new(id, 10, now));
+        }
+        assert_eq!(ids(&q.drain_all()), [1, 2, 3, 4]);
+        assert!(q.is_idle());
+    }
+}

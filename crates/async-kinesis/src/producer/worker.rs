@@ -1,0 +1,619 @@
+//! The producer's background task: aggregation, routing to shard queues, PutRecords calls, and
+//! the resolution of every item's receipt.
+//!
+//! The only code that calls PutRecords. One task owns all state; handles talk to it over a
+//! channel. Every item accepted here ends in exactly one of: a delivery, a failure handed back
+//! with the item, or — if the task itself dies — a `WorkerGone` error on its receipt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use rand::Rng;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::backoff::Backoff;
+use super::config::{FlushReport, ProducerConfig};
+use super::ledger::Ledger;
+use super::outcome::{CallFailure, EntryResult, Next, after_call_error, after_entry};
+use super::put_records::{put_records, request_entries};
+use super::rate_limit::ShardBudget;
+use super::receipt::{Delivery, DeliveryResult, PutError, PutErrorKind};
+use super::shard_queue::{BatchRules, ShardQueue, Waiting};
+use crate::error::Error;
+use crate::metrics::{PutRecordsOutcome, StreamLabels};
+use crate::processor::{OutgoingRecord, Processor, RecordWriter};
+use crate::shard::Shard;
+use crate::shard_map::ShardMap;
+use crate::stream::{ShardListing, StreamClient};
+
+/// Queue name for records whose hash key no known open shard owns (mid-resharding).
+const UNROUTED: &str = "unrouted";
+/// Commands handled per wake-up before the queues are looked at again.
+const COMMANDS_PER_TURN: usize = 1_024;
+/// A failed shard listing is tried again after this long.
+const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Room an accepted item holds in the producer until it is resolved.
+pub(crate) struct Permits {
+    pub(crate) _items: OwnedSemaphorePermit,
+    pub(crate) _bytes: OwnedSemaphorePermit,
+}
+
+/// An item on its way from a handle to the worker.
+pub(crate) struct Pending<T> {
+    pub(crate) item: T,
+    pub(crate) data: Bytes,
+    pub(crate) partition_key: Option<String>,
+    pub(crate) explicit_hash_key: Option<String>,
+    pub(crate) reply: oneshot::Sender<DeliveryResult<T>>,
+    pub(crate) permits: Permits,
+}
+
+/// What handles ask of the worker.
+pub(crate) enum Command<T> {
+    Put(Box<Pending<T>>),
+    /// Send everything now; answer once everything put before is resolved.
+    Flush(oneshot::Sender<()>),
+    /// Like flush, then stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// An accepted item inside the worker: it travels in the aggregator's records as their tag.
+struct Ticket<T> {
+    item: T,
+    reply: oneshot::Sender<DeliveryResult<T>>,
+    generation: u64,
+    _permits: Permits,
+}
+
+type Outgoing<T> = OutgoingRecord<Ticket<T>>;
+
+/// A finished PutRecords call.
+struct CallDone<T> {
+    shard: Arc<str>,
+    batch: Vec<Waiting<Outgoing<T>>>,
+    result: Result<Vec<EntryResult>, Error>,
+    started: Instant,
+}
+
+pub(crate) struct Worker<P: Processor> {
+    client: StreamClient,
+    config: Arc<ProducerConfig>,
+    rules: BatchRules,
+    backoff: Backoff,
+    labels: StreamLabels,
+    writer: P::Writer<Ticket<P::Item>>,
+    writer_since: Option<Instant>,
+    unkeyed_key: String,
+    shard_map: ShardMap,
+    refresh_at: Instant,
+    refreshing: Option<BoxFuture<'static, Result<Vec<Shard>, Error>>>,
+    queues: HashMap<Arc<str>, ShardQueue<Outgoing<P::Item>>>,
+    calls: FuturesUnordered<BoxFuture<'static, CallDone<P::Item>>>,
+    ledger: Ledger,
+    flush_waiters: Vec<(u64, oneshot::Sender<()>)>,
+    close_waiters: Vec<oneshot::Sender<()>>,
+    closing: bool,
+    stream_gone: bool,
+}
+
+impl<P: Processor> Worker<P> {
+    pub(crate) fn new(
+        client: StreamClient,
+        config: Arc<ProducerConfig>,
+        processor: &P,
+        shard_map: ShardMap,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            rules: BatchRules {
+                max_records: config.batch_size,
+                max_bytes: config.batch_bytes,
+                linger: config.buffer_time,
+            },
+            backoff: Backoff::new(config.expo_backoff, config.expo_backoff_limit),
+            labels: StreamLabels::new(client.stream().name()),
+            writer: processor.writer(),
+            writer_since: None,
+            unkeyed_key: random_key(),
+            shard_map,
+            refresh_at: now + config.shard_refresh_interval,
+            refreshing: None,
+            queues: HashMap::new(),
+            calls: FuturesUnordered::new(),
+            ledger: Ledger::default(),
+            flush_waiters: Vec::new(),
+            close_waiters: Vec::new(),
+            closing: false,
+            stream_gone: false,
+            client,
+            config,
+        }
+    }
+
+    /// Runs until closed (by `close()` or by every handle being dropped) and everything accepted
+    /// is resolved.
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command<P::Item>>) {
+        let mut handles_gone = false;
+        loop {
+            self.turn(Instant::now());
+            if self.closing && self.ledger.unresolved() == 0 && self.calls.is_empty() {
+                break;
+            }
+            let wake = self.next_wake(Instant::now());
+            tokio::select! {
+                command = commands.recv(), if !handles_gone => match command {
+                    Some(command) => {
+                        self.on_command(command);
+                        for _ in 1..COMMANDS_PER_TURN {
+                            match commands.try_recv() {
+                                Ok(command) => self.on_command(command),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    // Every handle is gone: deliver what was accepted, then stop.
+                    None => {
+                        handles_gone = true;
+                        self.closing = true;
+                    }
+                },
+                Some(done) = self.calls.next(), if !self.calls.is_empty() => self.on_call_done(done),
+                shards = async { self.refreshing.as_mut().expect("guarded by the condition").await },
+                    if self.refreshing.is_some() => {
+                    self.refreshing = None;
+                    self.on_shards(shards);
+                }
+                () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+            }
+        }
+        for waiter in self.close_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        for (_, waiter) in self.flush_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    fn on_command(&mut self, command: Command<P::Item>) {
+        match command {
+            Command::Put(pending) => self.on_put(*pending),
+            Command::Flush(reply) => {
+                let generation = self.ledger.close_generation();
+                self.flush_waiters.push((generation, reply));
+            }
+            Command::Close(reply) => {
+                self.closing = true;
+                self.close_waiters.push(reply);
+            }
+        }
+    }
+
+    fn on_put(&mut self, pending: Pending<P::Item>) {
+        let Pending {
+            item,
+            data,
+            partition_key,
+            explicit_hash_key,
+            reply,
+            permits,
+        } = pending;
+        let ticket = Ticket {
+            item,
+            reply,
+            generation: self.ledger.add(),
+            _permits: permits,
+        };
+        if self.stream_gone {
+            let source = self.stream_gone_error();
+            self.resolve(
+                ticket,
+                Err(PutErrorKind::Request {
+                    source,
+                    attempts: 0,
+                }),
+            );
+            return;
+        }
+        let key = partition_key
+            .as_deref()
+            .unwrap_or(&self.unkeyed_key)
+            .to_owned();
+        match self
+            .writer
+            .push(ticket, data, &key, explicit_hash_key.as_deref())
+        {
+            Ok(Some(record)) => {
+                let now = Instant::now();
+                self.enqueue(record, now);
+                if self.writer.buffered_items() == 0 {
+                    self.writer_since = None;
+                }
+            }
+            Ok(None) => {
+                self.writer_since.get_or_insert_with(Instant::now);
+            }
+            Err(rejected) => {
+                self.resolve(rejected.tag, Err(PutErrorKind::Rejected(rejected.reason)))
+            }
+        }
+    }
+
+    /// Moves a complete record to its shard's queue.
+    fn enqueue(&mut self, record: Outgoing<P::Item>, queued_at: Instant) {
+        if record.partition_key == self.unkeyed_key {
+            // Items put without a key share a random key per record, so records spread over
+            // the shards while items still aggregate.
+            self.unkeyed_key = random_key();
+        }
+        let shard: &str = match self
+            .shard_map
+            .route(&record.partition_key, record.explicit_hash_key.as_deref())
+        {
+            Ok(Some(range)) => range.shard_id(),
+            _ => UNROUTED,
+        };
+        let size = record.size();
+        let queue = match self.queues.get_mut(shard) {
+            Some(queue) => queue,
+            None => {
+                let budget = ShardBudget::new(
+                    self.config.put_rate_limit_per_shard,
+                    self.config.bandwidth_bytes_per_shard(),
+                    queued_at,
+                );
+                self.queues
+                    .entry(Arc::from(shard))
+                    .or_insert_with(|| ShardQueue::new(budget))
+            }
+        };
+        queue.push(Waiting::new(record, size, queued_at));
+    }
+
+    fn flushing(&self) -> bool {
+        self.closing || !self.flush_waiters.is_empty()
+    }
+
+    /// Empties the aggregator when its oldest item lingered long enough or a flush asks, sends
+    /// every batch that is due, settles finished flushes, and starts a shard refresh when due.
+    fn turn(&mut self, now: Instant) {
+        let flushing = self.flushing();
+        if let Some(since) = self.writer_since
+            && (flushing || now.saturating_duration_since(since) >= self.config.buffer_time)
+        {
+            // The records' items waited since `since`; they need not linger again in a queue.
+            for record in self.writer.flush() {
+                self.enqueue(record, since);
+            }
+            self.writer_since = None;
+        }
+        if self.refreshing.is_none() && now >= self.refresh_at && !self.stream_gone {
+            self.start_refresh();
+        }
+        let shards: Vec<Arc<str>> = self.queues.keys().cloned().collect();
+        for shard in shards {
+            if self.calls.len() >= self.config.max_in_flight_requests {
+                break;
+            }
+            let Some(queue) = self.queues.get_mut(&shard) else {
+                continue;
+            };
+            if let Some(batch) = queue.take_batch(&self.rules, now, flushing) {
+                self.start_call(shard, batch, now);
+            }
+        }
+        self.answer_settled_flushes();
+        self.labels.producer_queue(self.ledger.unresolved());
+    }
+
+    fn next_wake(&self, now: Instant) -> Option<Instant> {
+        let flushing = self.flushing();
+        let linger = self.writer_since.map(|since| {
+            if flushing {
+                now
+            } else {
+                since + self.config.buffer_time
+            }
+        });
+        let queues = self
+            .queues
+            .values()
+            .filter_map(|queue| queue.wake_at(&self.rules, now, flushing));
+        let refresh = (self.refreshing.is_none() && !self.stream_gone).then_some(self.refresh_at);
+        linger.into_iter().chain(queues).chain(refresh).min()
+    }
+
+    fn start_call(
+        &mut self,
+        shard: Arc<str>,
+        batch: Vec<Waiting<Outgoing<P::Item>>>,
+        now: Instant,
+    ) {
+        let client = self.client.clone();
+        let entries = request_entries(batch.iter().map(|w| &w.record));
+        self.calls.push(Box::pin(async move {
+            let result = put_records(&client, entries).await;
+            CallDone {
+                shard,
+                batch,
+                result,
+                started: now,
+            }
+        }));
+    }
+
+    fn on_call_done(&mut self, done: CallDone<P::Item>) {
+        let CallDone {
+            shard,
+            batch,
+            result,
+            started,
+        } = done;
+        let now = Instant::now();
+        let mut report = FlushReport {
+            shard_id: shard.clone(),
+            records: batch.len(),
+            accepted: 0,
+            retried: 0,
+            failed: 0,
+            duration: now.saturating_duration_since(started),
+        };
+        let mut outcome = PutRecordsOutcome {
+            records: batch.len(),
+            seconds: report.duration.as_secs_f64(),
+            ..PutRecordsOutcome::default()
+        };
+        let entries = match result {
+            Ok(entries) if entries.len() == batch.len() => entries,
+            Ok(entries) => {
+                let error = Error::MalformedResponse {
+                    operation: "PutRecords",
+                    detail: format!("{} results for {} records", entries.len(), batch.len()),
+                };
+                return self.on_call_error(shard, batch, error, report, now);
+            }
+            Err(error) => return self.on_call_error(shard, batch, error, report, now),
+        };
+        let mut retry = Vec::new();
+        let mut reshard_seen = false;
+        for (mut waiting, entry) in batch.into_iter().zip(entries) {
+            let attempts = waiting.failed_attempts + 1;
+            match after_entry(entry, attempts, self.config.retry_limit) {
+                Next::Deliver {
+                    shard_id,
+                    sequence_number,
+                } => {
+                    reshard_seen |= *shard_id != *shard && &*shard != UNROUTED;
+                    outcome.accepted_records += 1;
+                    outcome.accepted_items += waiting.record.tags.len() as u64;
+                    outcome.accepted_bytes += waiting.size as u64;
+                    report.accepted += 1;
+                    let delivery = Delivery {
+                        shard_id: shard_id.into(),
+                        sequence_number: sequence_number.into(),
+                    };
+                    for ticket in waiting.record.tags {
+                        self.resolve(ticket, Ok(delivery.clone()));
+                    }
+                }
+                Next::Retry { throttled } => {
+                    outcome.throttled_records += u64::from(throttled);
+                    waiting.failed_attempts = attempts;
+                    waiting.not_before = now + self.backoff.delay(attempts, rand::rng().random());
+                    retry.push(waiting);
+                }
+                Next::Fail {
+                    code,
+                    message,
+                    class,
+                } => {
+                    report.failed += 1;
+                    self.labels
+                        .producer_error(&class.to_string(), waiting.record.tags.len() as u64);
+                    for ticket in waiting.record.tags {
+                        let kind = PutErrorKind::Refused {
+                            code: code.clone(),
+                            message: message.clone(),
+                            class,
+                            attempts,
+                        };
+                        self.resolve(ticket, Err(kind));
+                    }
+                }
+            }
+        }
+        report.retried = retry.len();
+        outcome.retried_records = retry.len() as u64;
+        if let Some(queue) = self.queues.get_mut(&shard) {
+            if outcome.throttled_records > 0 {
+                queue.budget_mut().on_throttled(now);
+            } else {
+                queue.budget_mut().on_accepted();
+            }
+            queue.retry_front(retry);
+            queue.finish_flight();
+        }
+        if reshard_seen {
+            // A record landed on a shard other than the one its key maps to: re-read the map.
+            self.refresh_at = now;
+        }
+        self.labels.put_records(&shard, outcome);
+        self.after_flush(&report);
+    }
+
+    fn on_call_error(
+        &mut self,
+        shard: Arc<str>,
+        mut batch: Vec<Waiting<Outgoing<P::Item>>>,
+        error: Error,
+        mut report: FlushReport,
+        now: Instant,
+    ) {
+        let attempts = batch.iter().map(|w| w.failed_attempts).max().unwrap_or(0) + 1;
+        tracing::warn!(stream = %self.client.stream(), shard = %shard, attempts, error = %error, "PutRecords failed");
+        match after_call_error(&error, attempts, self.config.retry_limit) {
+            CallFailure::Retry { throttled } => {
+                report.retried = batch.len();
+                let delay = self.backoff.delay(attempts, rand::rng().random());
+                for waiting in &mut batch {
+                    waiting.failed_attempts = attempts;
+                    waiting.not_before = now + delay;
+                }
+                if let Some(queue) = self.queues.get_mut(&shard) {
+                    if throttled {
+                        queue.budget_mut().on_throttled(now);
+                    }
+                    queue.retry_front(batch);
+                    queue.finish_flight();
+                }
+            }
+            CallFailure::StreamGone => {
+                report.failed = batch.len();
+                self.stream_gone = true;
+                if let Some(queue) = self.queues.get_mut(&shard) {
+                    queue.finish_flight();
+                }
+                let source = self.stream_gone_error();
+                self.fail_records(batch, || PutErrorKind::Request {
+                    source: source.clone(),
+                    attempts,
+                });
+                self.fail_everything_waiting();
+            }
+            CallFailure::Fail => {
+                report.failed = batch.len();
+                if let Some(queue) = self.queues.get_mut(&shard) {
+                    queue.finish_flight();
+                }
+                self.labels
+                    .producer_error(&error.class().to_string(), batch.len() as u64);
+                let source = Arc::new(error);
+                self.fail_records(batch, || PutErrorKind::Request {
+                    source: source.clone(),
+                    attempts,
+                });
+            }
+        }
+        self.after_flush(&report);
+    }
+
+    fn stream_gone_error(&self) -> Arc<Error> {
+        Arc::new(Error::StreamNotFound {
+            stream: self.client.stream().to_string(),
+        })
+    }
+
+    /// The stream is gone: every record waiting in a queue or the aggregator fails with it.
+    fn fail_everything_waiting(&mut self) {
+        let mut waiting: Vec<Waiting<Outgoing<P::Item>>> = Vec::new();
+        for queue in self.queues.values_mut() {
+            waiting.extend(queue.drain_all());
+        }
+        let now = Instant::now();
+        waiting.extend(self.writer.flush().into_iter().map(|record| {
+            let size = record.size();
+            Waiting::new(record, size, now)
+        }));
+        self.writer_since = None;
+        self.labels.producer_error(
+            "not_found",
+            waiting.iter().map(|w| w.record.tags.len() as u64).sum(),
+        );
+        let source = self.stream_gone_error();
+        self.fail_records(waiting, || PutErrorKind::Request {
+            source: source.clone(),
+            attempts: 0,
+        });
+    }
+
+    fn fail_records(
+        &mut self,
+        records: Vec<Waiting<Outgoing<P::Item>>>,
+        kind: impl Fn() -> PutErrorKind,
+    ) {
+        for waiting in records {
+            for ticket in waiting.record.tags {
+                self.resolve(ticket, Err(kind()));
+            }
+        }
+    }
+
+    fn resolve(&mut self, ticket: Ticket<P::Item>, result: Result<Delivery, PutErrorKind>) {
+        self.ledger.resolve(ticket.generation);
+        let outcome = result.map_err(|kind| PutError::new(kind, ticket.item));
+        // The caller may have dropped the receipt; the item is resolved either way.
+        let _ = ticket.reply.send(outcome);
+        self.answer_settled_flushes();
+    }
+
+    fn answer_settled_flushes(&mut self) {
+        if self.flush_waiters.is_empty() {
+            return;
+        }
+        let mut index = 0;
+        while index < self.flush_waiters.len() {
+            if self.ledger.is_settled(self.flush_waiters[index].0) {
+                let (_, waiter) = self.flush_waiters.swap_remove(index);
+                let _ = waiter.send(());
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    fn after_flush(&self, report: &FlushReport) {
+        if let Some(hook) = &self.config.after_flush {
+            hook(report);
+        }
+    }
+
+    fn start_refresh(&mut self) {
+        let client = self.client.clone();
+        let listing = ShardListing {
+            use_list_shards: self.config.use_list_shards,
+            ..ShardListing::default()
+        };
+        self.refreshing = Some(Box::pin(
+            async move { client.list_shards_with(listing).await },
+        ));
+    }
+
+    fn on_shards(&mut self, shards: Result<Vec<Shard>, Error>) {
+        let now = Instant::now();
+        match shards.map(|shards| ShardMap::from_open_shards(&shards)) {
+            Ok(Ok(map)) => {
+                if map.ranges() != self.shard_map.ranges() {
+                    tracing::info!(stream = %self.client.stream(), shards = map.len(), "shard map changed");
+                }
+                self.shard_map = map;
+                // Queues of shards that are gone and have nothing left are dropped.
+                let open: Vec<&str> = self
+                    .shard_map
+                    .ranges()
+                    .iter()
+                    .map(|r| r.shard_id())
+                    .collect();
+                self.queues
+                    .retain(|shard, queue| open.contains(&&**shard) || !queue.is_idle());
+                self.refresh_at = now + self.config.shard_refresh_interval;
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(stream = %self.client.stream(), error = %err, "inconsistent shard map; keeping the old one");
+                self.refresh_at = now + REFRESH_RETRY;
+            }
+            Err(err) => {
+                tracing::warn!(stream = %self.client.stream(), error = %err, "listing shards failed; keeping the old map");
+                self.refresh_at = now + REFRESH_RETRY;
+            }
+        }
+    }
+}
+
+fn random_key() -> String {
+    format!("{:032x}", rand::rng().random::<u128>())
+}
