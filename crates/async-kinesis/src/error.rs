@@ -310,6 +310,16 @@ impl Error {
                     source: Box::new(SdkError::<E, R>::DispatchFailure(failure)),
                 }
             }
+            // E.g. a connection closed before the answer came: the same call may succeed.
+            SdkError::DispatchFailure(failure)
+                if failure.as_other() == Some(aws_smithy_types::retry::ErrorKind::TransientError) =>
+            {
+                Self::Client {
+                    operation,
+                    class: ErrorClass::Transient,
+                    source: Box::new(SdkError::<E, R>::DispatchFailure(failure)),
+                }
+            }
             SdkError::TimeoutError(_) => Self::Unreachable {
                 operation,
                 endpoint: endpoint.to_owned(),

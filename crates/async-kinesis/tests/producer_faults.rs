@@ -1,0 +1,160 @@
+//! The producer under injected faults (the limits & faults proxy in front of kinesis-mock):
+//! partial PutRecords failures, 5xx answers and connection resets. Retried items all arrive,
+//! exactly once; items refused for good come back to the caller with the error.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_kinesis::ErrorClass;
+use async_kinesis::processor::{Processor, StringProcessor};
+use async_kinesis::producer::{Producer, PutErrorKind, Receipt};
+use testkit::proxy::{Fault, Limits, LimitsProxy, ProxyConfig, Schedule};
+use testkit::{Services, TestStream, read_stream};
+
+struct Setup {
+    proxy: LimitsProxy,
+    stream: TestStream,
+    producer: Producer<StringProcessor>,
+}
+
+/// A 2-shard stream on kinesis-mock, reached through a proxy without limits; the producer's
+/// client has the SDK's own retries off, so every failure reaches the producer.
+async fn setup(prefix: &str, retry_limit: u32) -> Setup {
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, prefix, 2).await;
+    let config = ProxyConfig {
+        limits: Limits::unlimited(),
+        ..ProxyConfig::default()
+    };
+    let proxy = LimitsProxy::start(&Services::from_env().kinesis_mock, config).await.expect("proxy");
+    let producer = Producer::builder(stream.name())
+        .client(proxy.client())
+        .processor(StringProcessor::default())
+        .buffer_time(Duration::from_millis(20))
+        .expo_backoff(Duration::from_millis(10), Duration::from_millis(200))
+        .retry_limit(retry_limit)
+        .build()
+        .await
+        .expect("producer");
+    Setup { proxy, stream, producer }
+}
+
+async fn put_all(producer: &Producer<StringProcessor>, count: usize) -> Vec<Receipt<String>> {
+    let mut receipts = Vec::new();
+    for n in 0..count {
+        let receipt = producer.put_with_key(format!("item-{n}"), format!("key-{}", n % 16)).await;
+        receipts.push(receipt.expect("accepted"));
+    }
+    receipts
+}
+
+/// How often each item is stored.
+async fn stored_counts(stream: &TestStream) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for record in read_stream(stream.client()).await {
+        for item in StringProcessor::default().read(&record.data, &record.partition_key) {
+            *counts.entry(item.expect("decodes").item).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn assert_each_stored_once(counts: &HashMap<String, usize>, count: usize) {
+    let lost = (0..count).filter(|n| !counts.contains_key(&format!("item-{n}"))).count();
+    let duplicated = counts.values().filter(|&&c| c > 1).count();
+    assert_eq!((lost, duplicated, counts.len()), (0, 0, count), "lost, duplicated, distinct");
+}
+
+#[tokio::test]
+async fn partially_failed_records_are_retried_until_all_arrive_once() {
+    const ITEMS: usize = 2_000;
+    let Setup { proxy, stream, producer } = setup("faults-partial", 10).await;
+    let throttles = proxy.add_fault(
+        Fault::fail_records("ProvisionedThroughputExceededException").schedule(Schedule::Percent(20)),
+    );
+    let internal = proxy.add_fault(Fault::fail_records("InternalFailure").schedule(Schedule::Every(7)));
+
+    for receipt in put_all(&producer, ITEMS).await {
+        receipt.await.expect("retried until delivered");
+    }
+    producer.close().await.expect("close");
+    assert!(proxy.fault_stats(throttles).fired >= (ITEMS / 5) as u64);
+    assert!(proxy.fault_stats(internal).fired > 0);
+    assert_each_stored_once(&stored_counts(&stream).await, ITEMS);
+    proxy.shutdown().await.expect("the proxy itself never failed");
+    stream.delete().await;
+}
+
+#[tokio::test]
+async fn an_unknown_error_code_hands_exactly_those_items_back() {
+    const ITEMS: usize = 300;
+    let Setup { proxy, stream, producer } = setup("faults-unknown", 10).await;
+    let fault = proxy.add_fault(Fault::fail_records("BrandNewException").schedule(Schedule::First(5)));
+
+    let mut refused = Vec::new();
+    for receipt in put_all(&producer, ITEMS).await {
+        if let Err(err) = receipt.await {
+            match err.kind() {
+                PutErrorKind::Refused { code, class, attempts, .. } => {
+                    assert_eq!((code.as_str(), *class, *attempts), ("BrandNewException", ErrorClass::Unknown, 1));
+                }
+                other => panic!("unexpected error {other:?}"),
+            }
+            refused.push(err.into_item().expect("the item comes back"));
+        }
+    }
+    producer.close().await.expect("close");
+    assert_eq!(proxy.fault_stats(fault).fired, 5);
+    assert_eq!(refused.len(), 5, "exactly the refused records come back");
+    let counts = stored_counts(&stream).await;
+    assert_eq!(counts.len(), ITEMS - 5);
+    assert!(refused.iter().all(|item| !counts.contains_key(item)), "refused items were not stored");
+    assert!(counts.values().all(|&c| c == 1), "no duplicates");
+    proxy.shutdown().await.expect("proxy");
+    stream.delete().await;
+}
+
+#[tokio::test]
+async fn server_errors_and_connection_resets_are_retried() {
+    const ITEMS: usize = 1_000;
+    let Setup { proxy, stream, producer } = setup("faults-5xx", 10).await;
+    let errors = proxy.add_fault(
+        Fault::http_error(500, "InternalFailure").on("PutRecords").schedule(Schedule::First(3)),
+    );
+    let unavailable = proxy.add_fault(
+        Fault::http_error(503, "ServiceUnavailable").on("PutRecords").schedule(Schedule::Every(5)),
+    );
+    let resets = proxy.add_fault(Fault::reset().on("PutRecords").schedule(Schedule::First(3)));
+
+    for receipt in put_all(&producer, ITEMS).await {
+        receipt.await.expect("retried until delivered");
+    }
+    producer.close().await.expect("close");
+    assert_eq!(proxy.fault_stats(errors).fired, 3);
+    assert_eq!(proxy.fault_stats(resets).fired, 3);
+    assert!(proxy.fault_stats(unavailable).fired > 0);
+    assert_each_stored_once(&stored_counts(&stream).await, ITEMS);
+    proxy.shutdown().await.expect("proxy");
+    stream.delete().await;
+}
+
+#[tokio::test]
+async fn items_come_back_when_retries_run_out() {
+    let Setup { proxy, stream, producer } = setup("faults-exhausted", 3).await;
+    proxy.add_fault(Fault::fail_records("ProvisionedThroughputExceededException"));
+
+    let receipts = put_all(&producer, 20).await;
+    for receipt in receipts {
+        let err = receipt.await.expect_err("always throttled");
+        assert!(
+            matches!(err.kind(), PutErrorKind::Refused { attempts: 3, class: ErrorClass::Throttling, .. }),
+            "{err}"
+        );
+        assert!(err.is_retryable(), "the caller may try again later");
+        assert!(err.item().is_some());
+    }
+    producer.close().await.expect("close");
+    assert!(stored_counts(&stream).await.is_empty());
+    proxy.shutdown().await.expect("proxy");
+    stream.delete().await;
+}
