@@ -7,6 +7,7 @@
 use async_kinesis::processor::*;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use std::hint::black_box;
 
@@ -120,7 +121,28 @@ fn bench_processor<P: Processor>(
     }
 }
 
+/// The MD5 digest alone over the same KPL records: the floor under KPL write and read.
+fn bench_kpl_digest(c: &mut Criterion) {
+    let p = KplStringProcessor::default();
+    let keys = keys();
+    for size in [100, 1_000] {
+        let recs = records(&p, &strings(size), &keys);
+        let mut group = c.benchmark_group("KplDigestOnly/items");
+        group.throughput(Throughput::Elements(ITEMS as u64));
+        group.bench_function(BenchmarkId::new("md5", size), |b| {
+            b.iter(|| {
+                for r in &recs {
+                    let body = &r.data[KPL_MAGIC.len()..r.data.len() - KPL_DIGEST_LEN];
+                    black_box(Md5::digest(black_box(body)));
+                }
+            })
+        });
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
+    bench_kpl_digest(c);
     bench_processor(c, "StringProcessor", StringProcessor::default(), strings);
     bench_processor(
         c,
