@@ -160,6 +160,16 @@ pub enum ReadError {
     #[cfg(feature = "kpl")]
     #[error("KPL record holds an invalid protobuf message")]
     KplProtobuf(#[source] prost::DecodeError),
+    /// One user record inside an otherwise valid aggregate is malformed; the others are read.
+    #[cfg(feature = "kpl")]
+    #[error("KPL user record {sub_sequence} is an invalid protobuf message")]
+    KplUserRecord {
+        /// Position of the user record inside the aggregate.
+        sub_sequence: u64,
+        /// The protobuf error.
+        #[source]
+        source: prost::DecodeError,
+    },
     /// A user record's partition key index points outside the table.
     #[error(
         "KPL user record {sub_sequence}: partition key index {index} outside the table of {table_len}"

@@ -90,7 +90,7 @@ pub use record::{
     DEFAULT_MAX_RECORD_SIZE, Decoded, Frame, MAX_PARTITION_KEY_CHARS, MAX_RECORD_SIZE_LIMIT,
     OutgoingRecord,
 };
-pub use serializer::{BytesSerializer, JsonEncoding, JsonSerializer, Serializer, StringSerializer};
+pub use serializer::{BytesSerializer, JsonSerializer, Serializer, StringSerializer};
 pub use simple::{SimpleAggregator, SimpleWriter};
 
 use bytes::Bytes;

@@ -121,11 +121,6 @@ where
     }
 }
 
-/// Marker for serializers whose output is one JSON value, which the JSON-list aggregator needs.
-pub trait JsonEncoding: Serializer {}
-
-impl<T> JsonEncoding for JsonSerializer<T> where T: Serialize + DeserializeOwned + Send + 'static {}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,21 @@
 
 use bytes::Bytes;
 
+/// `AggregatedRecord` with its user records left undecoded (an embedded message is
+/// length-delimited like `bytes`), so each user record is decoded on its own and a malformed one
+/// fails alone.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct ShallowAggregatedRecordPb {
+    #[prost(string, repeated, tag = "1")]
+    pub(super) partition_key_table: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    pub(super) explicit_hash_key_table: Vec<String>,
+    #[prost(bytes = "bytes", repeated, tag = "3")]
+    pub(super) records: Vec<Bytes>,
+}
+
 /// `AggregatedRecord` of the KPL aggregation format.
+#[cfg(test)]
 #[derive(Clone, PartialEq, prost::Message)]
 pub(super) struct AggregatedRecordPb {
     #[prost(string, repeated, tag = "1")]

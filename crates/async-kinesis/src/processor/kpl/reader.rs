@@ -1,6 +1,6 @@
 //! Reading KPL aggregated records.
 
-use super::proto::{AggregatedRecordPb, RecordPb};
+use super::proto::{RecordPb, ShallowAggregatedRecordPb};
 use super::{KPL_DIGEST_LEN, KPL_MAGIC};
 use crate::processor::error::ReadError;
 use crate::processor::record::Frame;
@@ -18,7 +18,7 @@ enum State {
     /// A plain record, or an error about the whole record: one result, then done.
     One(Option<Result<Frame, ReadError>>),
     Aggregate {
-        records: std::vec::IntoIter<RecordPb>,
+        records: std::vec::IntoIter<Bytes>,
         partition_keys: Vec<Arc<str>>,
         explicit_hash_keys: Vec<Arc<str>>,
         next_sub_sequence: u64,
@@ -51,7 +51,7 @@ impl KplFrames {
     }
 }
 
-fn parse(data: &Bytes) -> Result<AggregatedRecordPb, ReadError> {
+fn parse(data: &Bytes) -> Result<ShallowAggregatedRecordPb, ReadError> {
     let len = data.len();
     if len < KPL_MAGIC.len() + KPL_DIGEST_LEN {
         return Err(ReadError::KplTooShort { len });
@@ -61,7 +61,7 @@ fn parse(data: &Bytes) -> Result<AggregatedRecordPb, ReadError> {
     if digest[..] != data[len - KPL_DIGEST_LEN..] {
         return Err(ReadError::KplDigestMismatch);
     }
-    AggregatedRecordPb::decode(body).map_err(ReadError::KplProtobuf)
+    ShallowAggregatedRecordPb::decode(body).map_err(ReadError::KplProtobuf)
 }
 
 fn lookup(table: &[Arc<str>], index: u64) -> Option<Arc<str>> {
@@ -83,9 +83,18 @@ impl Iterator for KplFrames {
                 explicit_hash_keys,
                 next_sub_sequence,
             } => {
-                let record = records.next()?;
+                let encoded = records.next()?;
                 let sub_sequence = *next_sub_sequence;
                 *next_sub_sequence += 1;
+                let record = match RecordPb::decode(encoded) {
+                    Ok(record) => record,
+                    Err(source) => {
+                        return Some(Err(ReadError::KplUserRecord {
+                            sub_sequence,
+                            source,
+                        }));
+                    }
+                };
                 let Some(partition_key) = lookup(partition_keys, record.partition_key_index) else {
                     return Some(Err(ReadError::KplPartitionKeyIndex {
                         sub_sequence,

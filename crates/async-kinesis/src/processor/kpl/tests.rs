@@ -183,6 +183,37 @@ fn corrupt_aggregates_are_typed_errors() {
 }
 
 #[test]
+fn malformed_user_record_fails_only_itself() {
+    let good = RecordPb {
+        partition_key_index: 0,
+        explicit_hash_key_index: None,
+        data: Bytes::from_static(b"ok"),
+        tags: vec![],
+    }
+    .encode_to_vec();
+    let mut body = Vec::new();
+    // Key table ["k"], then: good record, a record whose data field claims 9 bytes but has 1,
+    // and another good record.
+    body.extend_from_slice(&[0x0A, 1, b'k']);
+    for record in [&good[..], &[0x08, 0, 0x1A, 9, b'x'][..], &good[..]] {
+        body.push(0x1A);
+        body.push(u8::try_from(record.len()).expect("short"));
+        body.extend_from_slice(record);
+    }
+    let read = frames(&wrap(&body));
+    assert_eq!(read.len(), 3);
+    assert!(matches!(&read[0], Ok(f) if &f.data[..] == b"ok"));
+    assert!(matches!(
+        read[1],
+        Err(ReadError::KplUserRecord {
+            sub_sequence: 1,
+            ..
+        })
+    ));
+    assert!(matches!(&read[2], Ok(f) if f.sub_sequence == 2 && &f.data[..] == b"ok"));
+}
+
+#[test]
 fn bad_index_fails_only_that_user_record() {
     let message = AggregatedRecordPb {
         partition_key_table: vec!["k".into()],
