@@ -41,7 +41,12 @@ fn cpu_seconds() -> f64 {
     // Fields after the command name (which is in parentheses and may hold spaces).
     let after = stat.rsplit(')').next().unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -95,7 +100,10 @@ where
     });
     for id in 0..items {
         let key = format!("user-{}", id % 1_000);
-        let receipt = producer.put_with_key(item(id), key).await.expect("accepted");
+        let receipt = producer
+            .put_with_key(item(id), key)
+            .await
+            .expect("accepted");
         receipts.send(receipt).expect("checker alive");
     }
     drop(receipts);
@@ -166,10 +174,42 @@ async fn main() {
         .unwrap_or(50_000u64);
     let mut rows = Vec::new();
     for shards in [1, 4] {
-        rows.push(run("JsonProcessor", JsonProcessor::<Item>::default(), shards, items).await);
-        rows.push(run("JsonLineProcessor", JsonLineProcessor::<Item>::default(), shards, items).await);
-        rows.push(run("MsgpackProcessor", MsgpackProcessor::<Item>::default(), shards, items).await);
-        rows.push(run("KplJsonProcessor", KplJsonProcessor::<Item>::default(), shards, items).await);
+        rows.push(
+            run(
+                "JsonProcessor",
+                JsonProcessor::<Item>::default(),
+                shards,
+                items,
+            )
+            .await,
+        );
+        rows.push(
+            run(
+                "JsonLineProcessor",
+                JsonLineProcessor::<Item>::default(),
+                shards,
+                items,
+            )
+            .await,
+        );
+        rows.push(
+            run(
+                "MsgpackProcessor",
+                MsgpackProcessor::<Item>::default(),
+                shards,
+                items,
+            )
+            .await,
+        );
+        rows.push(
+            run(
+                "KplJsonProcessor",
+                KplJsonProcessor::<Item>::default(),
+                shards,
+                items,
+            )
+            .await,
+        );
     }
     println!("\n| processor | shards | items | seconds | items/s | CPU s per 100k items |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
@@ -187,7 +227,9 @@ async fn main() {
 
     let samples = back_pressure(20_000).await;
     let peak = samples.iter().map(|s| s.1).fold(0.0, f64::max);
-    println!("\nBack-pressure: 20,000 items of ~1 KB into one shard at 1,000 records/s (max_queue_size 10,000)");
+    println!(
+        "\nBack-pressure: 20,000 items of ~1 KB into one shard at 1,000 records/s (max_queue_size 10,000)"
+    );
     println!("\n| second | RSS MiB |\n| ---: | ---: |");
     for (second, rss) in samples.iter().step_by(4) {
         println!("| {second:.0} | {rss:.1} |");

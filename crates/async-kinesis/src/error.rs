@@ -312,7 +312,8 @@ impl Error {
             }
             // E.g. a connection closed before the answer came: the same call may succeed.
             SdkError::DispatchFailure(failure)
-                if failure.as_other() == Some(aws_smithy_types::retry::ErrorKind::TransientError) =>
+                if failure.as_other()
+                    == Some(aws_smithy_types::retry::ErrorKind::TransientError) =>
             {
                 Self::Client {
                     operation,

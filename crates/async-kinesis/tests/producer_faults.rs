@@ -26,7 +26,9 @@ async fn setup(prefix: &str, retry_limit: u32) -> Setup {
         limits: Limits::unlimited(),
         ..ProxyConfig::default()
     };
-    let proxy = LimitsProxy::start(&Services::from_env().kinesis_mock, config).await.expect("proxy");
+    let proxy = LimitsProxy::start(&Services::from_env().kinesis_mock, config)
+        .await
+        .expect("proxy");
     let producer = Producer::builder(stream.name())
         .client(proxy.client())
         .processor(StringProcessor::default())
@@ -36,13 +38,19 @@ async fn setup(prefix: &str, retry_limit: u32) -> Setup {
         .build()
         .await
         .expect("producer");
-    Setup { proxy, stream, producer }
+    Setup {
+        proxy,
+        stream,
+        producer,
+    }
 }
 
 async fn put_all(producer: &Producer<StringProcessor>, count: usize) -> Vec<Receipt<String>> {
     let mut receipts = Vec::new();
     for n in 0..count {
-        let receipt = producer.put_with_key(format!("item-{n}"), format!("key-{}", n % 16)).await;
+        let receipt = producer
+            .put_with_key(format!("item-{n}"), format!("key-{}", n % 16))
+            .await;
         receipts.push(receipt.expect("accepted"));
     }
     receipts
@@ -60,19 +68,31 @@ async fn stored_counts(stream: &TestStream) -> HashMap<String, usize> {
 }
 
 fn assert_each_stored_once(counts: &HashMap<String, usize>, count: usize) {
-    let lost = (0..count).filter(|n| !counts.contains_key(&format!("item-{n}"))).count();
+    let lost = (0..count)
+        .filter(|n| !counts.contains_key(&format!("item-{n}")))
+        .count();
     let duplicated = counts.values().filter(|&&c| c > 1).count();
-    assert_eq!((lost, duplicated, counts.len()), (0, 0, count), "lost, duplicated, distinct");
+    assert_eq!(
+        (lost, duplicated, counts.len()),
+        (0, 0, count),
+        "lost, duplicated, distinct"
+    );
 }
 
 #[tokio::test]
 async fn partially_failed_records_are_retried_until_all_arrive_once() {
     const ITEMS: usize = 2_000;
-    let Setup { proxy, stream, producer } = setup("faults-partial", 10).await;
+    let Setup {
+        proxy,
+        stream,
+        producer,
+    } = setup("faults-partial", 10).await;
     let throttles = proxy.add_fault(
-        Fault::fail_records("ProvisionedThroughputExceededException").schedule(Schedule::Percent(20)),
+        Fault::fail_records("ProvisionedThroughputExceededException")
+            .schedule(Schedule::Percent(20)),
     );
-    let internal = proxy.add_fault(Fault::fail_records("InternalFailure").schedule(Schedule::Every(7)));
+    let internal =
+        proxy.add_fault(Fault::fail_records("InternalFailure").schedule(Schedule::Every(7)));
 
     for receipt in put_all(&producer, ITEMS).await {
         receipt.await.expect("retried until delivered");
@@ -81,22 +101,38 @@ async fn partially_failed_records_are_retried_until_all_arrive_once() {
     assert!(proxy.fault_stats(throttles).fired >= (ITEMS / 5) as u64);
     assert!(proxy.fault_stats(internal).fired > 0);
     assert_each_stored_once(&stored_counts(&stream).await, ITEMS);
-    proxy.shutdown().await.expect("the proxy itself never failed");
+    proxy
+        .shutdown()
+        .await
+        .expect("the proxy itself never failed");
     stream.delete().await;
 }
 
 #[tokio::test]
 async fn an_unknown_error_code_hands_exactly_those_items_back() {
     const ITEMS: usize = 300;
-    let Setup { proxy, stream, producer } = setup("faults-unknown", 10).await;
-    let fault = proxy.add_fault(Fault::fail_records("BrandNewException").schedule(Schedule::First(5)));
+    let Setup {
+        proxy,
+        stream,
+        producer,
+    } = setup("faults-unknown", 10).await;
+    let fault =
+        proxy.add_fault(Fault::fail_records("BrandNewException").schedule(Schedule::First(5)));
 
     let mut refused = Vec::new();
     for receipt in put_all(&producer, ITEMS).await {
         if let Err(err) = receipt.await {
             match err.kind() {
-                PutErrorKind::Refused { code, class, attempts, .. } => {
-                    assert_eq!((code.as_str(), *class, *attempts), ("BrandNewException", ErrorClass::Unknown, 1));
+                PutErrorKind::Refused {
+                    code,
+                    class,
+                    attempts,
+                    ..
+                } => {
+                    assert_eq!(
+                        (code.as_str(), *class, *attempts),
+                        ("BrandNewException", ErrorClass::Unknown, 1)
+                    );
                 }
                 other => panic!("unexpected error {other:?}"),
             }
@@ -108,7 +144,10 @@ async fn an_unknown_error_code_hands_exactly_those_items_back() {
     assert_eq!(refused.len(), 5, "exactly the refused records come back");
     let counts = stored_counts(&stream).await;
     assert_eq!(counts.len(), ITEMS - 5);
-    assert!(refused.iter().all(|item| !counts.contains_key(item)), "refused items were not stored");
+    assert!(
+        refused.iter().all(|item| !counts.contains_key(item)),
+        "refused items were not stored"
+    );
     assert!(counts.values().all(|&c| c == 1), "no duplicates");
     proxy.shutdown().await.expect("proxy");
     stream.delete().await;
@@ -117,12 +156,20 @@ async fn an_unknown_error_code_hands_exactly_those_items_back() {
 #[tokio::test]
 async fn server_errors_and_connection_resets_are_retried() {
     const ITEMS: usize = 1_000;
-    let Setup { proxy, stream, producer } = setup("faults-5xx", 10).await;
+    let Setup {
+        proxy,
+        stream,
+        producer,
+    } = setup("faults-5xx", 10).await;
     let errors = proxy.add_fault(
-        Fault::http_error(500, "InternalFailure").on("PutRecords").schedule(Schedule::First(3)),
+        Fault::http_error(500, "InternalFailure")
+            .on("PutRecords")
+            .schedule(Schedule::First(3)),
     );
     let unavailable = proxy.add_fault(
-        Fault::http_error(503, "ServiceUnavailable").on("PutRecords").schedule(Schedule::Every(5)),
+        Fault::http_error(503, "ServiceUnavailable")
+            .on("PutRecords")
+            .schedule(Schedule::Every(5)),
     );
     let resets = proxy.add_fault(Fault::reset().on("PutRecords").schedule(Schedule::First(3)));
 
@@ -140,14 +187,27 @@ async fn server_errors_and_connection_resets_are_retried() {
 
 #[tokio::test]
 async fn items_come_back_when_retries_run_out() {
-    let Setup { proxy, stream, producer } = setup("faults-exhausted", 3).await;
-    proxy.add_fault(Fault::fail_records("ProvisionedThroughputExceededException"));
+    let Setup {
+        proxy,
+        stream,
+        producer,
+    } = setup("faults-exhausted", 3).await;
+    proxy.add_fault(Fault::fail_records(
+        "ProvisionedThroughputExceededException",
+    ));
 
     let receipts = put_all(&producer, 20).await;
     for receipt in receipts {
         let err = receipt.await.expect_err("always throttled");
         assert!(
-            matches!(err.kind(), PutErrorKind::Refused { attempts: 3, class: ErrorClass::Throttling, .. }),
+            matches!(
+                err.kind(),
+                PutErrorKind::Refused {
+                    attempts: 3,
+                    class: ErrorClass::Throttling,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(err.is_retryable(), "the caller may try again later");

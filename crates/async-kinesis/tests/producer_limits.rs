@@ -20,7 +20,9 @@ async fn proxy_for(limits: Limits) -> LimitsProxy {
         limits,
         ..ProxyConfig::default()
     };
-    LimitsProxy::start(&services.kinesalite, config).await.expect("proxy")
+    LimitsProxy::start(&services.kinesalite, config)
+        .await
+        .expect("proxy")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,13 +32,9 @@ async fn default_settings_sustain_the_shard_limits_for_30_seconds_without_loss()
     let kinesalite = Services::from_env().kinesalite();
     let stream = TestStream::create(&kinesalite, "limits-sustain", SHARDS as u32).await;
     let proxy = proxy_for(Limits::default()).await;
-    let durations = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let d2 = durations.clone();
-    let t0 = std::time::Instant::now();
     let producer = Producer::builder(stream.name())
         .client(proxy.client())
         .processor(StringProcessor::default())
-        .after_flush(move |r| d2.lock().unwrap().push((t0.elapsed().as_secs(), r.records, r.duration.as_millis())))
         .build()
         .await
         .expect("producer");
@@ -51,7 +49,12 @@ async fn default_settings_sustain_the_shard_limits_for_30_seconds_without_loss()
             let mut receipts = Vec::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                receipts.push(producer.put(format!("{writer}-{n}")).await.expect("accepted"));
+                receipts.push(
+                    producer
+                        .put(format!("{writer}-{n}"))
+                        .await
+                        .expect("accepted"),
+                );
                 n += 1;
             }
             for receipt in receipts {
@@ -68,30 +71,25 @@ async fn default_settings_sustain_the_shard_limits_for_30_seconds_without_loss()
         put += writer.await.expect("writer");
     }
     producer.close().await.expect("close");
-    assert_eq!(delivered.load(Ordering::Relaxed), put, "every receipt delivered");
+    assert_eq!(
+        delivered.load(Ordering::Relaxed),
+        put,
+        "every receipt delivered"
+    );
 
-    {
-        let d = durations.lock().unwrap();
-        for sec in 0..32u64 {
-            let v: Vec<_> = d.iter().filter(|x| x.0 == sec).collect();
-            let n = v.len();
-            let recs: usize = v.iter().map(|x| x.1).sum();
-            let maxd = v.iter().map(|x| x.2).max().unwrap_or(0);
-            let avgd = v.iter().map(|x| x.2).sum::<u128>() / (n.max(1) as u128);
-            println!("sec {sec}: calls {n} records {recs} avg {avgd} ms max {maxd} ms");
-        }
-    }
     let counters = proxy.counters();
     let mut accepted_in_full_seconds = 0;
     let mut full_seconds = usize::MAX;
     let (mut accepted, mut throttled) = (0, 0);
     for shard in stream.shards().await {
-        let shard = counters.shard(stream.name(), &shard.shard_id).expect("shard counted");
-        println!("per second: {:?}", shard.per_second.iter().map(|s| (s.accepted_records, s.throttled_records)).collect::<Vec<_>>());
+        let shard = counters
+            .shard(stream.name(), &shard.shard_id)
+            .expect("shard counted");
         accepted += shard.total.accepted_records;
         throttled += shard.total.throttled_records;
         // Seconds 2..=29: past the initial burst, before the writers stop.
-        let steady = &shard.per_second[2.min(shard.per_second.len())..shard.per_second.len().min(29)];
+        let steady =
+            &shard.per_second[2.min(shard.per_second.len())..shard.per_second.len().min(29)];
         full_seconds = full_seconds.min(steady.len());
         accepted_in_full_seconds += steady.iter().map(|s| s.accepted_records).sum::<u64>();
     }
@@ -101,11 +99,24 @@ async fn default_settings_sustain_the_shard_limits_for_30_seconds_without_loss()
         "put {put}, accepted {accepted}, throttled {throttled}, steady rate {rate:.0}/s = {:.1}% of {limit}/s",
         100.0 * rate / limit
     );
-    assert!(full_seconds >= 20, "too few full seconds counted: {full_seconds}");
-    assert!(rate >= 0.97 * limit, "sustained {rate:.0} records/s, below 97% of {limit}");
-    assert!((throttled as f64) < 0.01 * accepted as f64, "{throttled} throttled of {accepted}");
+    assert!(
+        full_seconds >= 20,
+        "too few full seconds counted: {full_seconds}"
+    );
+    assert!(
+        rate >= 0.97 * limit,
+        "sustained {rate:.0} records/s, below 97% of {limit}"
+    );
+    assert!(
+        (throttled as f64) < 0.01 * accepted as f64,
+        "{throttled} throttled of {accepted}"
+    );
     assert_eq!(accepted, put, "the proxy accepted each record once");
-    assert_eq!(read_stream(stream.client()).await.len() as u64, put, "every item stored once");
+    assert_eq!(
+        read_stream(stream.client()).await.len() as u64,
+        put,
+        "every item stored once"
+    );
     proxy.shutdown().await.expect("proxy");
     stream.delete().await;
 }
@@ -117,7 +128,11 @@ async fn a_hot_key_is_held_to_its_shard_while_other_shards_stay_fast() {
     let kinesalite = Services::from_env().kinesalite();
     let stream = TestStream::create(&kinesalite, "limits-hot", 4).await;
     let map = ShardMap::from_open_shards(&stream.shards().await).expect("shard map");
-    let hot_shard = map.shard_for_partition_key("hot").expect("routed").shard_id().to_owned();
+    let hot_shard = map
+        .shard_for_partition_key("hot")
+        .expect("routed")
+        .shard_id()
+        .to_owned();
     let cold_keys: Vec<String> = (0..1_000)
         .map(|n| format!("cold-{n}"))
         .filter(|key| map.shard_for_partition_key(key).expect("routed").shard_id() != hot_shard)
@@ -134,7 +149,10 @@ async fn a_hot_key_is_held_to_its_shard_while_other_shards_stay_fast() {
     let hot_resolved = Arc::new(AtomicU64::new(0));
     let mut hot = Vec::new();
     for n in 0..HOT_ITEMS {
-        let receipt = producer.put_with_key(format!("hot-{n}"), "hot").await.expect("accepted");
+        let receipt = producer
+            .put_with_key(format!("hot-{n}"), "hot")
+            .await
+            .expect("accepted");
         let resolved = hot_resolved.clone();
         hot.push(tokio::spawn(async move {
             let delivery = receipt.await.expect("hot item delivered");
@@ -145,7 +163,12 @@ async fn a_hot_key_is_held_to_its_shard_while_other_shards_stay_fast() {
     let mut cold = Vec::new();
     for n in 0..COLD_ITEMS {
         let key = &cold_keys[n as usize % cold_keys.len()];
-        cold.push(producer.put_with_key(format!("cold-{n}"), key).await.expect("accepted"));
+        cold.push(
+            producer
+                .put_with_key(format!("cold-{n}"), key)
+                .await
+                .expect("accepted"),
+        );
     }
     for receipt in cold {
         let delivery = receipt.await.expect("cold item delivered");
@@ -163,11 +186,22 @@ async fn a_hot_key_is_held_to_its_shard_while_other_shards_stay_fast() {
     );
 
     let counters = proxy.counters();
-    let hot_counters = counters.shard(stream.name(), &hot_shard).expect("hot shard counted");
+    let hot_counters = counters
+        .shard(stream.name(), &hot_shard)
+        .expect("hot shard counted");
     assert_eq!(hot_counters.total.accepted_records, HOT_ITEMS);
     // One second of burst, then the shard's budget: never more than 1,000 records a second.
-    let steady_max = hot_counters.per_second.iter().skip(1).map(|s| s.accepted_records).max().unwrap_or(0);
-    assert!(steady_max <= 1_050, "hot shard took {steady_max} records in one second");
+    let steady_max = hot_counters
+        .per_second
+        .iter()
+        .skip(1)
+        .map(|s| s.accepted_records)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        steady_max <= 1_050,
+        "hot shard took {steady_max} records in one second"
+    );
     assert!(
         hot_counters.total.throttled_records * 100 < HOT_ITEMS,
         "{} hot records throttled",
@@ -223,6 +257,10 @@ async fn closing_under_heavy_traffic_loses_nothing() {
     }
     assert_eq!(refused, 8, "each writer's first put after close came back");
     assert!(delivered > 1_000, "heavy traffic: {delivered}");
-    assert_eq!(read_stream(stream.client()).await.len() as u64, delivered, "stored = delivered");
+    assert_eq!(
+        read_stream(stream.client()).await.len() as u64,
+        delivered,
+        "stored = delivered"
+    );
     stream.delete().await;
 }

@@ -44,6 +44,7 @@
 mod backoff;
 mod builder;
 mod config;
+mod lane;
 mod ledger;
 mod outcome;
 mod put_records;

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use super::config::{FlushReport, ProducerConfig};
+use super::lane::Lane;
 use super::ledger::Ledger;
 use super::outcome::{CallFailure, EntryResult, Next, after_call_error, after_entry};
 use super::put_records::{put_records, request_entries};
@@ -26,7 +27,7 @@ use super::receipt::{Delivery, DeliveryResult, PutError, PutErrorKind};
 use super::shard_queue::{BatchRules, ShardQueue, Waiting};
 use crate::error::Error;
 use crate::metrics::{PutRecordsOutcome, StreamLabels};
-use crate::processor::{OutgoingRecord, Processor, RecordWriter};
+use crate::processor::{OutgoingRecord, Processor};
 use crate::shard::Shard;
 use crate::shard_map::ShardMap;
 use crate::stream::{ShardListing, StreamClient};
@@ -73,6 +74,10 @@ struct Ticket<T> {
 
 type Outgoing<T> = OutgoingRecord<Ticket<T>>;
 
+/// A shard's aggregator and queue, for items of processor `P`.
+type ShardLane<P> =
+    Lane<<P as Processor>::Writer<Ticket<<P as Processor>::Item>>, Ticket<<P as Processor>::Item>>;
+
 /// A finished PutRecords call.
 struct CallDone<T> {
     shard: Arc<str>,
@@ -87,13 +92,12 @@ pub(crate) struct Worker<P: Processor> {
     rules: BatchRules,
     backoff: Backoff,
     labels: StreamLabels,
-    writer: P::Writer<Ticket<P::Item>>,
-    writer_since: Option<Instant>,
+    processor: P,
     unkeyed_key: String,
     shard_map: ShardMap,
     refresh_at: Instant,
     refreshing: Option<BoxFuture<'static, Result<Vec<Shard>, Error>>>,
-    queues: HashMap<Arc<str>, ShardQueue<Outgoing<P::Item>>>,
+    lanes: HashMap<Arc<str>, ShardLane<P>>,
     calls: FuturesUnordered<BoxFuture<'static, CallDone<P::Item>>>,
     ledger: Ledger,
     flush_waiters: Vec<(u64, oneshot::Sender<()>)>,
@@ -118,13 +122,12 @@ impl<P: Processor> Worker<P> {
             },
             backoff: Backoff::new(config.expo_backoff, config.expo_backoff_limit),
             labels: StreamLabels::new(client.stream().name()),
-            writer: processor.writer(),
-            writer_since: None,
+            processor: processor.clone(),
             unkeyed_key: random_key(),
             shard_map,
             refresh_at: now + config.shard_refresh_interval,
             refreshing: None,
-            queues: HashMap::new(),
+            lanes: HashMap::new(),
             calls: FuturesUnordered::new(),
             ledger: Ledger::default(),
             flush_waiters: Vec::new(),
@@ -220,23 +223,21 @@ impl<P: Processor> Worker<P> {
             );
             return;
         }
-        let key = partition_key
-            .as_deref()
-            .unwrap_or(&self.unkeyed_key)
-            .to_owned();
-        match self
-            .writer
-            .push(ticket, data, &key, explicit_hash_key.as_deref())
-        {
-            Ok(Some(record)) => {
-                let now = Instant::now();
-                self.enqueue(record, now);
-                if self.writer.buffered_items() == 0 {
-                    self.writer_since = None;
+        let unkeyed = partition_key.is_none();
+        let key = partition_key.unwrap_or_else(|| self.unkeyed_key.clone());
+        let now = Instant::now();
+        let shard = self.shard_for(&key, explicit_hash_key.as_deref(), now);
+        let lane = self
+            .lanes
+            .get_mut(&shard)
+            .expect("shard_for creates the lane");
+        match lane.push(ticket, data, &key, explicit_hash_key.as_deref(), now) {
+            // Items put without a key share a random key until it completes a record, so
+            // records spread over the shards while items still aggregate.
+            Ok(completed) => {
+                if unkeyed && completed {
+                    self.unkeyed_key = random_key();
                 }
-            }
-            Ok(None) => {
-                self.writer_since.get_or_insert_with(Instant::now);
             }
             Err(rejected) => {
                 self.resolve(rejected.tag, Err(PutErrorKind::Rejected(rejected.reason)))
@@ -244,35 +245,24 @@ impl<P: Processor> Worker<P> {
         }
     }
 
-    /// Moves a complete record to its shard's queue.
-    fn enqueue(&mut self, record: Outgoing<P::Item>, queued_at: Instant) {
-        if record.partition_key == self.unkeyed_key {
-            // Items put without a key share a random key per record, so records spread over
-            // the shards while items still aggregate.
-            self.unkeyed_key = random_key();
-        }
-        let shard: &str = match self
-            .shard_map
-            .route(&record.partition_key, record.explicit_hash_key.as_deref())
-        {
+    /// The shard a key routes to, with its lane created if needed.
+    fn shard_for(&mut self, key: &str, explicit_hash_key: Option<&str>, now: Instant) -> Arc<str> {
+        let shard = match self.shard_map.route(key, explicit_hash_key) {
             Ok(Some(range)) => range.shard_id(),
             _ => UNROUTED,
         };
-        let size = record.size();
-        let queue = match self.queues.get_mut(shard) {
-            Some(queue) => queue,
-            None => {
-                let budget = ShardBudget::new(
-                    self.config.put_rate_limit_per_shard,
-                    self.config.bandwidth_bytes_per_shard(),
-                    queued_at,
-                );
-                self.queues
-                    .entry(Arc::from(shard))
-                    .or_insert_with(|| ShardQueue::new(budget))
-            }
-        };
-        queue.push(Waiting::new(record, size, queued_at));
+        if let Some((name, _)) = self.lanes.get_key_value(shard) {
+            return name.clone();
+        }
+        let name: Arc<str> = Arc::from(shard);
+        let budget = ShardBudget::new(
+            self.config.put_rate_limit_per_shard,
+            self.config.bandwidth_bytes_per_shard(),
+            now,
+        );
+        let lane = Lane::new(self.processor.writer(), ShardQueue::new(budget));
+        self.lanes.insert(name.clone(), lane);
+        name
     }
 
     fn flushing(&self) -> bool {
@@ -283,27 +273,21 @@ impl<P: Processor> Worker<P> {
     /// every batch that is due, settles finished flushes, and starts a shard refresh when due.
     fn turn(&mut self, now: Instant) {
         let flushing = self.flushing();
-        if let Some(since) = self.writer_since
-            && (flushing || now.saturating_duration_since(since) >= self.config.buffer_time)
-        {
-            // The records' items waited since `since`; they need not linger again in a queue.
-            for record in self.writer.flush() {
-                self.enqueue(record, since);
-            }
-            self.writer_since = None;
+        for lane in self.lanes.values_mut() {
+            lane.seal(now, self.config.buffer_time, flushing);
         }
         if self.refreshing.is_none() && now >= self.refresh_at && !self.stream_gone {
             self.start_refresh();
         }
-        let shards: Vec<Arc<str>> = self.queues.keys().cloned().collect();
+        let shards: Vec<Arc<str>> = self.lanes.keys().cloned().collect();
         for shard in shards {
             if self.calls.len() >= self.config.max_in_flight_requests {
                 break;
             }
-            let Some(queue) = self.queues.get_mut(&shard) else {
+            let Some(lane) = self.lanes.get_mut(&shard) else {
                 continue;
             };
-            if let Some(batch) = queue.take_batch(&self.rules, now, flushing) {
+            if let Some(batch) = lane.queue().take_batch(&self.rules, now, flushing) {
                 self.start_call(shard, batch, now);
             }
         }
@@ -313,19 +297,12 @@ impl<P: Processor> Worker<P> {
 
     fn next_wake(&self, now: Instant) -> Option<Instant> {
         let flushing = self.flushing();
-        let linger = self.writer_since.map(|since| {
-            if flushing {
-                now
-            } else {
-                since + self.config.buffer_time
-            }
-        });
-        let queues = self
-            .queues
+        let lanes = self
+            .lanes
             .values()
-            .filter_map(|queue| queue.wake_at(&self.rules, now, flushing));
+            .filter_map(|lane| lane.wake_at(&self.rules, now, flushing));
         let refresh = (self.refreshing.is_none() && !self.stream_gone).then_some(self.refresh_at);
-        linger.into_iter().chain(queues).chain(refresh).min()
+        lanes.chain(refresh).min()
     }
 
     fn start_call(
@@ -429,7 +406,7 @@ impl<P: Processor> Worker<P> {
         }
         report.retried = retry.len();
         outcome.retried_records = retry.len() as u64;
-        if let Some(queue) = self.queues.get_mut(&shard) {
+        if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
             if outcome.throttled_records > 0 {
                 queue.budget_mut().on_throttled(now);
             } else {
@@ -464,7 +441,7 @@ impl<P: Processor> Worker<P> {
                     waiting.failed_attempts = attempts;
                     waiting.not_before = now + delay;
                 }
-                if let Some(queue) = self.queues.get_mut(&shard) {
+                if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
                     if throttled {
                         queue.budget_mut().on_throttled(now);
                     }
@@ -475,7 +452,7 @@ impl<P: Processor> Worker<P> {
             CallFailure::StreamGone => {
                 report.failed = batch.len();
                 self.stream_gone = true;
-                if let Some(queue) = self.queues.get_mut(&shard) {
+                if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
                     queue.finish_flight();
                 }
                 let source = self.stream_gone_error();
@@ -487,7 +464,7 @@ impl<P: Processor> Worker<P> {
             }
             CallFailure::Fail => {
                 report.failed = batch.len();
-                if let Some(queue) = self.queues.get_mut(&shard) {
+                if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
                     queue.finish_flight();
                 }
                 self.labels
@@ -510,16 +487,11 @@ impl<P: Processor> Worker<P> {
 
     /// The stream is gone: every record waiting in a queue or the aggregator fails with it.
     fn fail_everything_waiting(&mut self) {
-        let mut waiting: Vec<Waiting<Outgoing<P::Item>>> = Vec::new();
-        for queue in self.queues.values_mut() {
-            waiting.extend(queue.drain_all());
-        }
         let now = Instant::now();
-        waiting.extend(self.writer.flush().into_iter().map(|record| {
-            let size = record.size();
-            Waiting::new(record, size, now)
-        }));
-        self.writer_since = None;
+        let mut waiting: Vec<Waiting<Outgoing<P::Item>>> = Vec::new();
+        for lane in self.lanes.values_mut() {
+            waiting.extend(lane.drain_all(now));
+        }
         self.labels.producer_error(
             "not_found",
             waiting.iter().map(|w| w.record.tags.len() as u64).sum(),
@@ -591,15 +563,15 @@ impl<P: Processor> Worker<P> {
                     tracing::info!(stream = %self.client.stream(), shards = map.len(), "shard map changed");
                 }
                 self.shard_map = map;
-                // Queues of shards that are gone and have nothing left are dropped.
+                // Lanes of shards that are gone and have nothing left are dropped.
                 let open: Vec<&str> = self
                     .shard_map
                     .ranges()
                     .iter()
                     .map(|r| r.shard_id())
                     .collect();
-                self.queues
-                    .retain(|shard, queue| open.contains(&&**shard) || !queue.is_idle());
+                self.lanes
+                    .retain(|shard, lane| open.contains(&&**shard) || !lane.is_idle());
                 self.refresh_at = now + self.config.shard_refresh_interval;
             }
             Ok(Err(err)) => {
