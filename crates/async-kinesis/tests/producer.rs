@@ -9,12 +9,28 @@ use async_kinesis::processor::{JsonLineProcessor, Processor, StringProcessor};
 use async_kinesis::producer::{Producer, PutErrorKind};
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
-use testkit::{Services, TestStream, random_stream_name, read_stream};
+use testkit::{KinesisEndpoint, Services, TestStream, random_stream_name, read_stream};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Order {
     key: String,
     n: u64,
+}
+
+/// A producer for a test stream on kinesis-mock.
+async fn producer_for<P: Processor>(
+    kinesis: &KinesisEndpoint,
+    stream: &TestStream,
+    processor: P,
+    buffer_time: Duration,
+) -> Producer<P> {
+    Producer::builder(stream.name())
+        .sdk_config(kinesis.sdk_config())
+        .processor(processor)
+        .buffer_time(buffer_time)
+        .build()
+        .await
+        .expect("producer")
 }
 
 /// Decodes every stored record with `processor`; returns the items in stored order.
@@ -35,12 +51,13 @@ async fn hundred_thousand_items_arrive_exactly_once_in_key_order() {
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "producer-100k", 4).await;
     let processor = JsonLineProcessor::<Order>::default();
-    let producer = Producer::builder(stream.name())
-        .sdk_config(kinesis.sdk_config())
-        .processor(processor.clone())
-        .build()
-        .await
-        .expect("producer");
+    let producer = producer_for(
+        &kinesis,
+        &stream,
+        processor.clone(),
+        Duration::from_millis(500),
+    )
+    .await;
 
     let mut receipts = Vec::with_capacity(ITEMS as usize);
     for n in 0..ITEMS {
@@ -141,13 +158,13 @@ async fn explicit_hash_keys_choose_the_shard() {
     let stream = TestStream::create(&kinesis, "producer-ehk", 2).await;
     let mut shards = stream.shards().await;
     shards.sort_by_key(|s| s.starting_hash_key);
-    let producer = Producer::builder(stream.name())
-        .sdk_config(kinesis.sdk_config())
-        .processor(StringProcessor::default())
-        .buffer_time(Duration::from_millis(10))
-        .build()
-        .await
-        .expect("producer");
+    let producer = producer_for(
+        &kinesis,
+        &stream,
+        StringProcessor::default(),
+        Duration::from_millis(10),
+    )
+    .await;
     for (hash_key, shard) in [("0", &shards[0]), (&*u128::MAX.to_string(), &shards[1])] {
         let delivery = producer
             .put_with_hash_key("x".to_owned(), "same-key", hash_key)
@@ -165,13 +182,13 @@ async fn explicit_hash_keys_choose_the_shard() {
 async fn bad_items_come_back_with_a_clear_error_and_the_producer_keeps_working() {
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "producer-bad", 1).await;
-    let producer = Producer::builder(stream.name())
-        .sdk_config(kinesis.sdk_config())
-        .processor(StringProcessor::default())
-        .buffer_time(Duration::from_millis(10))
-        .build()
-        .await
-        .expect("producer");
+    let producer = producer_for(
+        &kinesis,
+        &stream,
+        StringProcessor::default(),
+        Duration::from_millis(10),
+    )
+    .await;
 
     let huge = "x".repeat(1024 * 1024);
     let err = producer
@@ -226,12 +243,13 @@ async fn bad_items_come_back_with_a_clear_error_and_the_producer_keeps_working()
 async fn puts_after_close_are_refused_with_the_item() {
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "producer-closed", 1).await;
-    let producer = Producer::builder(stream.name())
-        .sdk_config(kinesis.sdk_config())
-        .processor(StringProcessor::default())
-        .build()
-        .await
-        .expect("producer");
+    let producer = producer_for(
+        &kinesis,
+        &stream,
+        StringProcessor::default(),
+        Duration::from_millis(500),
+    )
+    .await;
     let other_handle = producer.clone();
     let receipt = producer.put("before".to_owned()).await.expect("accepted");
     producer.close().await.expect("close");
@@ -254,14 +272,14 @@ async fn puts_after_close_are_refused_with_the_item() {
 async fn flush_returns_once_every_earlier_item_is_resolved() {
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "producer-flush", 2).await;
-    let producer = Producer::builder(stream.name())
-        .sdk_config(kinesis.sdk_config())
-        .processor(JsonLineProcessor::<Order>::default())
-        // Without the flush, items would wait a minute for fuller records.
-        .buffer_time(Duration::from_secs(60))
-        .build()
-        .await
-        .expect("producer");
+    // Without the flush, items would wait a minute for fuller records.
+    let producer = producer_for(
+        &kinesis,
+        &stream,
+        JsonLineProcessor::<Order>::default(),
+        Duration::from_secs(60),
+    )
+    .await;
     let mut receipts = Vec::new();
     for n in 0..500 {
         let key = format!("k{}", n % 7);
@@ -295,12 +313,13 @@ async fn flush_returns_once_every_earlier_item_is_resolved() {
 async fn dropping_every_handle_still_delivers_what_was_accepted() {
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "producer-drop", 1).await;
-    let producer = Producer::builder(stream.name())
-        .sdk_config(kinesis.sdk_config())
-        .processor(StringProcessor::default())
-        .build()
-        .await
-        .expect("producer");
+    let producer = producer_for(
+        &kinesis,
+        &stream,
+        StringProcessor::default(),
+        Duration::from_millis(500),
+    )
+    .await;
     let mut receipts = Vec::new();
     for n in 0..50 {
         receipts.push(producer.put(format!("item-{n}")).await.expect("accepted"));
@@ -324,13 +343,13 @@ async fn dropping_every_handle_still_delivers_what_was_accepted() {
 async fn a_deleted_stream_fails_every_pending_item_with_stream_not_found() {
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "producer-deleted", 1).await;
-    let producer = Producer::builder(stream.name())
-        .sdk_config(kinesis.sdk_config())
-        .processor(JsonLineProcessor::<Order>::default())
-        .buffer_time(Duration::from_secs(60))
-        .build()
-        .await
-        .expect("producer");
+    let producer = producer_for(
+        &kinesis,
+        &stream,
+        JsonLineProcessor::<Order>::default(),
+        Duration::from_secs(60),
+    )
+    .await;
     let mut receipts = Vec::new();
     for n in 0..20 {
         receipts.push(

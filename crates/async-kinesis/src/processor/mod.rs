@@ -86,6 +86,7 @@ pub use list::{ListAggregator, ListFraming, ListItemFrames, ListItemsAggregator}
 pub use msgpack::MsgpackSerializer;
 pub use netstring::{NetstringAggregator, NetstringFrames, NetstringFraming};
 pub use newline::{NewlineAggregator, NewlineFrames, NewlineFraming};
+pub(crate) use record::check_keys;
 pub use record::{
     DEFAULT_MAX_RECORD_SIZE, Decoded, Frame, MAX_PARTITION_KEY_CHARS, MAX_RECORD_SIZE_LIMIT,
     OutgoingRecord,

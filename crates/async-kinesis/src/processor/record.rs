@@ -5,11 +5,11 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// Default maximum size of one Kinesis record, data plus partition key: 1 MiB.
-pub const DEFAULT_MAX_RECORD_SIZE: usize = 1_048_576;
+pub const DEFAULT_MAX_RECORD_SIZE: usize = crate::limits::DEFAULT_MAX_RECORD_BYTES;
 /// Largest maximum record size a stream can be raised to: 10 MiB.
-pub const MAX_RECORD_SIZE_LIMIT: usize = 10 * 1_048_576;
+pub const MAX_RECORD_SIZE_LIMIT: usize = crate::limits::MAX_RECORD_BYTES_CEILING;
 /// Most Unicode characters allowed in a partition key.
-pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+pub const MAX_PARTITION_KEY_CHARS: usize = crate::limits::PARTITION_KEY_MAX_CHARS;
 
 /// Checks a maximum record size against what Kinesis allows.
 pub(crate) fn check_max_record_size(size: usize) -> Result<usize, ConfigError> {
@@ -23,6 +23,8 @@ pub(crate) fn check_max_record_size(size: usize) -> Result<usize, ConfigError> {
 }
 
 /// Checks a partition key and an explicit hash key against the Kinesis rules.
+/// Checks a partition key (1–256 characters) and an explicit hash key (0..=2^128−1, written
+/// as Kinesis writes it).
 pub(crate) fn check_keys(
     partition_key: &str,
     explicit_hash_key: Option<&str>,
@@ -37,13 +39,10 @@ pub(crate) fn check_keys(
             return Err(RejectReason::PartitionKeyTooLong { chars });
         }
     }
-    if let Some(ehk) = explicit_hash_key {
-        let valid = !ehk.is_empty()
-            && ehk.bytes().all(|b| b.is_ascii_digit())
-            && ehk.parse::<u128>().is_ok();
-        if !valid {
-            return Err(RejectReason::InvalidExplicitHashKey(ehk.to_owned()));
-        }
+    if let Some(ehk) = explicit_hash_key
+        && crate::shard_map::parse_hash_key(ehk).is_err()
+    {
+        return Err(RejectReason::InvalidExplicitHashKey(ehk.to_owned()));
     }
     Ok(())
 }

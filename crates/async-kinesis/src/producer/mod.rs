@@ -63,9 +63,7 @@ pub use config::{AfterFlush, FlushReport, ProducerConfig};
 pub use receipt::{Delivery, DeliveryResult, PutError, PutErrorKind, Receipt};
 
 use crate::error::Error;
-use crate::limits::PARTITION_KEY_MAX_CHARS;
-use crate::processor::{JsonProcessor, Processor};
-use crate::shard_map::parse_hash_key;
+use crate::processor::{JsonProcessor, Processor, RejectReason, check_keys};
 use crate::stream_ref::{IntoStreamRef, StreamRef};
 use worker::{Command, Pending, Permits};
 
@@ -204,20 +202,15 @@ impl<P: Processor> Producer<P> {
             return Err(PutError::new(PutErrorKind::Closed, item));
         }
         if let Some(key) = &partition_key
-            && let Err(reason) = check_partition_key(key)
+            && let Err(reason) = check_keys(key, explicit_hash_key.as_deref())
         {
-            return Err(PutError::new(
-                PutErrorKind::InvalidPartitionKey(reason),
-                item,
-            ));
-        }
-        if let Some(hash_key) = &explicit_hash_key
-            && let Err(err) = parse_hash_key(hash_key)
-        {
-            return Err(PutError::new(
-                PutErrorKind::InvalidExplicitHashKey(err.to_string()),
-                item,
-            ));
+            let kind = match reason {
+                RejectReason::InvalidExplicitHashKey(key) => {
+                    PutErrorKind::InvalidExplicitHashKey(key)
+                }
+                other => PutErrorKind::InvalidPartitionKey(other.to_string()),
+            };
+            return Err(PutError::new(kind, item));
         }
         let data = match shared.processor.serialize(&item) {
             Ok(data) => data,
@@ -307,35 +300,5 @@ impl<P: Processor> Producer<P> {
             .send(Command::Close(reply))
             .map_err(|_| Error::Closed { what: "producer" })?;
         done.await.map_err(|_| Error::Closed { what: "producer" })
-    }
-}
-
-/// Checks a partition key: 1–256 Unicode characters.
-fn check_partition_key(key: &str) -> Result<(), String> {
-    if key.is_empty() {
-        return Err("it is empty".into());
-    }
-    let chars = key.chars().count();
-    if chars > PARTITION_KEY_MAX_CHARS {
-        return Err(format!(
-            "it has {chars} characters, more than {PARTITION_KEY_MAX_CHARS}"
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partition_keys_are_checked_in_characters() {
-        assert!(check_partition_key("").is_err());
-        assert!(check_partition_key("k").is_ok());
-        assert!(
-            check_partition_key(&"é".repeat(256)).is_ok(),
-            "512 bytes but 256 characters"
-        );
-        assert!(check_partition_key(&"x".repeat(257)).is_err());
     }
 }

@@ -313,15 +313,24 @@ impl<P: Processor> Worker<P> {
     ) {
         let client = self.client.clone();
         let entries = request_entries(batch.iter().map(|w| &w.record));
-        self.calls.push(Box::pin(async move {
-            let result = put_records(&client, entries).await;
-            CallDone {
-                shard,
-                batch,
-                result,
-                started: now,
-            }
-        }));
+        let span = tracing::debug_span!(
+            "put_records",
+            stream = %client.stream(),
+            shard = %shard,
+            records = entries.len()
+        );
+        self.calls.push(Box::pin(tracing::Instrument::instrument(
+            async move {
+                let result = put_records(&client, entries).await;
+                CallDone {
+                    shard,
+                    batch,
+                    result,
+                    started: now,
+                }
+            },
+            span,
+        )));
     }
 
     fn on_call_done(&mut self, done: CallDone<P::Item>) {
