@@ -38,7 +38,9 @@
 //! | `sso` | no | AWS IAM Identity Center (SSO) profiles in the default credential chain |
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod connect;
+pub mod consumer;
 pub mod error;
 pub mod limits;
 pub mod metrics;
@@ -48,7 +50,9 @@ pub mod shard_map;
 pub mod stream;
 pub mod stream_ref;
 
+pub use checkpoint::{CheckpointStore, MemoryStore};
 pub use connect::ConnectOptions;
+pub use consumer::{ConsumeError, Consumer, Record};
 pub use error::{Error, ErrorClass};
 pub use shard::Shard;
 pub use stream::{
