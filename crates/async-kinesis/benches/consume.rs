@@ -38,7 +38,12 @@ fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // Fields 14 and 15 of the whole line are utime and stime; here they are at 11 and 12.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -94,8 +99,7 @@ async fn write<P: Processor>(
                 .expect("entry")
         })
         .collect();
-    let chunks: Vec<Vec<PutRecordsRequestEntry>> =
-        entries.chunks(500).map(<[_]>::to_vec).collect();
+    let chunks: Vec<Vec<PutRecordsRequestEntry>> = entries.chunks(500).map(<[_]>::to_vec).collect();
     futures::stream::iter(chunks)
         .for_each_concurrent(4, |mut chunk| async move {
             while !chunk.is_empty() {
@@ -186,12 +190,45 @@ async fn throughput(endpoint: &KinesisEndpoint, items: u64) -> Vec<Row> {
             .await,
         );
         let p: JsonProcessor = JsonProcessor::default();
-        rows.push(run(endpoint, "JsonProcessor", shards, items, p, json_item, one_json).await);
+        rows.push(
+            run(
+                endpoint,
+                "JsonProcessor",
+                shards,
+                items,
+                p,
+                json_item,
+                one_json,
+            )
+            .await,
+        );
         let p: JsonLineProcessor = JsonLineProcessor::default();
-        rows.push(run(endpoint, "JsonLineProcessor", shards, items, p, json_item, one_json).await);
+        rows.push(
+            run(
+                endpoint,
+                "JsonLineProcessor",
+                shards,
+                items,
+                p,
+                json_item,
+                one_json,
+            )
+            .await,
+        );
         let p: JsonListProcessor = JsonListProcessor::default();
         let list_len = |v: &Vec<serde_json::Value>| v.len() as u64;
-        rows.push(run(endpoint, "JsonListProcessor", shards, items, p, json_item, list_len).await);
+        rows.push(
+            run(
+                endpoint,
+                "JsonListProcessor",
+                shards,
+                items,
+                p,
+                json_item,
+                list_len,
+            )
+            .await,
+        );
         let p: MsgpackProcessor = MsgpackProcessor::default();
         let msgpack_item = |n: u64| {
             rmpv::Value::Map(vec![
@@ -212,7 +249,18 @@ async fn throughput(endpoint: &KinesisEndpoint, items: u64) -> Vec<Row> {
             .await,
         );
         let p: KplJsonProcessor = KplJsonProcessor::default();
-        rows.push(run(endpoint, "KplJsonProcessor", shards, items, p, json_item, one_json).await);
+        rows.push(
+            run(
+                endpoint,
+                "KplJsonProcessor",
+                shards,
+                items,
+                p,
+                json_item,
+                one_json,
+            )
+            .await,
+        );
         rows.push(
             run(
                 endpoint,
@@ -266,8 +314,14 @@ async fn thousand_shards(endpoint: &KinesisEndpoint) {
     client.delete().await.expect("delete");
     println!("\n| 1,000 shards (kinesis-mock) | value |\n| --- | --- |");
     println!("| shards followed | {} |", status.allocated_shards);
-    println!("| time until every shard held an iterator | {:.1} s |", ready_after.as_secs_f64());
-    println!("| {ITEMS} items written → all received | {:.1} s |", read_after.as_secs_f64());
+    println!(
+        "| time until every shard held an iterator | {:.1} s |",
+        ready_after.as_secs_f64()
+    );
+    println!(
+        "| {ITEMS} items written → all received | {:.1} s |",
+        read_after.as_secs_f64()
+    );
     println!("| RSS before the consumer | {rss_before:.1} MiB |");
     println!("| RSS when ready | {rss_ready:.1} MiB |");
     println!("| RSS after reading | {rss_reading:.1} MiB |");

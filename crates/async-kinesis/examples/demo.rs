@@ -1,13 +1,15 @@
-//! Demo: create a stream, write records, read them back.
+//! Demo: create a stream, write records, read them back with the consumer.
 //!
 //! Run it with `scripts/demo`, which starts the local services first; or against any endpoint:
 //! `cargo run -p async-kinesis --example demo -- http://127.0.0.1:4568`.
 
 use std::time::Duration;
 
+use async_kinesis::consumer::Consumer;
 use async_kinesis::{ConnectOptions, CreateStream, StreamClient};
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use futures::StreamExt;
 
 const RECORDS: usize = 10;
 
@@ -55,33 +57,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         put.failed_record_count().unwrap_or(0)
     );
 
+    // Read everything back with the consumer: one stream of records over both shards.
+    let mut consumer = Consumer::builder(stream_name.as_str())
+        .connect_options(options.clone())
+        .sleep_time_no_records(Duration::from_millis(200))
+        .build()
+        .await?;
     let mut read = 0;
-    for shard in client.list_shards().await? {
-        let iterator = client
-            .sdk_client()
-            .get_shard_iterator()
-            .stream_name(&stream_name)
-            .shard_id(&shard.shard_id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await?;
-        let records = client
-            .sdk_client()
-            .get_records()
-            .set_shard_iterator(iterator.shard_iterator().map(str::to_owned))
-            .send()
-            .await?;
-        for record in records.records() {
-            read += 1;
-            println!(
-                "read  {} key={} seq={} data={}",
-                shard.shard_id,
-                record.partition_key(),
-                record.sequence_number(),
-                String::from_utf8_lossy(record.data().as_ref())
-            );
-        }
+    while read < RECORDS {
+        let next = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await;
+        let Ok(Some(record)) = next else {
+            break;
+        };
+        let record = record?;
+        read += 1;
+        println!(
+            "read  {} key={} seq={} item={}",
+            record.shard_id, record.partition_key, record.sequence_number, record.item
+        );
     }
+    let report = consumer.shutdown(Duration::from_secs(5)).await;
+    println!(
+        "consumer stopped: {} unacknowledged, {} leases released",
+        report.unacked_records, report.leases_released
+    );
     println!("read back {read} of {RECORDS} records");
     client.delete().await?;
     if read != RECORDS {

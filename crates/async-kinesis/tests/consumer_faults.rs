@@ -126,7 +126,7 @@ async fn write_with_poison(client: &StreamClient, keys: &[String]) -> Bytes {
 
 struct PoisonRun {
     tally: Tally,
-    poison: Vec<Box<async_kinesis::consumer::PoisonRecord>>,
+    poison: Vec<async_kinesis::consumer::PoisonRecord>,
     store: MemoryStore,
     poisoned_shard: String,
 }
@@ -158,7 +158,7 @@ async fn consume_with(
             .expect("open");
         match next {
             Ok(record) => tally.add(&record),
-            Err(ConsumeError::Poison(record)) => poison.push(record),
+            Err(ConsumeError::Poison(record)) => poison.push(*record),
             Err(other) => panic!("unexpected error item {other:?}"),
         }
     }
