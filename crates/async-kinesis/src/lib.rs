@@ -28,7 +28,7 @@
 //! # Consuming
 //!
 //! A [`Consumer`] reads every shard of a stream as one `futures::Stream` of
-//! `Result<Record<T>, ConsumeError>`, decoded by a [processor](processor). Delivery is **at
+//! `Result<Record<T>, ConsumeError>`, decoded by a [`processor`]. Delivery is **at
 //! least once**: checkpoints (kept in a [`checkpoint`] store under per-shard leases) move only
 //! over records you acknowledged, so after a restart you see again at most the records that were
 //! unacknowledged or not yet checkpointed. Records are **ordered per shard**, and per partition
