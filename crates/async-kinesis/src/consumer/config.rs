@@ -42,7 +42,8 @@ pub type DeadLetter = Arc<dyn Fn(&PoisonRecord) -> Result<(), BoxError> + Send +
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum PoisonPolicy {
-    /// Stop reading the shard; its checkpoint stays before the record.
+    /// Stop reading the shard; its checkpoint stays before the record, and its children are not
+    /// read either (they wait for the shard's end). A restart meets the record again.
     Stop,
     /// Go on; checkpoints move past the record.
     Skip,

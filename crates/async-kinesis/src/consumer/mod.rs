@@ -49,6 +49,7 @@ mod ack;
 mod builder;
 mod config;
 mod context;
+mod decode;
 mod error;
 mod queue;
 mod record;

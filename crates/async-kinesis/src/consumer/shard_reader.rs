@@ -13,13 +13,14 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Record;
 use super::ack::{Acker, ShardAcks};
 use super::context::Context;
-use super::error::{ConsumeError, PoisonAction, PoisonRecord};
-use super::{PoisonPolicy, Record};
+use super::decode::{Outcome, Pending, RawRecord, decode_record};
+use super::error::{ConsumeError, PoisonAction};
 use crate::checkpoint::Position;
 use crate::error::{Error, ErrorClass};
-use crate::processor::{Decoded, Processor, ReadError};
+use crate::processor::Processor;
 use crate::shard::Shard;
 use crate::shard_map::parse_hash_key;
 
@@ -67,21 +68,6 @@ enum Step {
     Continue,
     Stop,
     Cancelled,
-}
-
-enum Outcome<T> {
-    Item(Decoded<T>),
-    Poison(Box<PoisonRecord>),
-    /// A record without items: nothing to hand out, but checkpoints must pass it.
-    Empty,
-}
-
-struct Pending<T> {
-    position: Position,
-    outcome: Outcome<T>,
-    pre_acked: bool,
-    sequence_number: Arc<str>,
-    arrival_time: Option<SystemTime>,
 }
 
 impl<P: Processor> ShardReader<P> {
@@ -397,8 +383,18 @@ impl<P: Processor> ShardReader<P> {
                 .approximate_arrival_timestamp
                 .and_then(|t| SystemTime::try_from(t).ok());
             bytes += data.len() + partition_key.len();
-            let stopped_inside =
-                self.decode_record(&sequence, &partition_key, &data, arrival_time, &mut pending);
+            let stopped_inside = decode_record(
+                &self.ctx,
+                &self.shard_id,
+                self.skip_through.as_ref(),
+                RawRecord {
+                    sequence: &sequence,
+                    partition_key: &partition_key,
+                    data: &data,
+                    arrival_time,
+                },
+                &mut pending,
+            );
             if stopped_inside {
                 stop = true;
                 break;
@@ -441,101 +437,6 @@ impl<P: Processor> ShardReader<P> {
         } else {
             Step::Continue
         }
-    }
-
-    /// Decodes one Kinesis record into `pending`; returns `true` when the poison policy stops the
-    /// shard inside it.
-    fn decode_record(
-        &self,
-        sequence: &Arc<str>,
-        partition_key: &Arc<str>,
-        data: &Bytes,
-        arrival_time: Option<SystemTime>,
-        pending: &mut Vec<Pending<P::Output>>,
-    ) -> bool {
-        let results: Vec<Result<Decoded<P::Output>, ReadError>> =
-            self.ctx.processor.read(data, partition_key).collect();
-        if results.is_empty() {
-            // Nothing to hand out, but checkpoints must still be able to pass the record.
-            pending.push(Pending {
-                position: Position::after(sequence.clone()),
-                outcome: Outcome::Empty,
-                pre_acked: true,
-                sequence_number: sequence.clone(),
-                arrival_time,
-            });
-            return false;
-        }
-        let last = results.len() - 1;
-        for (i, result) in results.into_iter().enumerate() {
-            let sub = match &result {
-                Ok(decoded) => decoded.sub_sequence,
-                Err(_) => i as u64,
-            };
-            if let Some(skip) = &self.skip_through
-                && skip.sequence_number == *sequence
-                && Some(sub) <= skip.sub_sequence
-            {
-                continue; // processed before the restart
-            }
-            let position = if i == last {
-                Position::after(sequence.clone())
-            } else {
-                Position::within(sequence.clone(), sub)
-            };
-            let entry = match result {
-                Ok(decoded) => Pending {
-                    position,
-                    outcome: Outcome::Item(decoded),
-                    pre_acked: false,
-                    sequence_number: sequence.clone(),
-                    arrival_time,
-                },
-                Err(error) => {
-                    let mut poison = Box::new(PoisonRecord {
-                        shard_id: self.shard_id.clone(),
-                        sequence_number: sequence.clone(),
-                        sub_sequence: sub,
-                        partition_key: partition_key.clone(),
-                        data: data.clone(),
-                        arrival_time,
-                        error,
-                        action: PoisonAction::Skipped,
-                        dead_letter_error: None,
-                    });
-                    match &self.ctx.config.poison_policy {
-                        PoisonPolicy::Skip => {}
-                        PoisonPolicy::Stop => poison.action = PoisonAction::Stopped,
-                        PoisonPolicy::DeadLetter(callback) => match callback(&poison) {
-                            Ok(()) => poison.action = PoisonAction::DeadLettered,
-                            Err(err) => {
-                                poison.action = PoisonAction::Stopped;
-                                poison.dead_letter_error = Some(err);
-                            }
-                        },
-                    }
-                    tracing::warn!(
-                        shard = %self.shard_id, sequence = %sequence, sub_sequence = sub,
-                        action = ?poison.action, error = %poison.error, "undecodable record"
-                    );
-                    self.ctx.labels.consumer_error(&self.shard_id, "poison");
-                    let stops = poison.action == PoisonAction::Stopped;
-                    pending.push(Pending {
-                        position,
-                        pre_acked: !stops,
-                        outcome: Outcome::Poison(poison),
-                        sequence_number: sequence.clone(),
-                        arrival_time,
-                    });
-                    if stops {
-                        return true;
-                    }
-                    continue;
-                }
-            };
-            pending.push(entry);
-        }
-        false
     }
 
     /// Registers decoded items with the ack tracker (one lock per batch) and builds the items.
@@ -588,4 +489,36 @@ fn child_to_shard(child: &ChildShard) -> Option<Shard> {
         starting_sequence_number: String::new(),
         ending_sequence_number: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_kinesis::types::HashKeyRange;
+
+    fn child(parents: &[&str], start: &str, end: &str) -> ChildShard {
+        ChildShard::builder()
+            .shard_id("shardId-000000000004")
+            .set_parent_shards(Some(parents.iter().map(|p| (*p).to_owned()).collect()))
+            .hash_key_range(
+                HashKeyRange::builder()
+                    .starting_hash_key(start)
+                    .ending_hash_key(end)
+                    .build()
+                    .expect("both keys"),
+            )
+            .build()
+            .expect("id and parents set")
+    }
+
+    #[test]
+    fn child_shards_keep_both_parents_of_a_merge() {
+        let shard = child_to_shard(&child(&["a", "b"], "0", "99")).expect("valid");
+        assert_eq!(shard.parents().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!((shard.starting_hash_key, shard.ending_hash_key), (0, 99));
+        assert!(shard.is_open());
+        let split = child_to_shard(&child(&["a"], "5", "9")).expect("valid");
+        assert_eq!(split.parents().collect::<Vec<_>>(), ["a"]);
+        assert!(child_to_shard(&child(&["a"], "x", "9")).is_none());
+    }
 }
