@@ -1,13 +1,15 @@
-//! Demo: create a stream, write records, read them back.
+//! Demo: create a stream, write items with the producer, read them back with the consumer.
 //!
 //! Run it with `scripts/demo`, which starts the local services first; or against any endpoint:
 //! `cargo run -p async-kinesis --example demo -- http://127.0.0.1:4568`.
 
 use std::time::Duration;
 
+use async_kinesis::consumer::Consumer;
+use async_kinesis::producer::Producer;
 use async_kinesis::{ConnectOptions, CreateStream, StreamClient};
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use futures::StreamExt;
+use serde_json::json;
 
 const RECORDS: usize = 10;
 
@@ -33,55 +35,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary.name, summary.status, summary.open_shard_count
     );
 
-    // Until the Producer lands, the demo writes through the SDK client directly.
-    let entries = (0..RECORDS)
-        .map(|i| {
-            PutRecordsRequestEntry::builder()
-                .partition_key(format!("user-{}", i % 4))
-                .data(Blob::new(format!(r#"{{"order":{i},"item":"widget-{i}"}}"#)))
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let put = client
-        .sdk_client()
-        .put_records()
-        .stream_name(&stream_name)
-        .set_records(Some(entries))
-        .send()
+    // Write with the producer: each item gets a receipt saying where it was stored.
+    let producer = Producer::builder(stream_name.as_str())
+        .connect_options(options.clone())
+        .buffer_time(Duration::from_millis(50))
+        .build()
         .await?;
-    println!(
-        "wrote {} records ({} failed)",
-        RECORDS,
-        put.failed_record_count().unwrap_or(0)
-    );
-
-    let mut read = 0;
-    for shard in client.list_shards().await? {
-        let iterator = client
-            .sdk_client()
-            .get_shard_iterator()
-            .stream_name(&stream_name)
-            .shard_id(&shard.shard_id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await?;
-        let records = client
-            .sdk_client()
-            .get_records()
-            .set_shard_iterator(iterator.shard_iterator().map(str::to_owned))
-            .send()
-            .await?;
-        for record in records.records() {
-            read += 1;
-            println!(
-                "read  {} key={} seq={} data={}",
-                shard.shard_id,
-                record.partition_key(),
-                record.sequence_number(),
-                String::from_utf8_lossy(record.data().as_ref())
-            );
-        }
+    let mut receipts = Vec::new();
+    for i in 0..RECORDS {
+        let item = json!({"order": i, "item": format!("widget-{i}")});
+        receipts.push(
+            producer
+                .put_with_key(item, format!("user-{}", i % 4))
+                .await?,
+        );
     }
+    for receipt in receipts {
+        let delivery = receipt.await?;
+        println!(
+            "wrote {} seq={}",
+            delivery.shard_id, delivery.sequence_number
+        );
+    }
+    producer.close().await?;
+
+    // Read everything back with the consumer: one stream of records over both shards.
+    let mut consumer = Consumer::builder(stream_name.as_str())
+        .connect_options(options.clone())
+        .sleep_time_no_records(Duration::from_millis(200))
+        .build()
+        .await?;
+    let mut read = 0;
+    while read < RECORDS {
+        let next = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await;
+        let Ok(Some(record)) = next else {
+            break;
+        };
+        let record = record?;
+        read += 1;
+        println!(
+            "read  {} key={} seq={} item={}",
+            record.shard_id, record.partition_key, record.sequence_number, record.item
+        );
+    }
+    let report = consumer.shutdown(Duration::from_secs(5)).await;
+    println!(
+        "consumer stopped: {} unacknowledged, {} leases released",
+        report.unacked_records, report.leases_released
+    );
     println!("read back {read} of {RECORDS} records");
     client.delete().await?;
     if read != RECORDS {

@@ -25,6 +25,29 @@
 //! ([`StreamRef`]); with an ARN every call uses `StreamARN`. Names and ARNs are validated before
 //! any call is made.
 //!
+//! # Consuming
+//!
+//! A [`Consumer`] reads every shard of a stream as one `futures::Stream` of
+//! `Result<Record<T>, ConsumeError>`, decoded by a [`processor`]. Delivery is **at
+//! least once**: checkpoints (kept in a [`checkpoint`] store under per-shard leases) move only
+//! over records you acknowledged, so after a restart you see again at most the records that were
+//! unacknowledged or not yet checkpointed. Records are **ordered per shard**, and per partition
+//! key across resharding (children are read after all their parents). Problems that do not stop
+//! the whole consumer are `Err` items of the stream; see [`consumer`] for the details.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use async_kinesis::Consumer;
+//!
+//! # async fn demo() -> Result<(), async_kinesis::ConsumeError> {
+//! let mut consumer = Consumer::builder("orders").build().await?;
+//! while let Some(record) = consumer.next().await {
+//!     let record = record?; // or log and go on: the stream continues after error items
+//!     println!("{}: {}", record.partition_key, record.item);
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # Errors
 //!
 //! All fallible calls return [`Error`]. [`Error::class`] tells throttling, transient, expired,
@@ -38,7 +61,9 @@
 //! | `sso` | no | AWS IAM Identity Center (SSO) profiles in the default credential chain |
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod connect;
+pub mod consumer;
 pub mod error;
 pub mod limits;
 pub mod metrics;
@@ -49,7 +74,9 @@ pub mod shard_map;
 pub mod stream;
 pub mod stream_ref;
 
+pub use checkpoint::{CheckpointStore, MemoryStore};
 pub use connect::ConnectOptions;
+pub use consumer::{ConsumeError, Consumer, Record};
 pub use error::{Error, ErrorClass};
 pub use shard::Shard;
 pub use stream::{

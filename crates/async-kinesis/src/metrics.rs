@@ -61,13 +61,10 @@ pub mod names {
 
 /// Labels of one stream, built once and cloned cheaply into every metric.
 #[derive(Debug, Clone)]
-// The producer and the consumer record through this; until both are in, parts are unused.
-#[allow(dead_code)]
 pub(crate) struct StreamLabels {
     stream: Label,
 }
 
-#[allow(dead_code)]
 impl StreamLabels {
     pub(crate) fn new(stream_name: &str) -> Self {
         Self {

@@ -1,0 +1,284 @@
+//! Checkpoints and shard leases: one trait for every store.
+//!
+//! A consumer reads a shard only while it holds the shard's **lease** in a [`CheckpointStore`].
+//! Claiming a lease returns a [`FencingToken`] and the shard's last [`Progress`]; every later write
+//! (renew, checkpoint, mark SHARD_END, release) names the lease and succeeds only while the owner and
+//! token still match, so a worker that lost its lease (paused, partitioned, taken over) can never
+//! move a checkpoint written by the new owner. Checkpoints only move forward.
+//!
+//! Stores: [`MemoryStore`] (process-local, the default). Shared stores (Redis, DynamoDB) implement
+//! the same trait.
+//!
+//! # Why a boxed-future trait
+//!
+//! The consumer keeps its store as `Arc<dyn CheckpointStore>`: the store is chosen at run time
+//! (from configuration), the consumer's type does not grow a parameter per store, and several
+//! consumers can share one store. Native `async fn` in traits is not object safe, so the methods
+//! return [`BoxFuture`]s; the allocation per call is negligible next to a network round trip and
+//! checkpoints are debounced.
+
+mod memory;
+mod position;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use futures::future::BoxFuture;
+pub use memory::MemoryStore;
+pub use position::{Position, compare_sequence_numbers};
+
+/// Who holds a lease: by default the host name plus a random suffix (never the process id alone,
+/// which repeats across containers).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerId(Arc<str>);
+
+impl WorkerId {
+    /// A worker id of your choosing (e.g. a pod name). It must be unique among live workers.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(Arc::from(id.into()))
+    }
+
+    /// `<hostname>-<8 random hex digits>`.
+    pub fn generate() -> Self {
+        let suffix: u32 = rand::random();
+        Self::new(format!("{}-{suffix:08x}", hostname()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn hostname() -> String {
+    let from_file = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    ["HOSTNAME", "COMPUTERNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok())
+        .or_else(|| from_file("/proc/sys/kernel/hostname"))
+        .or_else(|| from_file("/etc/hostname"))
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "worker".to_owned())
+}
+
+/// A number that grows with every claim of a shard's lease. Writes carrying an older token are
+/// refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FencingToken(pub u64);
+
+/// A held lease on one shard of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The stream's name.
+    pub stream: Arc<str>,
+    /// The shard's id.
+    pub shard_id: Arc<str>,
+    /// The holder.
+    pub owner: WorkerId,
+    /// The token of this claim.
+    pub token: FencingToken,
+}
+
+/// How far a shard has been consumed, as recorded in a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing recorded yet: start from the consumer's iterator type.
+    None,
+    /// Everything up to and including this position was processed.
+    At(Position),
+    /// The shard was read to its end and every record processed; never read it again.
+    ShardEnd,
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// The lease is ours.
+    Acquired {
+        /// The lease to pass to later writes.
+        lease: Lease,
+        /// Where to resume.
+        progress: Progress,
+    },
+    /// Another live worker holds the lease.
+    HeldBy {
+        /// The holder.
+        owner: WorkerId,
+    },
+    /// The shard was finished (SHARD_END recorded); there is nothing to claim.
+    Finished,
+}
+
+/// One shard's entry in a store, for status and balancing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseInfo {
+    /// The shard's id.
+    pub shard_id: String,
+    /// The current holder, if the lease is held and not expired.
+    pub owner: Option<WorkerId>,
+    /// The token of the latest claim.
+    pub token: FencingToken,
+    /// The recorded progress.
+    pub progress: Progress,
+}
+
+/// A store refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// The caller does not hold the shard's lease (never claimed, released, or claimed by
+    /// another worker since): the write was refused.
+    #[error("shard {shard_id} is not owned by {worker} (current owner: {})", owner_text(.owner))]
+    NotOwned {
+        /// The shard.
+        shard_id: String,
+        /// The worker that tried to write.
+        worker: WorkerId,
+        /// Who holds it now, if anyone.
+        owner: Option<WorkerId>,
+    },
+    /// The store holds no entry for the shard.
+    #[error("shard {shard_id} has no lease in the store")]
+    UnknownShard {
+        /// The shard.
+        shard_id: String,
+    },
+    /// The store itself failed (network, server error).
+    #[error("checkpoint store failed during {operation}")]
+    Store {
+        /// The operation attempted.
+        operation: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// Whether repeating the call can succeed.
+        retryable: bool,
+    },
+}
+
+fn owner_text(owner: &Option<WorkerId>) -> String {
+    owner
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), WorkerId::to_string)
+}
+
+impl CheckpointError {
+    /// Whether repeating the call later can succeed. Ownership errors never do.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Store {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// A lease and checkpoint store. See the [module docs](self) for the model.
+///
+/// Every method is cancel safe in the sense that dropping its future leaves the store consistent;
+/// a write whose future was dropped may or may not have happened.
+pub trait CheckpointStore: Send + Sync + fmt::Debug + 'static {
+    /// Claims the lease of `shard_id` for `worker` for `ttl`: succeeds when the lease is free,
+    /// expired, or already `worker`'s (re-claiming yields a new token).
+    fn claim<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_id: &'a str,
+        worker: &'a WorkerId,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Claim, CheckpointError>>;
+
+    /// Extends a held lease by `ttl` from now.
+    ///
+    /// # Errors
+    /// [`CheckpointError::NotOwned`] when the lease was lost.
+    fn renew<'a>(
+        &'a self,
+        lease: &'a Lease,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>>;
+
+    /// Records that everything up to `position` was processed. A position at or before the
+    /// recorded one leaves the store unchanged (checkpoints only move forward).
+    ///
+    /// # Errors
+    /// [`CheckpointError::NotOwned`] unless `lease` (owner and token) still holds the shard.
+    fn checkpoint<'a>(
+        &'a self,
+        lease: &'a Lease,
+        position: &'a Position,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>>;
+
+    /// Records that the shard was read to its end and fully processed.
+    ///
+    /// # Errors
+    /// As for [`CheckpointStore::checkpoint`].
+    fn mark_shard_end<'a>(&'a self, lease: &'a Lease)
+    -> BoxFuture<'a, Result<(), CheckpointError>>;
+
+    /// Gives the lease up, keeping the progress.
+    ///
+    /// # Errors
+    /// [`CheckpointError::NotOwned`] when the lease is no longer `lease`'s.
+    fn release<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<(), CheckpointError>>;
+
+    /// The recorded progress of a shard, without claiming it.
+    fn progress<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_id: &'a str,
+    ) -> BoxFuture<'a, Result<Progress, CheckpointError>>;
+
+    /// Every shard entry of `stream`, for status and balancing.
+    fn list<'a>(
+        &'a self,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LeaseInfo>, CheckpointError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_worker_ids_are_unique_and_name_the_host() {
+        let a = WorkerId::generate();
+        let b = WorkerId::generate();
+        assert_ne!(a, b);
+        let host = hostname();
+        assert!(a.as_str().starts_with(&host), "{a} vs {host}");
+        assert_eq!(a.as_str().len(), host.len() + 9);
+    }
+
+    #[test]
+    fn only_store_failures_can_be_retryable() {
+        let not_owned = CheckpointError::NotOwned {
+            shard_id: "s".into(),
+            worker: WorkerId::new("w"),
+            owner: None,
+        };
+        assert!(!not_owned.is_retryable());
+        assert!(not_owned.to_string().contains("current owner: none"));
+        let store = CheckpointError::Store {
+            operation: "checkpoint",
+            source: "timeout".into(),
+            retryable: true,
+        };
+        assert!(store.is_retryable());
+    }
+}

@@ -1,0 +1,308 @@
+//! Acknowledgements: which records of a shard the user is done with, and how far a checkpoint may
+//! go. The tracker is pure; [`Acker`] is the user's handle onto it.
+//!
+//! Records of a shard are numbered in the order they are read. The checkpoint may move only over
+//! the contiguous prefix of acknowledged records: an acknowledged record behind an unacknowledged
+//! one waits until the gap is closed, so a checkpoint never passes a record the user has not
+//! finished.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::checkpoint::Position;
+
+/// Per shard: positions read but not yet covered by the acknowledged prefix.
+#[derive(Debug, Default)]
+pub(crate) struct AckTracker {
+    /// Index of `pending[0]`.
+    base: u64,
+    pending: VecDeque<Slot>,
+    /// The end of the acknowledged prefix.
+    acked_to: Option<Position>,
+    /// What the store holds (as far as this process wrote it).
+    written: Option<Position>,
+    /// Acknowledged records since the last write.
+    acked_since_write: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    position: Position,
+    acked: bool,
+}
+
+impl AckTracker {
+    /// A tracker whose store already holds `written`.
+    pub(crate) fn resuming(written: Option<Position>) -> Self {
+        Self {
+            acked_to: written.clone(),
+            written,
+            ..Self::default()
+        }
+    }
+
+    /// Registers the next record read; returns its index. `acked` for records nobody has to
+    /// acknowledge (skipped poison, records without items).
+    pub(crate) fn push(&mut self, position: Position, acked: bool) -> u64 {
+        let index = self.base + self.pending.len() as u64;
+        self.pending.push_back(Slot { position, acked });
+        if acked {
+            self.advance();
+        }
+        index
+    }
+
+    /// Acknowledges the record `index`; repeated and unknown indexes are ignored.
+    /// Returns whether the acknowledged prefix grew.
+    pub(crate) fn ack(&mut self, index: u64) -> bool {
+        let Some(offset) = index.checked_sub(self.base) else {
+            return false; // already behind the prefix
+        };
+        let Ok(offset) = usize::try_from(offset) else {
+            return false;
+        };
+        match self.pending.get_mut(offset) {
+            Some(slot) if !slot.acked => {
+                slot.acked = true;
+                self.advance()
+            }
+            _ => false,
+        }
+    }
+
+    fn advance(&mut self) -> bool {
+        let mut grew = false;
+        while self.pending.front().is_some_and(|slot| slot.acked) {
+            if let Some(slot) = self.pending.pop_front() {
+                self.base += 1;
+                self.acked_since_write += 1;
+                self.acked_to = Some(slot.position);
+                grew = true;
+            }
+        }
+        grew
+    }
+
+    /// The position to write, if the prefix moved past what was written.
+    pub(crate) fn to_write(&self) -> Option<&Position> {
+        match (&self.acked_to, &self.written) {
+            (Some(acked), Some(written)) if acked <= written => None,
+            (acked, _) => acked.as_ref(),
+        }
+    }
+
+    /// Records that `position` was written.
+    pub(crate) fn written(&mut self, position: Position) {
+        if self.written.as_ref().is_none_or(|w| *w < position) {
+            self.written = Some(position);
+        }
+        self.acked_since_write = 0;
+    }
+
+    /// Acknowledged records not yet written.
+    pub(crate) fn acked_since_write(&self) -> u64 {
+        self.acked_since_write
+    }
+
+    /// Records read and not yet acknowledged (including ones waiting behind a gap).
+    pub(crate) fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether every record up to `index` (inclusive) is acknowledged.
+    pub(crate) fn acked_through(&self, index: u64) -> bool {
+        self.base > index
+    }
+}
+
+/// A shard's tracker shared between its reader, the user's ackers and the checkpoint writer.
+#[derive(Debug)]
+pub(crate) struct ShardAcks {
+    tracker: Mutex<AckTracker>,
+    /// Highest index handed to the user, plus one (0: none).
+    handed_out: AtomicU64,
+    /// Wakes the checkpoint writer when enough was acknowledged.
+    wake: Arc<Notify>,
+    wake_after: u64,
+}
+
+impl ShardAcks {
+    pub(crate) fn new(tracker: AckTracker, wake: Arc<Notify>, wake_after: u64) -> Self {
+        Self {
+            tracker: Mutex::new(tracker),
+            handed_out: AtomicU64::new(0),
+            wake,
+            wake_after: wake_after.max(1),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, AckTracker> {
+        // Every tracker update is a handful of field writes that cannot panic halfway in a way
+        // that breaks its invariants, so a poisoned lock still guards a usable tracker.
+        self.tracker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn ack(&self, index: u64) {
+        let wake = {
+            let mut tracker = self.lock();
+            tracker.ack(index) && tracker.acked_since_write() >= self.wake_after
+        };
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Notes that the record `index` reached the user.
+    pub(crate) fn handed_out(&self, index: u64) {
+        self.handed_out.fetch_max(index + 1, Ordering::Relaxed);
+    }
+
+    /// Records handed to the user and not acknowledged.
+    pub(crate) fn unacked_handed_out(&self) -> usize {
+        let handed_out = self.handed_out.load(Ordering::Relaxed);
+        let tracker = self.lock();
+        usize::try_from(handed_out.saturating_sub(tracker.base)).unwrap_or(usize::MAX)
+    }
+
+    /// Whether every record handed to the user was acknowledged.
+    pub(crate) fn all_handed_out_acked(&self) -> bool {
+        match self.handed_out.load(Ordering::Relaxed) {
+            0 => true,
+            n => self.lock().acked_through(n - 1),
+        }
+    }
+}
+
+/// Acknowledges one record. Cheap to clone; acknowledging twice is harmless.
+#[derive(Debug, Clone)]
+pub struct Acker {
+    shard: Arc<ShardAcks>,
+    index: u64,
+}
+
+impl Acker {
+    pub(crate) fn new(shard: Arc<ShardAcks>, index: u64) -> Self {
+        Self { shard, index }
+    }
+
+    /// Marks the record as processed: checkpoints may now move over it (once every earlier
+    /// record of its shard is processed too).
+    pub fn ack(&self) {
+        self.shard.ack(self.index);
+    }
+
+    pub(crate) fn mark_handed_out(&self) {
+        self.shard.handed_out(self.index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(seq: u64) -> Position {
+        Position::after(seq.to_string())
+    }
+
+    #[test]
+    fn the_checkpoint_follows_the_contiguous_acked_prefix() {
+        let mut t = AckTracker::default();
+        let ids: Vec<u64> = (1..=5).map(|s| t.push(pos(s), false)).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4]);
+        assert_eq!(t.to_write(), None);
+        // Acks out of order: 2 and 4 first; nothing may be written past the gap at 1.
+        assert!(!t.ack(1));
+        assert!(!t.ack(3));
+        assert_eq!(t.to_write(), None);
+        assert!(t.ack(0));
+        assert_eq!(t.to_write(), Some(&pos(2)));
+        assert!(t.ack(2));
+        assert_eq!(t.to_write(), Some(&pos(4)));
+        assert_eq!(t.outstanding(), 1);
+        t.written(pos(4));
+        assert_eq!(t.to_write(), None);
+        assert_eq!(t.acked_since_write(), 0);
+        assert!(t.ack(4));
+        assert_eq!(t.to_write(), Some(&pos(5)));
+        assert_eq!(t.outstanding(), 0);
+    }
+
+    #[test]
+    fn repeated_and_stale_acks_are_ignored() {
+        let mut t = AckTracker::default();
+        let a = t.push(pos(1), false);
+        assert!(t.ack(a));
+        assert!(!t.ack(a));
+        assert!(!t.ack(99));
+        assert_eq!(t.to_write(), Some(&pos(1)));
+        assert_eq!(t.acked_since_write(), 1);
+    }
+
+    #[test]
+    fn pre_acked_records_pass_once_the_gap_before_them_closes() {
+        let mut t = AckTracker::default();
+        let a = t.push(pos(1), false);
+        t.push(pos(2), true); // skipped poison
+        assert_eq!(t.to_write(), None);
+        t.ack(a);
+        assert_eq!(t.to_write(), Some(&pos(2)));
+        // A pre-acked record with nothing before it moves the prefix at once.
+        t.push(pos(3), true);
+        assert_eq!(t.to_write(), Some(&pos(3)));
+    }
+
+    #[test]
+    fn parts_of_an_aggregate_checkpoint_inside_the_record() {
+        let mut t = AckTracker::default();
+        let a = t.push(Position::within("7", 0), false);
+        let b = t.push(Position::within("7", 1), false);
+        let c = t.push(Position::after("7"), false);
+        t.ack(a);
+        t.ack(b);
+        assert_eq!(t.to_write(), Some(&Position::within("7", 1)));
+        t.ack(c);
+        assert_eq!(t.to_write(), Some(&Position::after("7")));
+    }
+
+    #[test]
+    fn a_resumed_tracker_does_not_rewrite_the_stored_position() {
+        let mut t = AckTracker::resuming(Some(pos(10)));
+        assert_eq!(t.to_write(), None);
+        let a = t.push(pos(11), false);
+        assert_eq!(a, 0);
+        assert!(!t.acked_through(a));
+        t.ack(a);
+        assert!(t.acked_through(a));
+        assert_eq!(t.to_write(), Some(&pos(11)));
+        // Writing an older position does not move the record of what is stored back.
+        t.written(pos(11));
+        t.written(pos(3));
+        assert_eq!(t.written, Some(pos(11)));
+    }
+
+    #[tokio::test]
+    async fn ackers_wake_the_writer_after_enough_acks_and_track_hand_out() {
+        let wake = Arc::new(Notify::new());
+        let shard = Arc::new(ShardAcks::new(AckTracker::default(), wake.clone(), 2));
+        let ackers: Vec<Acker> = (1..=3)
+            .map(|s| Acker::new(shard.clone(), shard.lock().push(pos(s), false)))
+            .collect();
+        assert!(shard.all_handed_out_acked());
+        ackers[0].mark_handed_out();
+        ackers[1].mark_handed_out();
+        assert!(!shard.all_handed_out_acked());
+        ackers[0].ack();
+        ackers[1].ack();
+        // Two acks reached the threshold: the writer is woken (the permit is stored).
+        tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified())
+            .await
+            .expect("woken");
+        assert!(shard.all_handed_out_acked());
+        assert_eq!(shard.lock().outstanding(), 1);
+    }
+}

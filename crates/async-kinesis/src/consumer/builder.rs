@@ -1,0 +1,268 @@
+//! `Consumer::builder(stream)`: options with the Python library's names, validated in `build`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+
+use super::Consumer;
+use super::config::{AckPolicy, ConsumerConfig, IteratorType, PoisonPolicy};
+use super::error::ConsumeError;
+use crate::StreamClient;
+use crate::checkpoint::{CheckpointStore, MemoryStore, WorkerId};
+use crate::connect::ConnectOptions;
+use crate::error::Error;
+use crate::processor::{JsonProcessor, Processor};
+use crate::stream::CreateStream;
+use crate::stream_ref::{IntoStreamRef, StreamRef};
+
+/// How the consumer reaches Kinesis.
+#[derive(Debug, Clone)]
+enum ClientSource {
+    Connect(ConnectOptions),
+    SdkConfig(Box<SdkConfig>),
+    Client(aws_sdk_kinesis::Client),
+}
+
+/// Builds a [`Consumer`]. Every option has a default (see each method); `build` checks them all.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), async_kinesis::consumer::ConsumeError> {
+/// use std::time::Duration;
+/// use async_kinesis::consumer::{Consumer, IteratorType};
+/// use async_kinesis::ConnectOptions;
+///
+/// let consumer = Consumer::builder("orders")
+///     .connect_options(ConnectOptions::default().region("eu-west-1"))
+///     .iterator_type(IteratorType::Latest)
+///     .shard_fetch_rate(5)
+///     .build()
+///     .await?;
+/// # drop(consumer); Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is awaited"]
+pub struct ConsumerBuilder<P = JsonProcessor> {
+    stream: Result<StreamRef, Error>,
+    source: ClientSource,
+    processor: P,
+    config: ConsumerConfig,
+    store: Arc<dyn CheckpointStore>,
+}
+
+impl ConsumerBuilder<JsonProcessor> {
+    pub(crate) fn new(stream: impl IntoStreamRef) -> Self {
+        Self {
+            stream: stream.into_stream_ref(),
+            source: ClientSource::Connect(ConnectOptions::default()),
+            processor: JsonProcessor::default(),
+            config: ConsumerConfig::default(),
+            store: Arc::new(MemoryStore::new()),
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$name = value;
+            self
+        }
+    };
+}
+
+impl<P: Processor> ConsumerBuilder<P> {
+    /// Connect with these options (default: the default AWS chain and region).
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.source = ClientSource::Connect(options);
+        self
+    }
+
+    /// Connect with an AWS configuration you loaded.
+    pub fn sdk_config(mut self, config: &SdkConfig) -> Self {
+        self.source = ClientSource::SdkConfig(Box::new(config.clone()));
+        self
+    }
+
+    /// Use this AWS Kinesis client.
+    pub fn client(mut self, client: aws_sdk_kinesis::Client) -> Self {
+        self.source = ClientSource::Client(client);
+        self
+    }
+
+    /// How records are decoded (default: [`JsonProcessor`] of `serde_json::Value`).
+    pub fn processor<Q: Processor>(self, processor: Q) -> ConsumerBuilder<Q> {
+        ConsumerBuilder {
+            stream: self.stream,
+            source: self.source,
+            processor,
+            config: self.config,
+            store: self.store,
+        }
+    }
+
+    /// Where leases and checkpoints are kept (default: a fresh [`MemoryStore`]).
+    pub fn checkpointer(mut self, store: impl CheckpointStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// Like [`ConsumerBuilder::checkpointer`], for a store that is already shared.
+    pub fn checkpointer_arc(mut self, store: Arc<dyn CheckpointStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Start AT_TIMESTAMP from `timestamp` (sets the iterator type too).
+    pub fn timestamp(mut self, timestamp: SystemTime) -> Self {
+        self.config.iterator_type = IteratorType::AtTimestamp;
+        self.config.timestamp = Some(timestamp);
+        self
+    }
+
+    /// This worker's id in the store (default: host name + random suffix).
+    pub fn worker_id(mut self, worker: WorkerId) -> Self {
+        self.config.worker_id = Some(worker);
+        self
+    }
+
+    /// At most this many shards read at once by this consumer (default: no limit).
+    pub fn max_shard_consumers(mut self, max: usize) -> Self {
+        self.config.max_shard_consumers = Some(max);
+        self
+    }
+
+    /// Give a shard up after this many consecutive failed calls (default: retry forever;
+    /// throttling never counts).
+    pub fn retry_limit(mut self, limit: u32) -> Self {
+        self.config.retry_limit = Some(limit);
+        self
+    }
+
+    setter!(
+        /// Items waiting for the user, at most (default 10,000). Readers wait when it is full.
+        max_queue_size: usize
+    );
+    setter!(
+        /// Bytes of records waiting for the user, at most (default 64 MiB).
+        max_queue_bytes: usize
+    );
+    setter!(
+        /// Records per GetRecords call, 1..=10,000 (default 10,000).
+        record_limit: usize
+    );
+    setter!(
+        /// Pause after a GetRecords call that returned nothing (default 2 s).
+        sleep_time_no_records: Duration
+    );
+    setter!(
+        /// Where shards without a checkpoint start (default TRIM_HORIZON). AT_TIMESTAMP needs
+        /// [`ConsumerBuilder::timestamp`].
+        iterator_type: IteratorType
+    );
+    setter!(
+        /// GetRecords calls per second per shard, 1..=5 (default 1).
+        shard_fetch_rate: u32
+    );
+    setter!(
+        /// First retry delay; it doubles per attempt (default 100 ms).
+        expo_backoff: Duration
+    );
+    setter!(
+        /// Longest retry delay (default 120 s).
+        expo_backoff_limit: Duration
+    );
+    setter!(
+        /// Skip the stream check at build time (default false). Shards are still listed.
+        skip_describe_stream: bool
+    );
+    setter!(
+        /// List shards with ListShards (default true; falls back to DescribeStream when
+        /// ListShards is not allowed). `false` uses DescribeStream.
+        use_list_shards: bool
+    );
+    setter!(
+        /// Create the stream if it is missing (default false).
+        create_stream: bool
+    );
+    setter!(
+        /// Shards of a stream created by `create_stream` (default 1).
+        create_stream_shards: u32
+    );
+    setter!(
+        /// How long `build` waits for the stream to become usable (default 60 s).
+        describe_timeout: Duration
+    );
+    setter!(
+        /// How often shards are listed again (default 60 s). Children announced at a shard's
+        /// end are picked up at once.
+        shard_refresh_interval: Duration
+    );
+    setter!(
+        /// When records count as processed (default [`AckPolicy::OnNextPoll`]).
+        ack_policy: AckPolicy
+    );
+    setter!(
+        /// Checkpoints are written at least this often when something was acknowledged
+        /// (default 1 s).
+        checkpoint_interval: Duration
+    );
+    setter!(
+        /// ... and as soon as this many records were acknowledged (default 1,000).
+        checkpoint_every: u64
+    );
+    setter!(
+        /// What follows an undecodable record's error item (default [`PoisonPolicy::Skip`]).
+        poison_policy: PoisonPolicy
+    );
+    setter!(
+        /// Lease lifetime in the store; leases are renewed at a third of it (default 30 s).
+        lease_ttl: Duration
+    );
+
+    /// Checks the options, connects, checks (or creates) the stream and starts consuming.
+    ///
+    /// # Errors
+    /// [`ConsumeError::InvalidConfig`] for an option out of range (nothing is started);
+    /// [`ConsumeError::Stream`] for an invalid stream name, a missing stream (unless
+    /// `create_stream`), or a stream that does not become usable within `describe_timeout`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe, unless `create_stream` is set (the stream may have been created).
+    pub async fn build(self) -> Result<Consumer<P>, ConsumeError> {
+        self.config.validate()?;
+        let stream = self.stream.map_err(|source| ConsumeError::Stream {
+            stream: String::new(),
+            source,
+        })?;
+        let client = match self.source {
+            ClientSource::Connect(options) => StreamClient::connect(stream.clone(), &options).await,
+            ClientSource::SdkConfig(config) => {
+                StreamClient::from_sdk_config(&config, stream.clone())
+            }
+            ClientSource::Client(client) => StreamClient::new(client, stream.clone()),
+        };
+        let stream_error = |source| ConsumeError::Stream {
+            stream: stream.to_string(),
+            source,
+        };
+        let client = client.map_err(stream_error)?;
+        let config = self.config;
+        if config.create_stream {
+            let spec = CreateStream::Provisioned {
+                shards: config.create_stream_shards,
+            };
+            client
+                .create_if_missing(spec, config.describe_timeout)
+                .await
+                .map_err(stream_error)?;
+        } else if !config.skip_describe_stream {
+            client
+                .wait_until_usable(config.describe_timeout)
+                .await
+                .map_err(stream_error)?;
+        }
+        Ok(Consumer::start(client, config, self.processor, self.store))
+    }
+}

@@ -1,0 +1,308 @@
+//! The consumer's options: defaults in one place, validated once.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::checkpoint::WorkerId;
+use crate::limits::{GET_RECORDS_MAX_RECORDS, SHARD_READ_CALLS_PER_SEC};
+use crate::processor::BoxError;
+
+use super::error::{ConsumeError, PoisonRecord};
+
+/// Where to start reading a shard that has no checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IteratorType {
+    /// The oldest record still retained (`TRIM_HORIZON`).
+    TrimHorizon,
+    /// Only records written after the consumer started (`LATEST`). Shards created later by
+    /// resharding are read from their start, so nothing written after the start is missed.
+    Latest,
+    /// Records from a point in time on (`AT_TIMESTAMP`); set it with
+    /// [`ConsumerBuilder::timestamp`](super::ConsumerBuilder::timestamp).
+    AtTimestamp,
+}
+
+/// When a record counts as processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AckPolicy {
+    /// Asking the stream for the next item acknowledges every item handed out before (like the
+    /// Python library). Process an item completely before polling again.
+    OnNextPoll,
+    /// Only [`Record::ack`](super::Record::ack) acknowledges; for processing items concurrently.
+    Explicit,
+}
+
+/// A callback that receives undecodable records; `Ok` lets the consumer skip the record.
+pub type DeadLetter = Arc<dyn Fn(&PoisonRecord) -> Result<(), BoxError> + Send + Sync>;
+
+/// What to do after reporting an undecodable record as an error item.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum PoisonPolicy {
+    /// Stop reading the shard; its checkpoint stays before the record, and its children are not
+    /// read either (they wait for the shard's end). A restart meets the record again.
+    Stop,
+    /// Go on; checkpoints move past the record.
+    Skip,
+    /// Hand the record to the callback first; if it fails, stop as with `Stop`.
+    DeadLetter(DeadLetter),
+}
+
+impl fmt::Debug for PoisonPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stop => f.write_str("Stop"),
+            Self::Skip => f.write_str("Skip"),
+            Self::DeadLetter(_) => f.write_str("DeadLetter(..)"),
+        }
+    }
+}
+
+/// Every consumer option. Defaults live in [`Default`]; see the builder methods for meanings.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumerConfig {
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_queue_bytes: usize,
+    pub(crate) max_shard_consumers: Option<usize>,
+    pub(crate) record_limit: usize,
+    pub(crate) sleep_time_no_records: Duration,
+    pub(crate) iterator_type: IteratorType,
+    pub(crate) timestamp: Option<SystemTime>,
+    pub(crate) shard_fetch_rate: u32,
+    pub(crate) retry_limit: Option<u32>,
+    pub(crate) expo_backoff: Duration,
+    pub(crate) expo_backoff_limit: Duration,
+    pub(crate) skip_describe_stream: bool,
+    pub(crate) use_list_shards: bool,
+    pub(crate) create_stream: bool,
+    pub(crate) create_stream_shards: u32,
+    pub(crate) describe_timeout: Duration,
+    pub(crate) shard_refresh_interval: Duration,
+    pub(crate) ack_policy: AckPolicy,
+    pub(crate) checkpoint_interval: Duration,
+    pub(crate) checkpoint_every: u64,
+    pub(crate) poison_policy: PoisonPolicy,
+    pub(crate) lease_ttl: Duration,
+    pub(crate) worker_id: Option<WorkerId>,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            max_queue_size: 10_000,
+            max_queue_bytes: 64 * crate::limits::MIB,
+            max_shard_consumers: None,
+            record_limit: GET_RECORDS_MAX_RECORDS,
+            sleep_time_no_records: Duration::from_secs(2),
+            iterator_type: IteratorType::TrimHorizon,
+            timestamp: None,
+            shard_fetch_rate: 1,
+            retry_limit: None,
+            expo_backoff: Duration::from_millis(100),
+            expo_backoff_limit: Duration::from_secs(120),
+            skip_describe_stream: false,
+            use_list_shards: true,
+            create_stream: false,
+            create_stream_shards: 1,
+            describe_timeout: Duration::from_secs(60),
+            shard_refresh_interval: Duration::from_secs(60),
+            ack_policy: AckPolicy::OnNextPoll,
+            checkpoint_interval: Duration::from_secs(1),
+            checkpoint_every: 1_000,
+            poison_policy: PoisonPolicy::Skip,
+            lease_ttl: Duration::from_secs(30),
+            worker_id: None,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Checks every option; the first problem found is returned.
+    pub(crate) fn validate(&self) -> Result<(), ConsumeError> {
+        let fail = |option, reason: String| Err(ConsumeError::config(option, reason));
+        if self.max_queue_size == 0 {
+            return fail("max_queue_size", "must be at least 1".into());
+        }
+        if self.max_queue_bytes == 0 {
+            return fail("max_queue_bytes", "must be at least 1".into());
+        }
+        if self.max_shard_consumers == Some(0) {
+            return fail("max_shard_consumers", "must be at least 1".into());
+        }
+        if !(1..=GET_RECORDS_MAX_RECORDS).contains(&self.record_limit) {
+            return fail(
+                "record_limit",
+                format!(
+                    "{} is outside 1..={GET_RECORDS_MAX_RECORDS} (the GetRecords limit)",
+                    self.record_limit
+                ),
+            );
+        }
+        if !(1..=SHARD_READ_CALLS_PER_SEC).contains(&self.shard_fetch_rate) {
+            return fail(
+                "shard_fetch_rate",
+                format!(
+                    "{} GetRecords calls/s is outside 1..={SHARD_READ_CALLS_PER_SEC} (the per-shard limit)",
+                    self.shard_fetch_rate
+                ),
+            );
+        }
+        match (self.iterator_type, self.timestamp) {
+            (IteratorType::AtTimestamp, None) => {
+                return fail("timestamp", "AT_TIMESTAMP needs a timestamp".into());
+            }
+            (IteratorType::TrimHorizon | IteratorType::Latest, Some(_)) => {
+                return fail(
+                    "timestamp",
+                    "a timestamp is only used with the AT_TIMESTAMP iterator type".into(),
+                );
+            }
+            _ => {}
+        }
+        if self.expo_backoff.is_zero() || self.expo_backoff > self.expo_backoff_limit {
+            return fail(
+                "expo_backoff",
+                format!(
+                    "{:?} must be above zero and at most expo_backoff_limit ({:?})",
+                    self.expo_backoff, self.expo_backoff_limit
+                ),
+            );
+        }
+        if self.create_stream_shards == 0 {
+            return fail("create_stream_shards", "must be at least 1".into());
+        }
+        for (option, value) in [
+            ("checkpoint_interval", self.checkpoint_interval),
+            ("shard_refresh_interval", self.shard_refresh_interval),
+            ("lease_ttl", self.lease_ttl),
+            ("describe_timeout", self.describe_timeout),
+        ] {
+            if value.is_zero() {
+                return fail(option, "must be above zero".into());
+            }
+        }
+        if self.checkpoint_every == 0 {
+            return fail("checkpoint_every", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Pause between GetRecords calls of one shard.
+    pub(crate) fn fetch_interval(&self) -> Duration {
+        Duration::from_secs(1) / self.shard_fetch_rate.max(1)
+    }
+
+    /// Backoff before retry `attempt` (1-based): exponential from `expo_backoff`, capped.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+        self.expo_backoff
+            .saturating_mul(factor)
+            .min(self.expo_backoff_limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = ConsumerConfig::default();
+        assert_eq!(c.max_queue_size, 10_000);
+        assert_eq!(c.max_queue_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.max_shard_consumers, None);
+        assert_eq!(c.record_limit, 10_000);
+        assert_eq!(c.sleep_time_no_records, Duration::from_secs(2));
+        assert_eq!(c.iterator_type, IteratorType::TrimHorizon);
+        assert_eq!(c.timestamp, None);
+        assert_eq!(c.shard_fetch_rate, 1);
+        assert_eq!(c.retry_limit, None);
+        assert_eq!(c.expo_backoff, Duration::from_millis(100));
+        assert_eq!(c.expo_backoff_limit, Duration::from_secs(120));
+        assert!(!c.skip_describe_stream);
+        assert!(c.use_list_shards);
+        assert!(!c.create_stream);
+        assert_eq!(c.create_stream_shards, 1);
+        assert_eq!(c.describe_timeout, Duration::from_secs(60));
+        assert_eq!(c.shard_refresh_interval, Duration::from_secs(60));
+        assert_eq!(c.ack_policy, AckPolicy::OnNextPoll);
+        assert_eq!(c.checkpoint_interval, Duration::from_secs(1));
+        assert_eq!(c.checkpoint_every, 1_000);
+        assert!(matches!(c.poison_policy, PoisonPolicy::Skip));
+        assert_eq!(c.lease_ttl, Duration::from_secs(30));
+        assert_eq!(c.worker_id, None);
+        c.validate().expect("the defaults are valid");
+    }
+
+    fn rejected(change: impl FnOnce(&mut ConsumerConfig)) -> &'static str {
+        let mut c = ConsumerConfig::default();
+        change(&mut c);
+        match c.validate() {
+            Err(ConsumeError::InvalidConfig { option, .. }) => option,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_options_are_typed_errors_naming_the_option() {
+        assert_eq!(rejected(|c| c.shard_fetch_rate = 6), "shard_fetch_rate");
+        assert_eq!(rejected(|c| c.shard_fetch_rate = 0), "shard_fetch_rate");
+        assert_eq!(rejected(|c| c.record_limit = 10_001), "record_limit");
+        assert_eq!(rejected(|c| c.record_limit = 0), "record_limit");
+        assert_eq!(
+            rejected(|c| c.iterator_type = IteratorType::AtTimestamp),
+            "timestamp"
+        );
+        assert_eq!(
+            rejected(|c| c.timestamp = Some(SystemTime::UNIX_EPOCH)),
+            "timestamp"
+        );
+        assert_eq!(rejected(|c| c.max_queue_size = 0), "max_queue_size");
+        assert_eq!(rejected(|c| c.max_queue_bytes = 0), "max_queue_bytes");
+        assert_eq!(
+            rejected(|c| c.max_shard_consumers = Some(0)),
+            "max_shard_consumers"
+        );
+        assert_eq!(
+            rejected(|c| c.expo_backoff = Duration::from_secs(500)),
+            "expo_backoff"
+        );
+        assert_eq!(
+            rejected(|c| c.create_stream_shards = 0),
+            "create_stream_shards"
+        );
+        assert_eq!(
+            rejected(|c| c.checkpoint_interval = Duration::ZERO),
+            "checkpoint_interval"
+        );
+        assert_eq!(rejected(|c| c.checkpoint_every = 0), "checkpoint_every");
+        assert_eq!(rejected(|c| c.lease_ttl = Duration::ZERO), "lease_ttl");
+    }
+
+    #[test]
+    fn at_timestamp_with_a_timestamp_is_valid() {
+        let c = ConsumerConfig {
+            iterator_type: IteratorType::AtTimestamp,
+            timestamp: Some(SystemTime::UNIX_EPOCH),
+            ..ConsumerConfig::default()
+        };
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn pacing_and_backoff() {
+        let mut c = ConsumerConfig {
+            shard_fetch_rate: 5,
+            ..ConsumerConfig::default()
+        };
+        assert_eq!(c.fetch_interval(), Duration::from_millis(200));
+        c.expo_backoff = Duration::from_millis(100);
+        c.expo_backoff_limit = Duration::from_secs(1);
+        let steps: Vec<u64> = (1..=6).map(|a| c.backoff(a).as_millis() as u64).collect();
+        assert_eq!(steps, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(c.backoff(u32::MAX), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,183 @@
+//! What the consumer reports: configuration errors from `build`, and error items of the stream.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::checkpoint::CheckpointError;
+use crate::error::Error;
+use crate::processor::ReadError;
+
+/// An error of the consumer: a bad configuration at build time, or an item of the record stream.
+///
+/// Error items do not end the stream: other shards (and, for [`ConsumeError::Poison`] with a
+/// skipping policy, the same shard) keep going.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumeError {
+    /// An option is out of range or options contradict each other; nothing was started.
+    #[error("invalid consumer option {option}: {reason}")]
+    InvalidConfig {
+        /// The option's builder method.
+        option: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stream-level call failed (describe, list shards, create): at build time this means the
+    /// consumer did not start; later, shard discovery failed and is retried.
+    #[error("stream {stream}: shard discovery or setup failed")]
+    Stream {
+        /// The stream as addressed.
+        stream: String,
+        /// The cause.
+        #[source]
+        source: Error,
+    },
+    /// Reading a shard failed for good (retries exhausted, access denied); the shard stopped.
+    #[error("shard {shard_id} stopped after a read failure")]
+    Shard {
+        /// The shard.
+        shard_id: String,
+        /// The cause.
+        #[source]
+        source: Error,
+    },
+    /// The shard (or its stream) no longer exists; the shard stopped.
+    #[error("shard {shard_id} no longer exists")]
+    ShardGone {
+        /// The shard.
+        shard_id: String,
+        /// What the service said.
+        #[source]
+        source: Error,
+    },
+    /// A record could not be decoded. The raw record comes with it; what happened next is in
+    /// [`PoisonRecord::action`].
+    #[error("undecodable record in shard {} at {}/{} ({:?})", .0.shard_id, .0.sequence_number, .0.sub_sequence, .0.action)]
+    Poison(Box<PoisonRecord>),
+    /// The consumer stopped (shut down, dropped, or the stream is gone) before the awaited
+    /// event.
+    #[error("the consumer has stopped")]
+    Closed,
+    /// The checkpoint store refused or failed a write; with `NotOwned` the lease was lost and the
+    /// shard stopped here.
+    #[error("checkpoint of shard {shard_id} failed")]
+    Checkpoint {
+        /// The shard.
+        shard_id: String,
+        /// The store's error.
+        #[source]
+        source: CheckpointError,
+    },
+}
+
+impl ConsumeError {
+    /// Whether the failure may go away by itself (throttling, transient service or store errors).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Stream { source, .. } | Self::Shard { source, .. } => source.is_retryable(),
+            Self::Checkpoint { source, .. } => source.is_retryable(),
+            Self::InvalidConfig { .. }
+            | Self::ShardGone { .. }
+            | Self::Poison(_)
+            | Self::Closed => false,
+        }
+    }
+
+    /// The shard the error is about, if any.
+    pub fn shard_id(&self) -> Option<&str> {
+        match self {
+            Self::Shard { shard_id, .. }
+            | Self::ShardGone { shard_id, .. }
+            | Self::Checkpoint { shard_id, .. } => Some(shard_id),
+            Self::Poison(poison) => Some(&poison.shard_id),
+            Self::InvalidConfig { .. } | Self::Stream { .. } | Self::Closed => None,
+        }
+    }
+
+    /// A short label for the `consumer_errors_total{error_type}` metric.
+    pub(crate) fn metric_label(&self) -> &'static str {
+        match self {
+            Self::InvalidConfig { .. } => "config",
+            Self::Stream { .. } => "stream",
+            Self::Shard { .. } => "shard",
+            Self::ShardGone { .. } => "shard_gone",
+            Self::Poison(_) => "poison",
+            Self::Checkpoint { .. } => "checkpoint",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub(crate) fn config(option: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidConfig {
+            option,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What the consumer did with an undecodable record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoisonAction {
+    /// Skipped: checkpoints move past it.
+    Skipped,
+    /// Handed to the dead-letter callback, which accepted it; checkpoints move past it.
+    DeadLettered,
+    /// The shard stopped before it (policy `Stop`, or the dead-letter callback failed); the
+    /// checkpoint stays before it.
+    Stopped,
+}
+
+/// A record (or one item inside it) that the processor could not decode, with its position.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PoisonRecord {
+    /// The shard.
+    pub shard_id: Arc<str>,
+    /// The Kinesis record's sequence number.
+    pub sequence_number: Arc<str>,
+    /// Position of the failed item inside the record.
+    pub sub_sequence: u64,
+    /// The record's partition key.
+    pub partition_key: Arc<str>,
+    /// The whole record's data, as read.
+    pub data: Bytes,
+    /// When Kinesis received the record.
+    pub arrival_time: Option<SystemTime>,
+    /// Why it could not be read.
+    pub error: ReadError,
+    /// What the consumer did with it.
+    pub action: PoisonAction,
+    /// The dead-letter callback's error, when it failed.
+    pub dead_letter_error: Option<crate::processor::BoxError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    #[test]
+    fn retryability_follows_the_cause() {
+        let throttled = ConsumeError::Shard {
+            shard_id: "s".into(),
+            source: Error::Service {
+                operation: "GetRecords",
+                class: ErrorClass::Throttling,
+                code: "ProvisionedThroughputExceededException".into(),
+                message: String::new(),
+            },
+        };
+        assert!(throttled.is_retryable());
+        assert_eq!(throttled.shard_id(), Some("s"));
+        let config = ConsumeError::config("record_limit", "too big");
+        assert!(!config.is_retryable());
+        assert_eq!(config.shard_id(), None);
+        assert_eq!(
+            config.to_string(),
+            "invalid consumer option record_limit: too big"
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! The consumer: every shard of a stream as one [`Stream`] of records.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use async_kinesis::consumer::Consumer;
+//!
+//! # async fn demo() -> Result<(), async_kinesis::consumer::ConsumeError> {
+//! let mut consumer = Consumer::builder("orders").build().await?; // JSON items, TRIM_HORIZON
+//! while let Some(record) = consumer.next().await {
+//!     match record {
+//!         Ok(record) => println!("{} {}: {}", record.shard_id, record.sequence_number, record.item),
+//!         Err(err) => eprintln!("{err}"), // the stream goes on
+//!     }
+//! #   break;
+//! }
+//! let report = consumer.shutdown(std::time::Duration::from_secs(10)).await;
+//! assert!(report.is_clean());
+//! # Ok(()) }
+//! ```
+//!
+//! # Delivery semantics
+//!
+//! - **At least once.** A checkpoint moves only over the contiguous prefix of acknowledged records
+//!   of a shard ([`AckPolicy`]); it never passes a record that was not handed to you and
+//!   acknowledged. After a restart, records after the last checkpoint are delivered again: the
+//!   duplicates are at most the records that were unacknowledged, or acknowledged but not yet
+//!   written (`checkpoint_interval` / `checkpoint_every`), when the process stopped.
+//!   [`Consumer::shutdown`] writes the final checkpoints, so a clean shutdown re-delivers only
+//!   what was not acknowledged.
+//! - **Ordered per shard**, and per partition key across resharding: a child shard is read only
+//!   after all of its parents (both, for a merge) were read to their end. Records of different
+//!   shards interleave.
+//! - **Nothing dropped silently.** A slow consumer slows the readers (the queue is bounded by
+//!   items and bytes). Throttling, expired iterators and transient errors are retried; what
+//!   cannot be retried — a shard or stream that is gone, an undecodable record, a lost lease — is
+//!   an `Err` item of the stream (plus a metric and a log line), and the other shards go on.
+//!   The stream ends only after a shutdown, when the consumer is dropped, or when the stream
+//!   itself is gone.
+//!
+//! # Checkpoints and leases
+//!
+//! Each shard is read under a lease of the [`checkpoint`](crate::checkpoint) store (default: a
+//! process-local [`MemoryStore`](crate::checkpoint::MemoryStore)); a shard read to its end is
+//! recorded as finished so no process reads it again.
+
+mod ack;
+mod builder;
+mod config;
+mod context;
+mod decode;
+mod error;
+mod queue;
+mod record;
+mod shard_reader;
+mod shutdown;
+mod status;
+mod supervisor;
+mod topology;
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use ack::Acker;
+pub use builder::ConsumerBuilder;
+pub use config::{AckPolicy, DeadLetter, IteratorType, PoisonPolicy};
+pub use error::{ConsumeError, PoisonAction, PoisonRecord};
+pub use record::Record;
+pub use shutdown::ShutdownReport;
+pub use status::{ConsumerStatus, SequenceRange, ShardDetail, ShardStats, TopologyStatus};
+
+use crate::StreamClient;
+use crate::checkpoint::{CheckpointStore, WorkerId};
+use crate::metrics::StreamLabels;
+use crate::processor::{JsonProcessor, Processor};
+use crate::stream_ref::IntoStreamRef;
+use config::ConsumerConfig;
+use context::Context;
+use queue::{QueueBudget, Receiver};
+use status::StatusBoard;
+use supervisor::{Command, Supervisor};
+
+/// Every shard of a stream as one [`Stream`] of `Result<Record<T>, ConsumeError>`.
+///
+/// Built by [`Consumer::builder`]. Dropping it stops all reading at once without writing final
+/// checkpoints; call [`Consumer::shutdown`] to stop cleanly.
+pub struct Consumer<P: Processor = JsonProcessor> {
+    rx: Receiver<P::Output>,
+    buffer: VecDeque<Result<Record<P::Output>, ConsumeError>>,
+    budget: Arc<QueueBudget>,
+    last_yielded: Option<(Acker, Instant)>,
+    ack_policy: AckPolicy,
+    commands: mpsc::UnboundedSender<Command>,
+    status: Arc<StatusBoard>,
+    ready: watch::Receiver<bool>,
+    cancel: CancellationToken,
+    labels: StreamLabels,
+    worker: WorkerId,
+}
+
+impl<P: Processor> std::fmt::Debug for Consumer<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("worker", &self.worker)
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer<JsonProcessor> {
+    /// A builder for a consumer of `stream` (a name or an ARN).
+    pub fn builder(stream: impl IntoStreamRef) -> ConsumerBuilder<JsonProcessor> {
+        ConsumerBuilder::new(stream)
+    }
+}
+
+impl<P: Processor> Consumer<P> {
+    fn start(
+        client: StreamClient,
+        config: ConsumerConfig,
+        processor: P,
+        store: Arc<dyn CheckpointStore>,
+    ) -> Self {
+        let stream_name: Arc<str> = Arc::from(client.stream().name());
+        let labels = StreamLabels::new(&stream_name);
+        let worker = config.worker_id.clone().unwrap_or_else(WorkerId::generate);
+        let budget = Arc::new(QueueBudget::new(
+            config.max_queue_size,
+            config.max_queue_bytes,
+        ));
+        let status = Arc::new(StatusBoard::default());
+        let (out, rx) = mpsc::unbounded_channel();
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready) = watch::channel(false);
+        let cancel = CancellationToken::new();
+        let ack_policy = config.ack_policy;
+        let ctx = Arc::new(Context {
+            client,
+            stream_name,
+            config,
+            processor,
+            out,
+            budget: budget.clone(),
+            labels: labels.clone(),
+            status: status.clone(),
+            store,
+            worker: worker.clone(),
+        });
+        let supervisor = Supervisor::new(ctx, command_rx, cancel.clone(), ready_tx);
+        tokio::spawn(supervisor.run());
+        Self {
+            rx,
+            buffer: VecDeque::new(),
+            budget,
+            last_yielded: None,
+            ack_policy,
+            commands,
+            status,
+            ready,
+            cancel,
+            labels,
+            worker,
+        }
+    }
+
+    /// Waits until every shard that can be read right away holds an iterator. With
+    /// [`IteratorType::Latest`], records written after this returns are delivered.
+    ///
+    /// # Errors
+    /// [`ConsumeError::Closed`] when the consumer stopped first (e.g. the stream is missing; the
+    /// reason is an error item of the stream).
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn ready(&self) -> Result<(), ConsumeError> {
+        let mut ready = self.ready.clone();
+        ready
+            .wait_for(|ready| *ready)
+            .await
+            .map(drop)
+            .map_err(|_| ConsumeError::Closed)
+    }
+
+    /// The state of every known shard: the Python library's `get_shard_status()` fields, plus
+    /// lag, unacknowledged records and the last checkpoint per shard.
+    pub fn shard_status(&self) -> ConsumerStatus {
+        self.status.snapshot()
+    }
+
+    /// This consumer's id in the checkpoint store.
+    pub fn worker_id(&self) -> &WorkerId {
+        &self.worker
+    }
+
+    /// Stops cleanly: stops fetching, waits up to `deadline` for handed-out records to be
+    /// acknowledged, writes the final checkpoints and releases every lease. Records read but not
+    /// yet handed out are not acknowledged and come again after a restart.
+    ///
+    /// With [`AckPolicy::OnNextPoll`] the last record handed out counts as processed.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: once started, the shutdown runs to its end in the background.
+    pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
+        self.ack_previous();
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { deadline, reply })
+            .is_err()
+        {
+            return ShutdownReport::default();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// Acknowledges the record handed out last, when the policy says polling does.
+    fn ack_previous(&mut self) {
+        if let Some((acker, handed_at)) = self.last_yielded.take() {
+            if self.ack_policy == AckPolicy::OnNextPoll {
+                acker.ack();
+            }
+            self.labels
+                .processing_time(handed_at.elapsed().as_secs_f64());
+        }
+    }
+}
+
+// No field is structurally pinned: items move in and out of the buffer by value.
+impl<P: Processor> Unpin for Consumer<P> {}
+
+impl<P: Processor> Stream for Consumer<P> {
+    type Item = Result<Record<P::Output>, ConsumeError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.ack_previous();
+        loop {
+            if let Some(item) = this.buffer.pop_front() {
+                if let Ok(record) = &item {
+                    record.acker.mark_handed_out();
+                    this.last_yielded = Some((record.acker.clone(), Instant::now()));
+                }
+                return Poll::Ready(Some(item));
+            }
+            match this.rx.poll_recv(cx) {
+                Poll::Ready(Some(delivery)) => {
+                    this.budget.release(&delivery);
+                    this.buffer.extend(delivery.items);
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<P: Processor> Drop for Consumer<P> {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,524 @@
+//! Reads one shard: the only code that calls GetShardIterator and GetRecords.
+//!
+//! Per shard: at most `shard_fetch_rate` GetRecords calls per second, a pause of
+//! `sleep_time_no_records` after an empty answer, exponential backoff on throttling and transient
+//! failures, a fresh iterator after expiry (from the last record handed out, never from the
+//! configured iterator type), and the child shards at the shard's end.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_kinesis::types::{ChildShard, ShardIteratorType};
+use bytes::Bytes;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Record;
+use super::ack::{Acker, ShardAcks};
+use super::context::Context;
+use super::decode::{Outcome, Pending, RawRecord, decode_record};
+use super::error::{ConsumeError, PoisonAction};
+use crate::checkpoint::Position;
+use crate::error::{Error, ErrorClass};
+use crate::processor::Processor;
+use crate::shard::Shard;
+use crate::shard_map::parse_hash_key;
+
+/// Where a shard without records handed out starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StartAt {
+    /// After a checkpoint.
+    Resume(Position),
+    TrimHorizon,
+    Latest,
+    AtTimestamp(SystemTime),
+}
+
+/// How a reader ended.
+#[derive(Debug)]
+pub(crate) enum ReaderOutcome {
+    /// Read to the end; these are the children the service named.
+    Ended { children: Vec<Shard> },
+    /// Stopped by an error (already reported as an error item).
+    Stopped,
+    /// Told to stop.
+    Cancelled,
+}
+
+/// LATEST re-created after expiry becomes AT_TIMESTAMP of the first LATEST call, this much
+/// earlier, so clock differences re-deliver a little rather than skip.
+const LATEST_MARGIN: Duration = Duration::from_secs(1);
+
+pub(crate) struct ShardReader<P: Processor> {
+    ctx: Arc<Context<P>>,
+    shard_id: Arc<str>,
+    acks: Arc<ShardAcks>,
+    cancel: CancellationToken,
+    start: StartAt,
+    /// While resuming inside an aggregate: its items up to here were processed already.
+    skip_through: Option<Position>,
+    /// Sequence number of the last record handed to the queue.
+    last_read: Option<Arc<str>>,
+    latest_issued_at: Option<SystemTime>,
+    /// A final error was reported; the reader ends.
+    stopped: bool,
+}
+
+enum Step {
+    Continue,
+    Stop,
+    Cancelled,
+}
+
+impl<P: Processor> ShardReader<P> {
+    pub(crate) fn new(
+        ctx: Arc<Context<P>>,
+        shard_id: Arc<str>,
+        acks: Arc<ShardAcks>,
+        cancel: CancellationToken,
+        start: StartAt,
+    ) -> Self {
+        let skip_through = match &start {
+            StartAt::Resume(position) if position.sub_sequence.is_some() => Some(position.clone()),
+            _ => None,
+        };
+        Self {
+            ctx,
+            shard_id,
+            acks,
+            cancel,
+            start,
+            skip_through,
+            last_read: None,
+            latest_issued_at: None,
+            stopped: false,
+        }
+    }
+
+    /// Reads until the shard ends, an error stops it, or it is cancelled. `on_iterator` is called
+    /// once the first iterator is held (the consumer's ready signal).
+    pub(crate) async fn run(mut self, on_iterator: impl FnOnce()) -> ReaderOutcome {
+        let Some(mut iterator) = self.fresh_iterator().await else {
+            return self.stopped_or_cancelled();
+        };
+        self.ctx
+            .status
+            .shard(&self.shard_id, |s| s.has_iterator = true);
+        on_iterator();
+        let interval = self.ctx.config.fetch_interval();
+        let mut next_call = Instant::now();
+        let mut failures = 0u32;
+        loop {
+            if !self.sleep_until(next_call).await {
+                return ReaderOutcome::Cancelled;
+            }
+            next_call = Instant::now() + interval;
+            let result = tokio::select! {
+                () = self.cancel.cancelled() => return ReaderOutcome::Cancelled,
+                result = self.get_records(&iterator) => result,
+            };
+            let output = match result {
+                Ok(output) => output,
+                Err(err) => {
+                    failures += 1;
+                    match self.on_error(err, failures).await {
+                        Some(delay) => {
+                            next_call = next_call.max(Instant::now() + delay);
+                            continue;
+                        }
+                        None if self.cancel.is_cancelled() => return ReaderOutcome::Cancelled,
+                        None => match self.fresh_iterator().await {
+                            Some(fresh) => {
+                                iterator = fresh;
+                                continue;
+                            }
+                            None => return self.stopped_or_cancelled(),
+                        },
+                    }
+                }
+            };
+            failures = 0;
+            let empty = output.records.is_empty();
+            let millis_behind = output.millis_behind_latest;
+            self.ctx.status.shard(&self.shard_id, |s| {
+                s.success += 1;
+                s.millis_behind_latest = millis_behind;
+            });
+            match self.deliver(output.records, millis_behind).await {
+                Step::Continue => {}
+                Step::Stop => return ReaderOutcome::Stopped,
+                Step::Cancelled => return ReaderOutcome::Cancelled,
+            }
+            match output.next_shard_iterator {
+                Some(next) => iterator = next,
+                None => {
+                    let children = output
+                        .child_shards
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(child_to_shard)
+                        .collect();
+                    self.ctx.status.shard(&self.shard_id, |s| {
+                        s.has_iterator = false;
+                        s.closed = true;
+                    });
+                    return ReaderOutcome::Ended { children };
+                }
+            }
+            if empty {
+                next_call = next_call.max(Instant::now() + self.ctx.config.sleep_time_no_records);
+            }
+        }
+    }
+
+    fn stopped_or_cancelled(&self) -> ReaderOutcome {
+        if self.cancel.is_cancelled() {
+            ReaderOutcome::Cancelled
+        } else {
+            ReaderOutcome::Stopped
+        }
+    }
+
+    /// Sleeps until `until`; `false` when cancelled first.
+    async fn sleep_until(&self, until: Instant) -> bool {
+        tokio::select! {
+            () = self.cancel.cancelled() => false,
+            () = tokio::time::sleep_until(until) => true,
+        }
+    }
+
+    async fn get_records(
+        &self,
+        iterator: &str,
+    ) -> Result<aws_sdk_kinesis::operation::get_records::GetRecordsOutput, Error> {
+        let (_, arn) = self.ctx.client.stream().request_ids();
+        self.ctx
+            .client
+            .sdk_client()
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(i32::try_from(self.ctx.config.record_limit).unwrap_or(i32::MAX))
+            .set_stream_arn(arn)
+            .send()
+            .await
+            .map_err(|e| self.ctx.sdk_error("GetRecords", e))
+    }
+
+    /// Decides what a failed GetRecords call leads to: `Some(delay)` to retry the call, `None` to
+    /// get a fresh iterator. A final failure is reported and sets `stopped`, which makes the
+    /// following `fresh_iterator` give up.
+    async fn on_error(&mut self, err: Error, failures: u32) -> Option<Duration> {
+        let class = err.class();
+        self.ctx
+            .labels
+            .consumer_error(&self.shard_id, &class.to_string());
+        match class {
+            ErrorClass::Expired => {
+                tracing::info!(shard = %self.shard_id, "shard iterator expired; getting a fresh one");
+                None
+            }
+            ErrorClass::Throttling => {
+                self.ctx.status.shard(&self.shard_id, |s| s.throttled += 1);
+                tracing::debug!(shard = %self.shard_id, error = %err, "GetRecords throttled");
+                Some(self.ctx.config.backoff(failures))
+            }
+            _ => match self.should_retry(&err, failures) {
+                Some(delay) => Some(delay),
+                None => {
+                    self.fail(err);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Retry delay for a non-throttling failure, or `None` when it is final.
+    fn should_retry(&self, err: &Error, failures: u32) -> Option<Duration> {
+        let retryable = err.is_retryable() || err.class() == ErrorClass::Unknown;
+        let within_limit = self
+            .ctx
+            .config
+            .retry_limit
+            .is_none_or(|limit| failures <= limit);
+        if retryable && within_limit {
+            tracing::warn!(shard = %self.shard_id, error = %err, attempt = failures, "read failed; retrying");
+            Some(self.ctx.config.backoff(failures))
+        } else {
+            None
+        }
+    }
+
+    /// Reports a final failure as an error item and marks the shard stopped.
+    fn fail(&mut self, err: Error) {
+        let shard_id = self.shard_id.to_string();
+        let error = if err.class() == ErrorClass::NotFound {
+            ConsumeError::ShardGone {
+                shard_id,
+                source: err,
+            }
+        } else {
+            ConsumeError::Shard {
+                shard_id,
+                source: err,
+            }
+        };
+        self.ctx.report(error);
+        self.ctx.status.shard(&self.shard_id, |s| s.stopped = true);
+        // Nothing else runs for this shard; `fresh_iterator` sees the flag and gives up.
+        self.stopped = true;
+    }
+
+    /// A new iterator from where reading must go on, retrying transient failures.
+    async fn fresh_iterator(&mut self) -> Option<String> {
+        if self.stopped {
+            return None;
+        }
+        let mut failures = 0;
+        let cancel = self.cancel.clone();
+        loop {
+            let result = tokio::select! {
+                () = cancel.cancelled() => return None,
+                result = self.get_shard_iterator() => result,
+            };
+            match result {
+                Ok(iterator) => return Some(iterator),
+                Err(err) => {
+                    failures += 1;
+                    self.ctx
+                        .labels
+                        .consumer_error(&self.shard_id, &err.class().to_string());
+                    let delay = if err.class() == ErrorClass::Throttling {
+                        Some(self.ctx.config.backoff(failures))
+                    } else {
+                        self.should_retry(&err, failures)
+                    };
+                    match delay {
+                        Some(delay) => {
+                            if !self.sleep_until(Instant::now() + delay).await {
+                                return None;
+                            }
+                        }
+                        None => {
+                            self.fail(err);
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn get_shard_iterator(&mut self) -> Result<String, Error> {
+        const OP: &str = "GetShardIterator";
+        let (name, arn) = self.ctx.client.stream().request_ids();
+        let mut request = self
+            .ctx
+            .client
+            .sdk_client()
+            .get_shard_iterator()
+            .set_stream_name(name)
+            .set_stream_arn(arn)
+            .shard_id(self.shard_id.as_ref());
+        request = match (&self.last_read, &self.start) {
+            (Some(sequence), _) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(sequence.as_ref()),
+            (None, StartAt::Resume(position)) => {
+                let kind = if position.sub_sequence.is_some() {
+                    ShardIteratorType::AtSequenceNumber
+                } else {
+                    ShardIteratorType::AfterSequenceNumber
+                };
+                request
+                    .shard_iterator_type(kind)
+                    .starting_sequence_number(position.sequence_number.as_ref())
+            }
+            (None, StartAt::TrimHorizon) => {
+                request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+            }
+            (None, StartAt::AtTimestamp(at)) => request
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp((*at).into()),
+            (None, StartAt::Latest) => match self.latest_issued_at {
+                Some(at) => request
+                    .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                    .timestamp((at - LATEST_MARGIN).into()),
+                None => {
+                    self.latest_issued_at = Some(SystemTime::now());
+                    request.shard_iterator_type(ShardIteratorType::Latest)
+                }
+            },
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|e| self.ctx.sdk_error(OP, e))?;
+        output
+            .shard_iterator
+            .ok_or_else(|| Error::MalformedResponse {
+                operation: OP,
+                detail: "no ShardIterator".into(),
+            })
+    }
+
+    /// Decodes a batch, registers it for acknowledgement and queues it (waiting for room).
+    async fn deliver(
+        &mut self,
+        records: Vec<aws_sdk_kinesis::types::Record>,
+        millis_behind: Option<i64>,
+    ) -> Step {
+        if records.is_empty() {
+            return Step::Continue;
+        }
+        let record_count = records.len() as u64;
+        let mut bytes = 0usize;
+        let mut pending = Vec::with_capacity(records.len());
+        let mut stop = false;
+        let mut last_complete: Option<Arc<str>> = None;
+        for record in records {
+            let sequence: Arc<str> = Arc::from(record.sequence_number);
+            let partition_key: Arc<str> = Arc::from(record.partition_key);
+            let data = Bytes::from(record.data.into_inner());
+            let arrival_time = record
+                .approximate_arrival_timestamp
+                .and_then(|t| SystemTime::try_from(t).ok());
+            bytes += data.len() + partition_key.len();
+            let stopped_inside = decode_record(
+                &self.ctx,
+                &self.shard_id,
+                self.skip_through.as_ref(),
+                RawRecord {
+                    sequence: &sequence,
+                    partition_key: &partition_key,
+                    data: &data,
+                    arrival_time,
+                },
+                &mut pending,
+            );
+            if stopped_inside {
+                stop = true;
+                break;
+            }
+            last_complete = Some(sequence);
+        }
+        self.skip_through = None;
+        let ok_items = pending
+            .iter()
+            .filter(|p| matches!(p.outcome, Outcome::Item(_)))
+            .count();
+        let items = self.register(pending, millis_behind);
+        self.ctx
+            .labels
+            .records_received(&self.shard_id, record_count, bytes as u64, millis_behind);
+        if !items.is_empty() {
+            let reservation = tokio::select! {
+                () = self.cancel.cancelled() => return Step::Cancelled,
+                reservation = self.ctx.budget.reserve(ok_items, bytes) => reservation,
+            };
+            if self.ctx.out.send(reservation.deliver(items)).is_err() {
+                return Step::Cancelled; // the consumer is gone
+            }
+        }
+        if let Some(sequence) = last_complete {
+            self.ctx
+                .status
+                .shard(&self.shard_id, |s| s.last_read = Some(sequence.clone()));
+            self.last_read = Some(sequence);
+        }
+        let outstanding = self.acks.lock().outstanding() as u64;
+        self.ctx.labels.consumer_backlog(
+            &self.shard_id,
+            self.ctx.budget.queued_items(),
+            outstanding,
+        );
+        if stop {
+            self.ctx.status.shard(&self.shard_id, |s| s.stopped = true);
+            Step::Stop
+        } else {
+            Step::Continue
+        }
+    }
+
+    /// Registers decoded items with the ack tracker (one lock per batch) and builds the items.
+    fn register(
+        &self,
+        pending: Vec<Pending<P::Output>>,
+        millis_behind: Option<i64>,
+    ) -> Vec<Result<Record<P::Output>, ConsumeError>> {
+        let mut items = Vec::with_capacity(pending.len());
+        let mut tracker = self.acks.lock();
+        for entry in pending {
+            let stopped =
+                matches!(&entry.outcome, Outcome::Poison(p) if p.action == PoisonAction::Stopped);
+            // A record that stops the shard is never passed by a checkpoint.
+            let index = (!stopped).then(|| tracker.push(entry.position.clone(), entry.pre_acked));
+            match entry.outcome {
+                Outcome::Item(decoded) => {
+                    let Some(index) = index else { continue };
+                    items.push(Ok(Record {
+                        item: decoded.item,
+                        shard_id: self.shard_id.clone(),
+                        sequence_number: entry.sequence_number,
+                        sub_sequence: decoded.sub_sequence,
+                        partition_key: decoded.partition_key,
+                        explicit_hash_key: decoded.explicit_hash_key,
+                        arrival_time: entry.arrival_time,
+                        millis_behind_latest: millis_behind,
+                        position: entry.position,
+                        acker: Acker::new(self.acks.clone(), index),
+                    }));
+                }
+                Outcome::Empty => {}
+                Outcome::Poison(poison) => items.push(Err(ConsumeError::Poison(poison))),
+            }
+        }
+        items
+    }
+}
+
+/// A shard from GetRecords' ChildShards (no sequence range is known yet).
+fn child_to_shard(child: &ChildShard) -> Option<Shard> {
+    let range = child.hash_key_range()?;
+    let mut parents = child.parent_shards().iter().cloned();
+    Some(Shard {
+        shard_id: child.shard_id().to_owned(),
+        parent_shard_id: parents.next(),
+        adjacent_parent_shard_id: parents.next(),
+        starting_hash_key: parse_hash_key(range.starting_hash_key()).ok()?,
+        ending_hash_key: parse_hash_key(range.ending_hash_key()).ok()?,
+        starting_sequence_number: String::new(),
+        ending_sequence_number: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_kinesis::types::HashKeyRange;
+
+    fn child(parents: &[&str], start: &str, end: &str) -> ChildShard {
+        ChildShard::builder()
+            .shard_id("shardId-000000000004")
+            .set_parent_shards(Some(parents.iter().map(|p| (*p).to_owned()).collect()))
+            .hash_key_range(
+                HashKeyRange::builder()
+                    .starting_hash_key(start)
+                    .ending_hash_key(end)
+                    .build()
+                    .expect("both keys"),
+            )
+            .build()
+            .expect("id and parents set")
+    }
+
+    #[test]
+    fn child_shards_keep_both_parents_of_a_merge() {
+        let shard = child_to_shard(&child(&["a", "b"], "0", "99")).expect("valid");
+        assert_eq!(shard.parents().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!((shard.starting_hash_key, shard.ending_hash_key), (0, 99));
+        assert!(shard.is_open());
+        let split = child_to_shard(&child(&["a"], "5", "9")).expect("valid");
+        assert_eq!(split.parents().collect::<Vec<_>>(), ["a"]);
+        assert!(child_to_shard(&child(&["a"], "x", "9")).is_none());
+    }
+}

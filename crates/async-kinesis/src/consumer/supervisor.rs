@@ -1,0 +1,594 @@
+//! The supervisor: discovers shards, claims leases, runs one reader task per shard in
+//! parent→child order, writes checkpoints, and shuts down.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::ack::{AckTracker, ShardAcks};
+use super::config::IteratorType;
+use super::context::Context;
+use super::error::ConsumeError;
+use super::shard_reader::{ReaderOutcome, ShardReader, StartAt};
+use super::shutdown::ShutdownReport;
+use super::topology::Topology;
+use crate::checkpoint::{CheckpointError, Claim, Lease, Position, Progress};
+use crate::error::Error;
+use crate::processor::Processor;
+use crate::shard::Shard;
+use crate::stream::ShardListing;
+
+/// Requests from the consumer handle.
+pub(crate) enum Command {
+    Shutdown {
+        deadline: Duration,
+        reply: oneshot::Sender<ShutdownReport>,
+    },
+}
+
+/// Where a shard stands in this process.
+enum ShardState {
+    /// Not started: parents not ended, not claimed yet, or held by another worker.
+    Waiting,
+    /// Being read here.
+    Running(Owned),
+    /// Read to its end here; waiting for its records to be acknowledged before SHARD_END.
+    Draining(Owned),
+    /// Stopped by an error (reported); its acknowledged records are still checkpointed.
+    Stopped(Owned),
+    /// Done: SHARD_END recorded, or nothing to read (closed before a LATEST start).
+    Finished,
+}
+
+struct Owned {
+    lease: Lease,
+    acks: Arc<ShardAcks>,
+    cancel: CancellationToken,
+}
+
+impl ShardState {
+    fn owned(&self) -> Option<&Owned> {
+        match self {
+            Self::Running(o) | Self::Draining(o) | Self::Stopped(o) => Some(o),
+            Self::Waiting | Self::Finished => None,
+        }
+    }
+
+    /// Read to its end, here or elsewhere: children may go.
+    fn ended(&self) -> bool {
+        matches!(self, Self::Draining(_) | Self::Finished)
+    }
+}
+
+pub(crate) struct Supervisor<P: Processor> {
+    ctx: Arc<Context<P>>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// Cancelled when the consumer is dropped.
+    cancel: CancellationToken,
+    readers_cancel: CancellationToken,
+    ready: watch::Sender<bool>,
+    shards: BTreeMap<String, Shard>,
+    topology: Topology,
+    /// Shards of the first listing (a LATEST start applies to them only).
+    initial: HashSet<String>,
+    states: BTreeMap<String, ShardState>,
+    tasks: JoinSet<(Arc<str>, ReaderOutcome)>,
+    iterators: (
+        mpsc::UnboundedSender<Arc<str>>,
+        mpsc::UnboundedReceiver<Arc<str>>,
+    ),
+    awaiting_iterator: HashSet<Arc<str>>,
+    wake: Arc<Notify>,
+}
+
+impl<P: Processor> Supervisor<P> {
+    pub(crate) fn new(
+        ctx: Arc<Context<P>>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        cancel: CancellationToken,
+        ready: watch::Sender<bool>,
+    ) -> Self {
+        Self {
+            readers_cancel: cancel.child_token(),
+            ctx,
+            commands,
+            cancel,
+            ready,
+            shards: BTreeMap::new(),
+            topology: Topology::default(),
+            initial: HashSet::new(),
+            states: BTreeMap::new(),
+            tasks: JoinSet::new(),
+            iterators: mpsc::unbounded_channel(),
+            awaiting_iterator: HashSet::new(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        if !self.initial_listing().await {
+            return;
+        }
+        self.schedule().await;
+        self.check_ready();
+        let config = &self.ctx.config;
+        let mut refresh = interval(config.shard_refresh_interval);
+        let mut checkpoint = interval(config.checkpoint_interval);
+        let mut renew = interval(config.lease_ttl / 3);
+        loop {
+            tokio::select! {
+                () = self.cancel.cancelled() => return,
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown { deadline, reply }) => {
+                        let report = self.shutdown(deadline).await;
+                        let _ = reply.send(report);
+                        return;
+                    }
+                    None => return, // the consumer was dropped
+                },
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    match joined {
+                        Ok((shard_id, outcome)) => self.on_reader_end(&shard_id, outcome),
+                        Err(err) => tracing::error!(error = %err, "a shard reader panicked"),
+                    }
+                    self.schedule().await;
+                }
+                Some(shard_id) = self.iterators.1.recv() => {
+                    self.awaiting_iterator.remove(&shard_id);
+                    self.check_ready();
+                }
+                _ = refresh.tick() => {
+                    if !self.refresh().await {
+                        return;
+                    }
+                    self.schedule().await;
+                }
+                _ = checkpoint.tick() => self.flush_checkpoints().await,
+                () = self.wake.notified() => self.flush_checkpoints().await,
+                _ = renew.tick() => self.renew_leases().await,
+            }
+        }
+    }
+
+    /// Lists the shards until it works; `false` when the stream does not exist or we are told
+    /// to stop.
+    async fn initial_listing(&mut self) -> bool {
+        let mut failures = 0;
+        loop {
+            match self.list().await {
+                Ok(shards) => {
+                    self.initial = shards.iter().map(|s| s.shard_id.clone()).collect();
+                    self.merge(shards);
+                    return true;
+                }
+                Err(err) => {
+                    failures += 1;
+                    if !self.listing_failed(err, failures) {
+                        return false;
+                    }
+                    let delay = self.ctx.config.backoff(failures);
+                    tokio::select! {
+                        () = self.cancel.cancelled() => return false,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reports a listing failure; `false` when it is final (the stream is gone).
+    fn listing_failed(&self, err: Error, failures: u32) -> bool {
+        let stream = self.ctx.client.stream().to_string();
+        let fatal = matches!(err, Error::StreamNotFound { .. }) || !err.is_retryable();
+        if fatal || self.ctx.config.retry_limit.is_some_and(|l| failures >= l) {
+            self.ctx.report(ConsumeError::Stream {
+                stream,
+                source: err,
+            });
+        } else {
+            self.ctx.labels.consumer_error("", "list_shards");
+            tracing::warn!(stream = %stream, error = %err, "listing shards failed; retrying");
+        }
+        !fatal
+    }
+
+    async fn list(&self) -> Result<Vec<Shard>, Error> {
+        let listing = ShardListing {
+            use_list_shards: self.ctx.config.use_list_shards,
+            ..ShardListing::default()
+        };
+        self.ctx.client.list_shards_with(listing).await
+    }
+
+    /// Re-lists the shards and re-checks shards held elsewhere; `false` when the stream is gone.
+    async fn refresh(&mut self) -> bool {
+        match self.list().await {
+            Ok(shards) => self.merge(shards),
+            Err(err) => {
+                if !self.listing_failed(err, 1) {
+                    self.readers_cancel.cancel();
+                    return false;
+                }
+            }
+        }
+        // Shards waiting on parents that are not ours: those may have ended elsewhere.
+        let waiting: Vec<String> = self
+            .states
+            .iter()
+            .filter(|(_, s)| matches!(s, ShardState::Waiting))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for shard_id in waiting {
+            if let Ok(Progress::ShardEnd) = self
+                .ctx
+                .store
+                .progress(&self.ctx.stream_name, &shard_id)
+                .await
+            {
+                self.finish(&shard_id);
+            }
+        }
+        true
+    }
+
+    /// Adds newly seen shards and updates known ones.
+    fn merge(&mut self, shards: Vec<Shard>) {
+        let mut new_children = false;
+        for shard in shards {
+            self.states
+                .entry(shard.shard_id.clone())
+                .or_insert(ShardState::Waiting);
+            match self.shards.get_mut(&shard.shard_id) {
+                // ChildShards gives no sequence range; the listing does.
+                Some(known) => *known = shard,
+                None => {
+                    new_children |= shard.parent_shard_id.is_some();
+                    self.shards.insert(shard.shard_id.clone(), shard);
+                }
+            }
+        }
+        self.topology = Topology::build(self.shards.values());
+        self.ctx.status.set_shards(&self.shards, &self.topology);
+        let open = self.shards.values().filter(|s| s.is_open()).count();
+        self.ctx
+            .labels
+            .shards(open, self.shards.len() - open, new_children);
+    }
+
+    /// Starts every shard that may start, within `max_shard_consumers`.
+    async fn schedule(&mut self) {
+        let candidates: Vec<String> = self
+            .states
+            .iter()
+            .filter(|(_, s)| matches!(s, ShardState::Waiting))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for shard_id in candidates {
+            let running = self
+                .states
+                .values()
+                .filter(|s| matches!(s, ShardState::Running(_)))
+                .count();
+            if self
+                .ctx
+                .config
+                .max_shard_consumers
+                .is_some_and(|max| running >= max)
+            {
+                return;
+            }
+            let states = &self.states;
+            let ended = |id: &str| states.get(id).is_some_and(ShardState::ended);
+            if !self.topology.can_start(&shard_id, ended) {
+                continue;
+            }
+            self.start(&shard_id).await;
+        }
+    }
+
+    async fn start(&mut self, shard_id: &str) {
+        let ctx = &self.ctx;
+        let latest_start =
+            ctx.config.iterator_type == IteratorType::Latest && self.initial.contains(shard_id);
+        if latest_start && self.shards.get(shard_id).is_some_and(|s| !s.is_open()) {
+            // Closed before a LATEST start: nothing in it is new.
+            self.finish(shard_id);
+            return;
+        }
+        let claim = ctx
+            .store
+            .claim(
+                &ctx.stream_name,
+                shard_id,
+                &ctx.worker,
+                ctx.config.lease_ttl,
+            )
+            .await;
+        let (lease, progress) = match claim {
+            Ok(Claim::Acquired { lease, progress }) => (lease, progress),
+            Ok(Claim::Finished) => return self.finish(shard_id),
+            Ok(Claim::HeldBy { owner }) => {
+                tracing::debug!(shard = shard_id, %owner, "shard held by another worker");
+                return;
+            }
+            Err(source) => {
+                return ctx.report(ConsumeError::Checkpoint {
+                    shard_id: shard_id.to_owned(),
+                    source,
+                });
+            }
+        };
+        let start = match (progress, ctx.config.iterator_type) {
+            (Progress::ShardEnd, _) => return self.finish(shard_id),
+            (Progress::At(position), _) => StartAt::Resume(position),
+            (Progress::None, IteratorType::Latest) if latest_start => StartAt::Latest,
+            (Progress::None, IteratorType::AtTimestamp) => match ctx.config.timestamp {
+                Some(at) => StartAt::AtTimestamp(at),
+                None => StartAt::TrimHorizon,
+            },
+            // Children of shards read here start at their beginning: nothing may be skipped.
+            (Progress::None, _) => StartAt::TrimHorizon,
+        };
+        let written = match &start {
+            StartAt::Resume(position) => Some(position.clone()),
+            _ => None,
+        };
+        let acks = Arc::new(ShardAcks::new(
+            AckTracker::resuming(written.clone()),
+            self.wake.clone(),
+            ctx.config.checkpoint_every,
+        ));
+        let cancel = self.readers_cancel.child_token();
+        let shard: Arc<str> = Arc::from(shard_id);
+        let reader = ShardReader::new(
+            ctx.clone(),
+            shard.clone(),
+            acks.clone(),
+            cancel.clone(),
+            start,
+        );
+        ctx.status.shard(shard_id, |s| {
+            s.allocated = true;
+            s.last_checkpoint = written;
+        });
+        tracing::debug!(shard = shard_id, "starting shard reader");
+        self.awaiting_iterator.insert(shard.clone());
+        let iterators = self.iterators.0.clone();
+        let name = shard.clone();
+        self.tasks.spawn(async move {
+            let outcome = reader
+                .run(move || {
+                    let _ = iterators.send(name);
+                })
+                .await;
+            (shard, outcome)
+        });
+        self.states.insert(
+            shard_id.to_owned(),
+            ShardState::Running(Owned {
+                lease,
+                acks,
+                cancel,
+            }),
+        );
+    }
+
+    fn finish(&mut self, shard_id: &str) {
+        self.states
+            .insert(shard_id.to_owned(), ShardState::Finished);
+        self.ctx.status.shard(shard_id, |s| {
+            s.finished = true;
+            s.allocated = false;
+        });
+    }
+
+    fn on_reader_end(&mut self, shard_id: &str, outcome: ReaderOutcome) {
+        self.awaiting_iterator.remove(shard_id);
+        self.check_ready();
+        let Some(state) = self.states.remove(shard_id) else {
+            return;
+        };
+        let state = match (state, outcome) {
+            (ShardState::Running(owned), ReaderOutcome::Ended { children }) => {
+                tracing::info!(
+                    shard = shard_id,
+                    children = children.len(),
+                    "shard read to its end"
+                );
+                let unknown: Vec<Shard> = children
+                    .into_iter()
+                    .filter(|c| !self.shards.contains_key(&c.shard_id))
+                    .collect();
+                self.states
+                    .insert(shard_id.to_owned(), ShardState::Draining(owned));
+                if !unknown.is_empty() {
+                    self.merge(unknown);
+                }
+                return;
+            }
+            (ShardState::Running(owned), ReaderOutcome::Stopped) => ShardState::Stopped(owned),
+            (state, _) => state,
+        };
+        self.states.insert(shard_id.to_owned(), state);
+    }
+
+    fn check_ready(&self) {
+        if self.awaiting_iterator.is_empty() && !*self.ready.borrow() {
+            let _ = self.ready.send(true);
+        }
+    }
+
+    /// Writes every shard's acknowledged prefix; finishes drained shards.
+    async fn flush_checkpoints(&mut self) {
+        let ids: Vec<String> = self
+            .states
+            .iter()
+            .filter(|(_, s)| s.owned().is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for shard_id in ids {
+            let Some(owned) = self.states.get(&shard_id).and_then(ShardState::owned) else {
+                continue;
+            };
+            let (lease, acks) = (owned.lease.clone(), owned.acks.clone());
+            let (to_write, outstanding) = {
+                let tracker = acks.lock();
+                (tracker.to_write().cloned(), tracker.outstanding())
+            };
+            self.ctx
+                .status
+                .shard(&shard_id, |s| s.unacked = outstanding);
+            if let Some(position) = to_write
+                && !self
+                    .write_checkpoint(&shard_id, &lease, &acks, position)
+                    .await
+            {
+                continue;
+            }
+            let drained = matches!(self.states.get(&shard_id), Some(ShardState::Draining(_)))
+                && outstanding == 0;
+            if drained {
+                self.end_shard(&shard_id, &lease).await;
+            }
+        }
+    }
+
+    async fn write_checkpoint(
+        &mut self,
+        shard_id: &str,
+        lease: &Lease,
+        acks: &ShardAcks,
+        position: Position,
+    ) -> bool {
+        match self.ctx.store.checkpoint(lease, &position).await {
+            Ok(()) => {
+                self.ctx.labels.checkpoint(shard_id, true);
+                acks.lock().written(position.clone());
+                self.ctx
+                    .status
+                    .shard(shard_id, |s| s.last_checkpoint = Some(position));
+                true
+            }
+            Err(err) => {
+                self.ctx.labels.checkpoint(shard_id, false);
+                self.store_failed(shard_id, err);
+                false
+            }
+        }
+    }
+
+    async fn end_shard(&mut self, shard_id: &str, lease: &Lease) {
+        let result = match self.ctx.store.mark_shard_end(lease).await {
+            Ok(()) => self.ctx.store.release(lease).await,
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(()) => self.finish(shard_id),
+            Err(err) => self.store_failed(shard_id, err),
+        }
+    }
+
+    /// A store write failed: a lost lease stops the shard here; other failures are retried at
+    /// the next checkpoint.
+    fn store_failed(&mut self, shard_id: &str, err: CheckpointError) {
+        if matches!(err, CheckpointError::NotOwned { .. }) {
+            if let Some(owned) = self.states.get(shard_id).and_then(ShardState::owned) {
+                owned.cancel.cancel();
+            }
+            self.states.insert(shard_id.to_owned(), ShardState::Waiting);
+            self.ctx.status.shard(shard_id, |s| s.allocated = false);
+            self.ctx.report(ConsumeError::Checkpoint {
+                shard_id: shard_id.to_owned(),
+                source: err,
+            });
+        } else {
+            tracing::warn!(shard = shard_id, error = %err, "checkpoint store failed; retrying later");
+            if !err.is_retryable() {
+                self.ctx.report(ConsumeError::Checkpoint {
+                    shard_id: shard_id.to_owned(),
+                    source: err,
+                });
+            }
+        }
+    }
+
+    async fn renew_leases(&mut self) {
+        let leases: Vec<(String, Lease)> = self
+            .states
+            .iter()
+            .filter_map(|(id, s)| s.owned().map(|o| (id.clone(), o.lease.clone())))
+            .collect();
+        let held = leases.len();
+        for (shard_id, lease) in leases {
+            if let Err(err) = self
+                .ctx
+                .store
+                .renew(&lease, self.ctx.config.lease_ttl)
+                .await
+            {
+                self.store_failed(&shard_id, err);
+            }
+        }
+        self.ctx.labels.leases(held, 0, 0);
+    }
+
+    /// Stops fetching, waits (up to `deadline`) for handed-out records to be acknowledged,
+    /// writes the final checkpoints and releases every lease.
+    async fn shutdown(&mut self, deadline: Duration) -> ShutdownReport {
+        let until = Instant::now() + deadline;
+        self.readers_cancel.cancel();
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Ok((shard_id, outcome)) = joined {
+                self.on_reader_end(&shard_id, outcome);
+            }
+        }
+        loop {
+            self.flush_checkpoints().await;
+            let all_acked = self
+                .states
+                .values()
+                .filter_map(ShardState::owned)
+                .all(|o| o.acks.all_handed_out_acked());
+            if all_acked || Instant::now() >= until {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20).min(deadline)).await;
+        }
+        self.flush_checkpoints().await;
+        let mut report = ShutdownReport::default();
+        let owned: Vec<(String, Lease, Arc<ShardAcks>)> = self
+            .states
+            .iter()
+            .filter_map(|(id, s)| {
+                s.owned()
+                    .map(|o| (id.clone(), o.lease.clone(), o.acks.clone()))
+            })
+            .collect();
+        for (shard_id, lease, acks) in owned {
+            report.unacked_records += acks.unacked_handed_out();
+            match self.ctx.store.release(&lease).await {
+                Ok(()) => report.leases_released += 1,
+                Err(source) => report
+                    .errors
+                    .push(ConsumeError::Checkpoint { shard_id, source }),
+            }
+        }
+        report.shards_finished = self
+            .states
+            .values()
+            .filter(|s| matches!(s, ShardState::Finished))
+            .count();
+        report
+    }
+}
+
+fn interval(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
+}
