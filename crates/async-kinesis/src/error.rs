@@ -277,7 +277,7 @@ impl Error {
     ) -> Self
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
+        R: RawStatus + fmt::Debug + Send + Sync + 'static,
     {
         if let Some(source) = credentials_failure(&err) {
             return Self::NoCredentials {
@@ -287,10 +287,14 @@ impl Error {
         }
         match err {
             SdkError::ServiceError(context) => {
+                let status = context.raw().http_status();
                 let err = context.into_err();
-                let code = err.code().unwrap_or("Unknown").to_owned();
                 let message = err.message().unwrap_or_default().to_owned();
-                let class = ErrorClass::of_code(&code);
+                let (code, class) = match err.code() {
+                    Some(code) => (code.to_owned(), ErrorClass::of_code(code)),
+                    // No AWS error code (an empty or non-JSON body): judge by the HTTP status.
+                    None => code_of_status(status),
+                };
                 if class == ErrorClass::NotFound && operation_targets_stream(operation) {
                     return Self::StreamNotFound {
                         stream: stream.to_owned(),
@@ -339,6 +343,33 @@ impl Error {
         }
     }
 }
+
+/// The HTTP status of a raw response.
+pub(crate) trait RawStatus {
+    /// The status code, when there is one.
+    fn http_status(&self) -> Option<u16>;
+}
+
+impl RawStatus for aws_smithy_runtime_api::http::Response {
+    fn http_status(&self) -> Option<u16> {
+        Some(self.status().as_u16())
+    }
+}
+
+/// A code and class for an error answer that carries no AWS error code.
+fn code_of_status(status: Option<u16>) -> (String, ErrorClass) {
+    match status {
+        // Too large a request: the caller may send less (the producer splits its batch).
+        Some(413) => (REQUEST_TOO_LARGE.to_owned(), ErrorClass::Validation),
+        Some(429) => ("TooManyRequests".to_owned(), ErrorClass::Throttling),
+        Some(status @ 500..=599) => (format!("HTTP{status}"), ErrorClass::Transient),
+        Some(status) => (format!("HTTP{status}"), ErrorClass::Unknown),
+        None => ("Unknown".to_owned(), ErrorClass::Unknown),
+    }
+}
+
+/// The code given to an answer of HTTP 413 without an AWS error code.
+pub(crate) const REQUEST_TOO_LARGE: &str = "RequestEntityTooLarge";
 
 /// Stream-level operations, where "resource not found" means the stream is missing.
 fn operation_targets_stream(operation: &str) -> bool {
@@ -468,6 +499,21 @@ mod tests {
             err.to_string(),
             "PutRecord failed: ProvisionedThroughputExceededException: Rate exceeded"
         );
+    }
+
+    #[test]
+    fn answers_without_a_code_are_judged_by_status() {
+        assert_eq!(
+            code_of_status(Some(413)),
+            (REQUEST_TOO_LARGE.to_owned(), ErrorClass::Validation)
+        );
+        assert_eq!(code_of_status(Some(429)).1, ErrorClass::Throttling);
+        assert_eq!(
+            code_of_status(Some(503)),
+            ("HTTP503".to_owned(), ErrorClass::Transient)
+        );
+        assert_eq!(code_of_status(Some(404)).1, ErrorClass::Unknown);
+        assert_eq!(code_of_status(None).1, ErrorClass::Unknown);
     }
 
     #[test]

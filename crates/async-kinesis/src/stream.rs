@@ -236,7 +236,7 @@ impl StreamClient {
     ) -> Error
     where
         E: aws_sdk_kinesis::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
+        R: crate::error::RawStatus + std::fmt::Debug + Send + Sync + 'static,
     {
         Error::from_sdk(operation, &self.stream.to_string(), &self.endpoint, err)
     }

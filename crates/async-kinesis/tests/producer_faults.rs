@@ -3,6 +3,8 @@
 //! exactly once; items refused for good come back to the caller with the error.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_kinesis::ErrorClass;
@@ -216,5 +218,48 @@ async fn items_come_back_when_retries_run_out() {
     producer.close().await.expect("close");
     assert!(stored_counts(&stream).await.is_empty());
     proxy.shutdown().await.expect("proxy");
+    stream.delete().await;
+}
+
+#[tokio::test]
+async fn a_request_too_large_for_the_endpoint_is_split_and_delivered() {
+    // kinesalite refuses request bodies over 7 MiB (base64 makes 10 MiB of records ~13 MiB)
+    // with HTTP 413; the producer must send the same records in smaller calls.
+    let kinesalite = Services::from_env().kinesalite();
+    let stream = TestStream::create(&kinesalite, "faults-too-large", 1).await;
+    let refused_calls = Arc::new(AtomicUsize::new(0));
+    let counter = refused_calls.clone();
+    let producer = Producer::builder(stream.name())
+        .sdk_config(kinesalite.sdk_config())
+        .processor(StringProcessor::default())
+        .put_bandwidth_limit_per_shard(1 << 20)
+        .after_flush(move |report| {
+            if report.accepted == 0 && report.retried == report.records {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .buffer_time(Duration::from_millis(200))
+        .build()
+        .await
+        .expect("producer");
+    let item = "x".repeat(900 * 1024);
+    let mut receipts = Vec::new();
+    for n in 0..12 {
+        receipts.push(
+            producer
+                .put_with_key(format!("{n}:{item}"), format!("k{n}"))
+                .await
+                .expect("accepted"),
+        );
+    }
+    for receipt in receipts {
+        receipt.await.expect("delivered in smaller calls");
+    }
+    producer.close().await.expect("close");
+    assert!(
+        refused_calls.load(Ordering::SeqCst) >= 1,
+        "a call was refused as too large"
+    );
+    assert_eq!(read_stream(stream.client()).await.len(), 12);
     stream.delete().await;
 }

@@ -41,13 +41,8 @@ impl<P: Processor> Context<P> {
     pub(crate) fn sdk_error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
+        R: crate::error::RawStatus + std::fmt::Debug + Send + Sync + 'static,
     {
-        Error::from_sdk(
-            operation,
-            &self.client.stream().to_string(),
-            self.client.endpoint(),
-            err,
-        )
+        self.client.error(operation, err)
     }
 }

@@ -1,6 +1,6 @@
 //! What to do with each record after a PutRecords call: pure decisions, unit-tested.
 
-use crate::error::{Error, ErrorClass};
+use crate::error::{Error, ErrorClass, REQUEST_TOO_LARGE};
 
 /// One entry of a PutRecords response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,16 +64,26 @@ pub(crate) fn after_entry(entry: EntryResult, attempts: u32, retry_limit: u32) -
 pub(crate) enum CallFailure {
     /// Send the batch again after a backoff; `throttled` slows its shard down.
     Retry { throttled: bool },
+    /// The request was too large for the endpoint: send the records again in smaller calls.
+    Split,
     /// The stream is gone: fail this batch and everything else waiting.
     StreamGone,
     /// Fail this batch's items with the error.
     Fail,
 }
 
-/// Decides a failed call's batch fate; `attempts` is the most attempts of its records.
-pub(crate) fn after_call_error(error: &Error, attempts: u32, retry_limit: u32) -> CallFailure {
+/// Decides a failed call's batch fate; `attempts` is the most attempts of its `records`.
+pub(crate) fn after_call_error(
+    error: &Error,
+    records: usize,
+    attempts: u32,
+    retry_limit: u32,
+) -> CallFailure {
     if matches!(error, Error::StreamNotFound { .. }) {
         return CallFailure::StreamGone;
+    }
+    if error.code() == Some(REQUEST_TOO_LARGE) && records > 1 {
+        return CallFailure::Split;
     }
     if error.is_retryable() && attempts < retry_limit {
         CallFailure::Retry {
@@ -86,6 +96,18 @@ pub(crate) fn after_call_error(error: &Error, attempts: u32, retry_limit: u32) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_too_large_is_split_unless_it_is_one_record() {
+        let too_large = Error::Service {
+            operation: "PutRecords",
+            class: ErrorClass::Validation,
+            code: REQUEST_TOO_LARGE.into(),
+            message: String::new(),
+        };
+        assert_eq!(after_call_error(&too_large, 2, 1, 3), CallFailure::Split);
+        assert_eq!(after_call_error(&too_large, 1, 1, 3), CallFailure::Fail);
+    }
+
     use super::*;
 
     fn refused(code: &str) -> EntryResult {
@@ -156,18 +178,18 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(
-            after_call_error(&throttled, 1, 3),
+            after_call_error(&throttled, 10, 1, 3),
             CallFailure::Retry { throttled: true }
         );
-        assert_eq!(after_call_error(&throttled, 3, 3), CallFailure::Fail);
+        assert_eq!(after_call_error(&throttled, 10, 3, 3), CallFailure::Fail);
         let gone = Error::StreamNotFound { stream: "s".into() };
-        assert_eq!(after_call_error(&gone, 1, 3), CallFailure::StreamGone);
+        assert_eq!(after_call_error(&gone, 10, 1, 3), CallFailure::StreamGone);
         let denied = Error::Service {
             operation: "PutRecords",
             class: ErrorClass::AccessDenied,
             code: "AccessDeniedException".into(),
             message: String::new(),
         };
-        assert_eq!(after_call_error(&denied, 1, 3), CallFailure::Fail);
+        assert_eq!(after_call_error(&denied, 10, 1, 3), CallFailure::Fail);
     }
 }

@@ -442,7 +442,19 @@ impl<P: Processor> Worker<P> {
     ) {
         let attempts = batch.iter().map(|w| w.failed_attempts).max().unwrap_or(0) + 1;
         tracing::warn!(stream = %self.client.stream(), shard = %shard, attempts, error = %error, "PutRecords failed");
-        match after_call_error(&error, attempts, self.config.retry_limit) {
+        match after_call_error(&error, batch.len(), attempts, self.config.retry_limit) {
+            CallFailure::Split => {
+                // The endpoint takes less than the configured request size (emulators, proxies):
+                // halve the call size for good and send the same records again.
+                let sent: usize = batch.iter().map(|w| w.size).sum();
+                self.rules.max_bytes = (sent / 2).max(1);
+                tracing::warn!(stream = %self.client.stream(), max_bytes = self.rules.max_bytes, "request too large; sending smaller PutRecords calls");
+                report.retried = batch.len();
+                if let Some(lane) = self.lanes.get_mut(&shard) {
+                    lane.queue().retry_front(batch);
+                    lane.queue().finish_flight();
+                }
+            }
             CallFailure::Retry { throttled } => {
                 report.retried = batch.len();
                 let delay = self.backoff.delay(attempts, rand::rng().random());
