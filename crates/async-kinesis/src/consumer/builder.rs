@@ -166,7 +166,8 @@ impl<P: Processor> ConsumerBuilder<P> {
         shard_fetch_rate: u32
     );
     setter!(
-        /// First retry delay; it doubles per attempt (default 100 ms).
+        /// First retry delay; it doubles per attempt, and each delay is cut by up to half at
+        /// random (default 100 ms).
         expo_backoff: Duration
     );
     setter!(
