@@ -133,15 +133,15 @@ async fn back_pressure(items: u64) -> Vec<(f64, f64)> {
         .await
         .expect("producer");
     let started = Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampling = done.clone();
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
-        loop {
+        while !sampling.load(std::sync::atomic::Ordering::Relaxed) {
             samples.push((started.elapsed().as_secs_f64(), rss_mib()));
             tokio::time::sleep(Duration::from_millis(500)).await;
-            if samples.len() > 10_000 {
-                return samples;
-            }
         }
+        samples
     });
     let mut receipts = Vec::new();
     for id in 0..items {
@@ -157,8 +157,8 @@ async fn back_pressure(items: u64) -> Vec<(f64, f64)> {
         receipt.await.expect("delivered");
     }
     producer.close().await.expect("close");
-    sampler.abort();
-    let samples = sampler.await.unwrap_or_default();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let samples = sampler.await.expect("sampler");
     stream.delete().await;
     samples
 }
@@ -231,7 +231,7 @@ async fn main() {
         "\nBack-pressure: 20,000 items of ~1 KB into one shard at 1,000 records/s (max_queue_size 10,000)"
     );
     println!("\n| second | RSS MiB |\n| ---: | ---: |");
-    for (second, rss) in samples.iter().step_by(4) {
+    for (second, rss) in samples.iter().step_by(2) {
         println!("| {second:.0} | {rss:.1} |");
     }
     println!("\npeak RSS {peak:.1} MiB");
