@@ -37,6 +37,11 @@ impl<R> Waiting<R> {
     }
 }
 
+/// Queued bytes that make a batch worth sending at once: a whole second of a shard's write
+/// budget. Aggregated records reach it with a single record, which then need not wait for the
+/// linger a second time (the aggregator already waited for its items).
+const FULL_ENOUGH_BYTES: usize = crate::limits::MIB;
+
 /// Limits of one PutRecords call and when a partial batch is worth sending.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BatchRules {
@@ -113,9 +118,14 @@ impl<R> ShardQueue<R> {
         }
         flushing
             || front.failed_attempts > 0
-            || self.waiting.len() >= rules.max_records
-            || self.waiting_bytes >= rules.max_bytes
+            || self.is_full(rules)
             || now.saturating_duration_since(front.queued_at) >= rules.linger
+    }
+
+    /// Whether the waiting records make a full enough call.
+    fn is_full(&self, rules: &BatchRules) -> bool {
+        self.waiting.len() >= rules.max_records
+            || self.waiting_bytes >= rules.max_bytes.min(FULL_ENOUGH_BYTES)
     }
 
     /// Takes the next batch to send, if one is due and the budget allows, and marks the shard
@@ -164,11 +174,7 @@ impl<R> ShardQueue<R> {
         if self.in_flight {
             return None;
         }
-        let due_at = if flushing
-            || front.failed_attempts > 0
-            || self.waiting.len() >= rules.max_records
-            || self.waiting_bytes >= rules.max_bytes
-        {
+        let due_at = if flushing || front.failed_attempts > 0 || self.is_full(rules) {
             front.not_before
         } else {
             front.not_before.max(front.queued_at + rules.linger)
@@ -262,6 +268,21 @@ mod tests {
         assert_eq!(ids(&q.take_batch(&rules(), now, true).expect("flush")), [2]);
         q.finish_flight();
         assert_eq!(ids(&q.take_batch(&rules(), now, true).expect("alone")), [3]);
+    }
+
+    #[test]
+    fn a_megabyte_of_records_goes_without_waiting_for_the_linger() {
+        let now = Instant::now();
+        let mut q = ShardQueue::new(ShardBudget::new(1_000, 10 << 20, now));
+        let roomy = BatchRules {
+            max_bytes: 10 << 20,
+            ..rules()
+        };
+        q.push(Waiting::new(1, 1 << 20, now));
+        assert_eq!(
+            ids(&q.take_batch(&roomy, now, false).expect("full enough")),
+            [1]
+        );
     }
 
     #[test]
