@@ -20,6 +20,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use futures::StreamExt;
 use serde_json::json;
+use testkit::process::{cpu_seconds, rss_mib};
 use testkit::{KinesisEndpoint, Services, random_stream_name};
 
 const PAYLOAD: usize = 1_000;
@@ -31,31 +32,6 @@ fn payload(n: u64) -> String {
     }
     text.truncate(PAYLOAD);
     text
-}
-
-/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`, 100 ticks/s).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields 14 and 15 of the whole line are utime and stime; here they are at 11 and 12.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 async fn create(endpoint: &KinesisEndpoint, prefix: &str, shards: u32) -> StreamClient {

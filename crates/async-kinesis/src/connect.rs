@@ -3,6 +3,10 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::error::Error;
+use crate::stream::StreamClient;
+use crate::stream_ref::StreamRef;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
@@ -112,5 +116,33 @@ impl ConnectOptions {
             loader = loader.profile_name(profile);
         }
         loader.load().await
+    }
+}
+
+/// Where a producer's or consumer's AWS client comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum ClientSource {
+    /// Load the configuration these options describe.
+    Options(ConnectOptions),
+    /// A configuration the user loaded.
+    SdkConfig(Box<SdkConfig>),
+    /// A client the user built.
+    Client(aws_sdk_kinesis::Client),
+}
+
+impl Default for ClientSource {
+    fn default() -> Self {
+        Self::Options(ConnectOptions::default())
+    }
+}
+
+impl ClientSource {
+    /// A stream client for `stream` from this source.
+    pub(crate) async fn stream_client(self, stream: StreamRef) -> Result<StreamClient, Error> {
+        match self {
+            Self::Options(options) => StreamClient::connect(stream, &options).await,
+            Self::SdkConfig(config) => StreamClient::from_sdk_config(&config, stream),
+            Self::Client(client) => StreamClient::new(client, stream),
+        }
     }
 }

@@ -26,6 +26,7 @@
 //! latency, all scripted per test and counted.
 
 mod names;
+pub mod process;
 pub mod proxy;
 mod read_back;
 mod services;

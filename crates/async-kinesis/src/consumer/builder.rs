@@ -8,21 +8,12 @@ use aws_config::SdkConfig;
 use super::Consumer;
 use super::config::{AckPolicy, ConsumerConfig, IteratorType, PoisonPolicy};
 use super::error::ConsumeError;
-use crate::StreamClient;
 use crate::checkpoint::{CheckpointStore, MemoryStore, WorkerId};
-use crate::connect::ConnectOptions;
+use crate::connect::{ClientSource, ConnectOptions};
 use crate::error::Error;
 use crate::processor::{JsonProcessor, Processor};
 use crate::stream::CreateStream;
 use crate::stream_ref::{IntoStreamRef, StreamRef};
-
-/// How the consumer reaches Kinesis.
-#[derive(Debug, Clone)]
-enum ClientSource {
-    Connect(ConnectOptions),
-    SdkConfig(Box<SdkConfig>),
-    Client(aws_sdk_kinesis::Client),
-}
 
 /// Builds a [`Consumer`]. Every option has a default (see each method); `build` checks them all.
 ///
@@ -54,7 +45,7 @@ impl ConsumerBuilder<JsonProcessor> {
     pub(crate) fn new(stream: impl IntoStreamRef) -> Self {
         Self {
             stream: stream.into_stream_ref(),
-            source: ClientSource::Connect(ConnectOptions::default()),
+            source: ClientSource::default(),
             processor: JsonProcessor::default(),
             config: ConsumerConfig::default(),
             store: Arc::new(MemoryStore::new()),
@@ -75,7 +66,7 @@ macro_rules! setter {
 impl<P: Processor> ConsumerBuilder<P> {
     /// Connect with these options (default: the default AWS chain and region).
     pub fn connect_options(mut self, options: ConnectOptions) -> Self {
-        self.source = ClientSource::Connect(options);
+        self.source = ClientSource::Options(options);
         self
     }
 
@@ -237,13 +228,7 @@ impl<P: Processor> ConsumerBuilder<P> {
             stream: String::new(),
             source,
         })?;
-        let client = match self.source {
-            ClientSource::Connect(options) => StreamClient::connect(stream.clone(), &options).await,
-            ClientSource::SdkConfig(config) => {
-                StreamClient::from_sdk_config(&config, stream.clone())
-            }
-            ClientSource::Client(client) => StreamClient::new(client, stream.clone()),
-        };
+        let client = self.source.stream_client(stream.clone()).await;
         let stream_error = |source| ConsumeError::Stream {
             stream: stream.to_string(),
             source,

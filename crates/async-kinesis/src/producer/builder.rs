@@ -7,20 +7,12 @@ use aws_config::SdkConfig;
 use super::Producer;
 use super::config::{AfterFlush, FlushReport, ProducerConfig};
 use super::worker::Worker;
-use crate::connect::ConnectOptions;
+use crate::connect::{ClientSource, ConnectOptions};
 use crate::error::Error;
 use crate::processor::Processor;
 use crate::shard_map::ShardMap;
-use crate::stream::{CreateStream, ShardListing, StreamClient};
+use crate::stream::{CreateStream, ShardListing};
 use crate::stream_ref::StreamRef;
-
-/// Where the producer's AWS client comes from.
-#[derive(Debug, Clone)]
-enum ClientSource {
-    Options(ConnectOptions),
-    SdkConfig(Box<SdkConfig>),
-    Client(aws_sdk_kinesis::Client),
-}
 
 /// Builds a [`Producer`]; see [`Producer::builder`].
 #[derive(Debug)]
@@ -36,7 +28,7 @@ impl<P: Processor + Default> ProducerBuilder<P> {
     pub(crate) fn new(stream: Result<StreamRef, Error>) -> Self {
         Self {
             stream,
-            source: ClientSource::Options(ConnectOptions::default()),
+            source: ClientSource::default(),
             processor: P::default(),
             config: ProducerConfig::default(),
         }
@@ -163,11 +155,7 @@ impl<P: Processor> ProducerBuilder<P> {
     /// Not cancel safe when `create_stream` is set: the stream may have been created.
     pub async fn build(self) -> Result<Producer<P>, Error> {
         let stream = self.stream?;
-        let client = match self.source {
-            ClientSource::Options(options) => StreamClient::connect(stream, &options).await?,
-            ClientSource::SdkConfig(config) => StreamClient::from_sdk_config(&config, stream)?,
-            ClientSource::Client(client) => StreamClient::new(client, stream)?,
-        };
+        let client = self.source.stream_client(stream).await?;
         let config = self.config;
         if config.create_stream {
             let spec = CreateStream::Provisioned {
