@@ -25,6 +25,13 @@
 //! ([`StreamRef`]); with an ARN every call uses `StreamARN`. Names and ARNs are validated before
 //! any call is made.
 //!
+//! # Producing
+//!
+//! A [`producer::Producer`] takes items, serializes and aggregates them with a [`processor`],
+//! and sends them in PutRecords calls within each shard's write budget. Every item gets a
+//! receipt: where it was stored, or an error that hands the item back. Delivery is **at least
+//! once** and **ordered per partition key** (one call in flight per shard); see [`producer`].
+//!
 //! # Consuming
 //!
 //! A [`Consumer`] reads every shard of a stream as one `futures::Stream` of
@@ -59,6 +66,8 @@
 //! | feature | default | adds |
 //! | --- | --- | --- |
 //! | `sso` | no | AWS IAM Identity Center (SSO) profiles in the default credential chain |
+//! | `msgpack` | no | `MsgpackProcessor` (rmp-serde) |
+//! | `kpl` | no | KPL aggregation: `KplJsonProcessor`, `KplStringProcessor` (prost) |
 #![deny(missing_docs)]
 
 pub mod checkpoint;
