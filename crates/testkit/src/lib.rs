@@ -30,6 +30,7 @@ pub mod process;
 pub mod proxy;
 mod read_back;
 mod services;
+pub mod store_contract;
 mod test_stream;
 
 pub use names::random_stream_name;

@@ -188,30 +188,77 @@ impl CheckpointError {
     }
 }
 
+/// How long a lease and a worker's registration live without renewal, and how often they are
+/// renewed. The store carries it, so every worker sharing a store agrees on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTiming {
+    /// A lease (and a worker's registration) not renewed for this long may be taken over
+    /// (the Python library's `session_timeout`; default 60 s).
+    pub session_timeout: Duration,
+    /// How often a worker renews its leases and registration and rebalances (the Python
+    /// library's `heartbeat_frequency`; default 15 s).
+    pub heartbeat_frequency: Duration,
+}
+
+impl Default for LeaseTiming {
+    fn default() -> Self {
+        Self {
+            session_timeout: Duration::from_secs(60),
+            heartbeat_frequency: Duration::from_secs(15),
+        }
+    }
+}
+
+impl LeaseTiming {
+    /// Both durations, checked: a heartbeat must fit at least twice into the session timeout,
+    /// so one late or failed renewal does not lose a lease.
+    ///
+    /// # Errors
+    /// A message naming the problem.
+    pub fn new(session_timeout: Duration, heartbeat_frequency: Duration) -> Result<Self, String> {
+        if heartbeat_frequency.is_zero() {
+            return Err("heartbeat_frequency must be positive".into());
+        }
+        if heartbeat_frequency * 2 > session_timeout {
+            return Err(format!(
+                "session_timeout ({session_timeout:?}) must be at least twice heartbeat_frequency \
+                 ({heartbeat_frequency:?})"
+            ));
+        }
+        Ok(Self {
+            session_timeout,
+            heartbeat_frequency,
+        })
+    }
+}
+
 /// A lease and checkpoint store. See the [module docs](self) for the model.
 ///
 /// Every method is cancel safe in the sense that dropping its future leaves the store consistent;
 /// a write whose future was dropped may or may not have happened.
 pub trait CheckpointStore: Send + Sync + fmt::Debug + 'static {
-    /// Claims the lease of `shard_id` for `worker` for `ttl`: succeeds when the lease is free,
-    /// expired, or already `worker`'s (re-claiming yields a new token).
+    /// The lease timing every worker of this store uses.
+    fn timing(&self) -> LeaseTiming;
+
+    /// Claims the lease of `shard_id` for `worker` for one session timeout: succeeds when the
+    /// lease is free, expired, or already `worker`'s (re-claiming yields a new token).
+    ///
+    /// A lease counts as expired once it was not renewed for [`LeaseTiming::session_timeout`];
+    /// stores that cannot read a shared clock (DynamoDB) judge that by watching the lease from
+    /// this process, so a lease may look alive for up to one session timeout after this
+    /// process first saw it.
     fn claim<'a>(
         &'a self,
         stream: &'a str,
         shard_id: &'a str,
         worker: &'a WorkerId,
-        ttl: Duration,
     ) -> BoxFuture<'a, Result<Claim, CheckpointError>>;
 
-    /// Extends a held lease by `ttl` from now.
+    /// Extends a held lease by one session timeout.
     ///
     /// # Errors
     /// [`CheckpointError::NotOwned`] when the lease was lost.
-    fn renew<'a>(
-        &'a self,
-        lease: &'a Lease,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), CheckpointError>>;
+    fn renew<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<(), CheckpointError>>;
 
     /// Records that everything up to `position` was processed. A position at or before the
     /// recorded one leaves the store unchanged (checkpoints only move forward).
@@ -244,11 +291,32 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug + 'static {
         shard_id: &'a str,
     ) -> BoxFuture<'a, Result<Progress, CheckpointError>>;
 
-    /// Every shard entry of `stream`, for status and balancing.
+    /// Every shard entry of `stream`, sorted by shard id, for status and balancing.
     fn list<'a>(
         &'a self,
         stream: &'a str,
     ) -> BoxFuture<'a, Result<Vec<LeaseInfo>, CheckpointError>>;
+
+    /// Registers `worker` as a live member of the group reading `stream` for one session
+    /// timeout (called every heartbeat).
+    fn heartbeat<'a>(
+        &'a self,
+        stream: &'a str,
+        worker: &'a WorkerId,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>>;
+
+    /// The workers whose registration has not expired, sorted.
+    fn live_workers<'a>(
+        &'a self,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<WorkerId>, CheckpointError>>;
+
+    /// Removes `worker`'s registration (on shutdown), so the others rebalance at once.
+    fn leave<'a>(
+        &'a self,
+        stream: &'a str,
+        worker: &'a WorkerId,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>>;
 }
 
 #[cfg(test)]

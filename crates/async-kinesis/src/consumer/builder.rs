@@ -208,10 +208,6 @@ impl<P: Processor> ConsumerBuilder<P> {
         /// What follows an undecodable record's error item (default [`PoisonPolicy::Skip`]).
         poison_policy: PoisonPolicy
     );
-    setter!(
-        /// Lease lifetime in the store; leases are renewed at a third of it (default 30 s).
-        lease_ttl: Duration
-    );
 
     /// Checks the options, connects, checks (or creates) the stream and starts consuming.
     ///

@@ -85,7 +85,6 @@ pub(crate) struct ConsumerConfig {
     pub(crate) checkpoint_interval: Duration,
     pub(crate) checkpoint_every: u64,
     pub(crate) poison_policy: PoisonPolicy,
-    pub(crate) lease_ttl: Duration,
     pub(crate) worker_id: Option<WorkerId>,
 }
 
@@ -113,7 +112,6 @@ impl Default for ConsumerConfig {
             checkpoint_interval: Duration::from_secs(1),
             checkpoint_every: 1_000,
             poison_policy: PoisonPolicy::Skip,
-            lease_ttl: Duration::from_secs(30),
             worker_id: None,
         }
     }
@@ -177,7 +175,6 @@ impl ConsumerConfig {
         for (option, value) in [
             ("checkpoint_interval", self.checkpoint_interval),
             ("shard_refresh_interval", self.shard_refresh_interval),
-            ("lease_ttl", self.lease_ttl),
             ("describe_timeout", self.describe_timeout),
         ] {
             if value.is_zero() {
@@ -232,7 +229,6 @@ mod tests {
         assert_eq!(c.checkpoint_interval, Duration::from_secs(1));
         assert_eq!(c.checkpoint_every, 1_000);
         assert!(matches!(c.poison_policy, PoisonPolicy::Skip));
-        assert_eq!(c.lease_ttl, Duration::from_secs(30));
         assert_eq!(c.worker_id, None);
         c.validate().expect("the defaults are valid");
     }
@@ -279,7 +275,6 @@ mod tests {
             "checkpoint_interval"
         );
         assert_eq!(rejected(|c| c.checkpoint_every = 0), "checkpoint_every");
-        assert_eq!(rejected(|c| c.lease_ttl = Duration::ZERO), "lease_ttl");
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl<P: Processor> Supervisor<P> {
         let config = &self.ctx.config;
         let mut refresh = interval(config.shard_refresh_interval);
         let mut checkpoint = interval(config.checkpoint_interval);
-        let mut renew = interval(config.lease_ttl / 3);
+        let mut renew = interval(self.ctx.store.timing().heartbeat_frequency);
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => return,
@@ -302,12 +302,7 @@ impl<P: Processor> Supervisor<P> {
         }
         let claim = ctx
             .store
-            .claim(
-                &ctx.stream_name,
-                shard_id,
-                &ctx.worker,
-                ctx.config.lease_ttl,
-            )
+            .claim(&ctx.stream_name, shard_id, &ctx.worker)
             .await;
         let (lease, progress) = match claim {
             Ok(Claim::Acquired { lease, progress }) => (lease, progress),
@@ -525,12 +520,7 @@ impl<P: Processor> Supervisor<P> {
             .collect();
         let held = leases.len();
         for (shard_id, lease) in leases {
-            if let Err(err) = self
-                .ctx
-                .store
-                .renew(&lease, self.ctx.config.lease_ttl)
-                .await
-            {
+            if let Err(err) = self.ctx.store.renew(&lease).await {
                 self.store_failed(&shard_id, err);
             }
         }
