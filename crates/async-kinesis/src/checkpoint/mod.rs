@@ -150,6 +150,15 @@ pub enum CheckpointError {
         /// Who holds it now, if anyone.
         owner: Option<WorkerId>,
     },
+    /// The lease could not be renewed within its session timeout (the store was unreachable or
+    /// failing), so another worker may hold it now: this worker stopped reading the shard.
+    #[error("the lease of shard {shard_id} held by {worker} expired before it could be renewed")]
+    LeaseExpired {
+        /// The shard.
+        shard_id: String,
+        /// The worker that held it.
+        worker: WorkerId,
+    },
     /// The store holds no entry for the shard.
     #[error("shard {shard_id} has no lease in the store")]
     UnknownShard {

@@ -118,11 +118,15 @@ impl AckTracker {
     }
 }
 
+/// The flag bit of [`ShardAcks::handed_out`].
+const REVOKED: u64 = 1 << 63;
+
 /// A shard's tracker shared between its reader, the user's ackers and the checkpoint writer.
 #[derive(Debug)]
 pub(crate) struct ShardAcks {
     tracker: Mutex<AckTracker>,
-    /// Highest index handed to the user, plus one (0: none).
+    /// Highest index handed to the user, plus one (0: none); the [`REVOKED`] bit once the lease
+    /// is given up or lost, after which nothing more of the shard is handed out.
     handed_out: AtomicU64,
     /// Wakes the checkpoint writer when enough was acknowledged.
     wake: Arc<Notify>,
@@ -157,21 +161,37 @@ impl ShardAcks {
         }
     }
 
-    /// Notes that the record `index` reached the user.
-    pub(crate) fn handed_out(&self, index: u64) {
-        self.handed_out.fetch_max(index + 1, Ordering::Relaxed);
+    /// Notes that the record `index` reaches the user; `false` (and nothing noted) when the
+    /// shard's lease was given up: the record is after the last checkpoint, so the shard's next
+    /// owner delivers it, and handing it out here would only duplicate it.
+    pub(crate) fn handed_out(&self, index: u64) -> bool {
+        self.handed_out
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                (current & REVOKED == 0).then_some(current.max(index + 1))
+            })
+            .is_ok()
+    }
+
+    /// Stops handing out the shard's records (atomically with [`ShardAcks::handed_out`]): from
+    /// now on the set of handed-out records only shrinks by acknowledgement.
+    pub(crate) fn revoke(&self) {
+        self.handed_out.fetch_or(REVOKED, Ordering::AcqRel);
+    }
+
+    fn handed_out_count(&self) -> u64 {
+        self.handed_out.load(Ordering::Acquire) & !REVOKED
     }
 
     /// Records handed to the user and not acknowledged.
     pub(crate) fn unacked_handed_out(&self) -> usize {
-        let handed_out = self.handed_out.load(Ordering::Relaxed);
+        let handed_out = self.handed_out_count();
         let tracker = self.lock();
         usize::try_from(handed_out.saturating_sub(tracker.base)).unwrap_or(usize::MAX)
     }
 
     /// Whether every record handed to the user was acknowledged.
     pub(crate) fn all_handed_out_acked(&self) -> bool {
-        match self.handed_out.load(Ordering::Relaxed) {
+        match self.handed_out_count() {
             0 => true,
             n => self.lock().acked_through(n - 1),
         }
@@ -196,8 +216,9 @@ impl Acker {
         self.shard.ack(self.index);
     }
 
-    pub(crate) fn mark_handed_out(&self) {
-        self.shard.handed_out(self.index);
+    /// `false` when the record must not reach the user (see [`ShardAcks::handed_out`]).
+    pub(crate) fn mark_handed_out(&self) -> bool {
+        self.shard.handed_out(self.index)
     }
 }
 
@@ -293,8 +314,8 @@ mod tests {
             .map(|s| Acker::new(shard.clone(), shard.lock().push(pos(s), false)))
             .collect();
         assert!(shard.all_handed_out_acked());
-        ackers[0].mark_handed_out();
-        ackers[1].mark_handed_out();
+        assert!(ackers[0].mark_handed_out());
+        assert!(ackers[1].mark_handed_out());
         assert!(!shard.all_handed_out_acked());
         ackers[0].ack();
         ackers[1].ack();
@@ -304,5 +325,22 @@ mod tests {
             .expect("woken");
         assert!(shard.all_handed_out_acked());
         assert_eq!(shard.lock().outstanding(), 1);
+    }
+
+    #[test]
+    fn a_revoked_shard_hands_out_nothing_more_and_its_acks_still_count() {
+        let shard = Arc::new(ShardAcks::new(AckTracker::default(), Arc::default(), 100));
+        let ackers: Vec<Acker> = (1..=3)
+            .map(|s| Acker::new(shard.clone(), shard.lock().push(pos(s), false)))
+            .collect();
+        assert!(ackers[0].mark_handed_out());
+        shard.revoke();
+        assert!(!ackers[1].mark_handed_out());
+        assert!(!ackers[2].mark_handed_out());
+        assert_eq!(shard.unacked_handed_out(), 1);
+        assert!(!shard.all_handed_out_acked());
+        ackers[0].ack();
+        assert!(shard.all_handed_out_acked());
+        assert_eq!(shard.lock().to_write(), Some(&pos(1)));
     }
 }

@@ -46,11 +46,13 @@
 //! recorded as finished so no process reads it again.
 
 mod ack;
+mod balance;
 mod builder;
 mod config;
 mod context;
 mod decode;
 mod error;
+mod group;
 mod queue;
 mod record;
 mod shard_reader;
@@ -74,12 +76,13 @@ pub use ack::Acker;
 pub use builder::ConsumerBuilder;
 pub use config::{AckPolicy, DeadLetter, IteratorType, PoisonPolicy};
 pub use error::{ConsumeError, PoisonAction, PoisonRecord};
+pub use group::{GroupShard, GroupStatus};
 pub use record::Record;
 pub use shutdown::ShutdownReport;
 pub use status::{ConsumerStatus, SequenceRange, ShardDetail, ShardStats, TopologyStatus};
 
 use crate::StreamClient;
-use crate::checkpoint::{CheckpointStore, WorkerId};
+use crate::checkpoint::{CheckpointError, CheckpointStore, WorkerId};
 use crate::metrics::StreamLabels;
 use crate::processor::{JsonProcessor, Processor};
 use crate::stream_ref::IntoStreamRef;
@@ -105,6 +108,8 @@ pub struct Consumer<P: Processor = JsonProcessor> {
     cancel: CancellationToken,
     labels: StreamLabels,
     worker: WorkerId,
+    store: Arc<dyn CheckpointStore>,
+    stream_name: Arc<str>,
 }
 
 impl<P: Processor> std::fmt::Debug for Consumer<P> {
@@ -145,14 +150,14 @@ impl<P: Processor> Consumer<P> {
         let ack_policy = config.ack_policy;
         let ctx = Arc::new(Context {
             client,
-            stream_name,
+            stream_name: stream_name.clone(),
             config,
             processor,
             out,
             budget: budget.clone(),
             labels: labels.clone(),
             status: status.clone(),
-            store,
+            store: store.clone(),
             worker: worker.clone(),
         });
         let supervisor = Supervisor::new(ctx, command_rx, cancel.clone(), ready_tx);
@@ -169,6 +174,8 @@ impl<P: Processor> Consumer<P> {
             cancel,
             labels,
             worker,
+            store,
+            stream_name,
         }
     }
 
@@ -194,6 +201,21 @@ impl<P: Processor> Consumer<P> {
     /// lag, unacknowledged records and the last checkpoint per shard.
     pub fn shard_status(&self) -> ConsumerStatus {
         self.status.snapshot()
+    }
+
+    /// The whole group sharing the stream through the checkpoint store: live workers, the
+    /// owner, fencing token and checkpoint of every shard, and lag of the shards read here.
+    ///
+    /// # Errors
+    /// The store's error when it cannot be read.
+    pub async fn group_status(&self) -> Result<GroupStatus, CheckpointError> {
+        group::read(
+            &*self.store,
+            &self.stream_name,
+            &self.worker,
+            self.shard_status(),
+        )
+        .await
     }
 
     /// This consumer's id in the checkpoint store.
@@ -246,7 +268,9 @@ impl<P: Processor> Stream for Consumer<P> {
         loop {
             if let Some(item) = this.buffer.pop_front() {
                 if let Ok(record) = &item {
-                    record.acker.mark_handed_out();
+                    if !record.acker.mark_handed_out() {
+                        continue; // its shard's lease moved on; the next owner delivers it
+                    }
                     this.last_yielded = Some((record.acker.clone(), Instant::now()));
                 }
                 return Poll::Ready(Some(item));

@@ -1,5 +1,6 @@
-//! The supervisor: discovers shards, claims leases, runs one reader task per shard in
-//! parent→child order, writes checkpoints, and shuts down.
+//! The supervisor: discovers shards, claims leases up to this worker's fair share, runs one
+//! reader task per shard in parent→child order, writes checkpoints, renews and hands off leases,
+//! and shuts down.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::ack::{AckTracker, ShardAcks};
+use super::balance;
 use super::config::IteratorType;
 use super::context::Context;
 use super::error::ConsumeError;
@@ -41,6 +43,10 @@ enum ShardState {
     Draining(Owned),
     /// Stopped by an error (reported); its acknowledged records are still checkpointed.
     Stopped(Owned),
+    /// Given up for another worker (above our fair share): not read and not handed out any more;
+    /// the records already handed out get until the instant to be acknowledged, then the
+    /// checkpoint is written and the lease released.
+    HandingOff(Owned, Instant),
     /// Done: SHARD_END recorded, or nothing to read (closed before a LATEST start).
     Finished,
 }
@@ -49,14 +55,33 @@ struct Owned {
     lease: Lease,
     acks: Arc<ShardAcks>,
     cancel: CancellationToken,
+    /// Until when the lease is surely ours: the last successful claim or renewal was *sent*
+    /// one session timeout before.
+    valid_until: Instant,
 }
 
 impl ShardState {
     fn owned(&self) -> Option<&Owned> {
         match self {
-            Self::Running(o) | Self::Draining(o) | Self::Stopped(o) => Some(o),
+            Self::Running(o) | Self::Draining(o) | Self::Stopped(o) | Self::HandingOff(o, _) => {
+                Some(o)
+            }
             Self::Waiting | Self::Finished => None,
         }
+    }
+
+    fn owned_mut(&mut self) -> Option<&mut Owned> {
+        match self {
+            Self::Running(o) | Self::Draining(o) | Self::Stopped(o) | Self::HandingOff(o, _) => {
+                Some(o)
+            }
+            Self::Waiting | Self::Finished => None,
+        }
+    }
+
+    /// Counts toward this worker's share: held and not given up or read to its end.
+    fn holds_work(&self) -> bool {
+        matches!(self, Self::Running(_) | Self::Stopped(_))
     }
 
     /// Read to its end, here or elsewhere: children may go.
@@ -84,6 +109,8 @@ pub(crate) struct Supervisor<P: Processor> {
     ),
     awaiting_iterator: HashSet<Arc<str>>,
     wake: Arc<Notify>,
+    /// This worker's fair share of the readable shards, from the last balance.
+    target: usize,
 }
 
 impl<P: Processor> Supervisor<P> {
@@ -107,6 +134,7 @@ impl<P: Processor> Supervisor<P> {
             iterators: mpsc::unbounded_channel(),
             awaiting_iterator: HashSet::new(),
             wake: Arc::new(Notify::new()),
+            target: usize::MAX,
         }
     }
 
@@ -114,12 +142,12 @@ impl<P: Processor> Supervisor<P> {
         if !self.initial_listing().await {
             return;
         }
-        self.schedule().await;
+        self.heartbeat().await;
         self.check_ready();
         let config = &self.ctx.config;
         let mut refresh = interval(config.shard_refresh_interval);
         let mut checkpoint = interval(config.checkpoint_interval);
-        let mut renew = interval(self.ctx.store.timing().heartbeat_frequency);
+        let mut heartbeat = interval(self.ctx.store.timing().heartbeat_frequency);
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => return,
@@ -150,7 +178,7 @@ impl<P: Processor> Supervisor<P> {
                 }
                 _ = checkpoint.tick() => self.flush_checkpoints().await,
                 () = self.wake.notified() => self.flush_checkpoints().await,
-                _ = renew.tick() => self.renew_leases().await,
+                _ = heartbeat.tick() => self.heartbeat().await,
             }
         }
     }
@@ -205,7 +233,7 @@ impl<P: Processor> Supervisor<P> {
         self.ctx.client.list_shards_with(listing).await
     }
 
-    /// Re-lists the shards and re-checks shards held elsewhere; `false` when the stream is gone.
+    /// Re-lists the shards; `false` when the stream is gone.
     async fn refresh(&mut self) -> bool {
         match self.list().await {
             Ok(shards) => self.merge(shards),
@@ -214,23 +242,6 @@ impl<P: Processor> Supervisor<P> {
                     self.readers_cancel.cancel();
                     return false;
                 }
-            }
-        }
-        // Shards waiting on parents that are not ours: those may have ended elsewhere.
-        let waiting: Vec<String> = self
-            .states
-            .iter()
-            .filter(|(_, s)| matches!(s, ShardState::Waiting))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for shard_id in waiting {
-            if let Ok(Progress::ShardEnd) = self
-                .ctx
-                .store
-                .progress(&self.ctx.stream_name, &shard_id)
-                .await
-            {
-                self.finish(&shard_id);
             }
         }
         true
@@ -260,7 +271,7 @@ impl<P: Processor> Supervisor<P> {
             .shards(open, self.shards.len() - open, new_children);
     }
 
-    /// Starts every shard that may start, within `max_shard_consumers`.
+    /// Starts shards that may start until this worker holds its share.
     async fn schedule(&mut self) {
         let candidates: Vec<String> = self
             .states
@@ -269,26 +280,109 @@ impl<P: Processor> Supervisor<P> {
             .map(|(id, _)| id.clone())
             .collect();
         for shard_id in candidates {
-            let running = self
-                .states
-                .values()
-                .filter(|s| matches!(s, ShardState::Running(_)))
-                .count();
-            if self
-                .ctx
-                .config
-                .max_shard_consumers
-                .is_some_and(|max| running >= max)
-            {
+            if self.held() >= self.target {
                 return;
             }
-            let states = &self.states;
-            let ended = |id: &str| states.get(id).is_some_and(ShardState::ended);
-            if !self.topology.can_start(&shard_id, ended) {
-                continue;
+            if self.can_start(&shard_id) {
+                self.start(&shard_id).await;
             }
-            self.start(&shard_id).await;
         }
+    }
+
+    /// Every parent of the shard was read to its end, here or by another worker.
+    fn can_start(&self, shard_id: &str) -> bool {
+        let states = &self.states;
+        let ended = |id: &str| states.get(id).is_some_and(ShardState::ended);
+        self.topology.can_start(shard_id, ended)
+    }
+
+    /// Registers this worker, renews its leases, recomputes its share from the group's state,
+    /// hands off leases above it and claims free ones below it.
+    async fn heartbeat(&mut self) {
+        let ctx = self.ctx.clone();
+        if let Err(err) = ctx.store.heartbeat(&ctx.stream_name, &ctx.worker).await {
+            tracing::warn!(error = %err, "registering this worker in the checkpoint store failed");
+        }
+        self.renew_leases().await;
+        self.balance().await;
+        self.schedule().await;
+    }
+
+    /// Recomputes this worker's share; hands off leases above it.
+    async fn balance(&mut self) {
+        let ctx = self.ctx.clone();
+        let (leases, live) = match (
+            ctx.store.list(&ctx.stream_name).await,
+            ctx.store.live_workers(&ctx.stream_name).await,
+        ) {
+            (Ok(leases), Ok(live)) => (leases, live),
+            (Err(err), _) | (_, Err(err)) => {
+                // Keep the share we have: claims stay bounded by it, and leases not renewed
+                // are given up by `renew_leases`.
+                tracing::warn!(error = %err, "reading the group from the checkpoint store failed");
+                return;
+            }
+        };
+        for info in leases {
+            let waiting = matches!(self.states.get(&info.shard_id), Some(ShardState::Waiting));
+            if waiting && info.progress == Progress::ShardEnd {
+                self.finish(&info.shard_id); // read to its end by another worker
+            }
+        }
+        let available = self
+            .states
+            .iter()
+            .filter(|(id, state)| {
+                matches!(
+                    state,
+                    ShardState::Waiting
+                        | ShardState::Running(_)
+                        | ShardState::Stopped(_)
+                        | ShardState::HandingOff(..)
+                ) && self.can_start(id)
+            })
+            .count();
+        let share = balance::fair_share(&ctx.worker, &live, available);
+        self.target = ctx
+            .config
+            .max_shard_consumers
+            .map_or(share, |max| share.min(max));
+        let held: Vec<String> = self
+            .states
+            .iter()
+            .filter(|(_, s)| s.holds_work())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let shed = balance::to_shed(&held, self.target);
+        if !shed.is_empty() {
+            tracing::info!(
+                held = held.len(),
+                target = self.target,
+                workers = live.len(),
+                "handing off leases above this worker's share"
+            );
+        }
+        for shard_id in shed {
+            self.hand_off(&shard_id);
+        }
+    }
+
+    /// Stops reading a shard and hands nothing more of it out; its lease is released once the
+    /// records already handed out are acknowledged (or a grace period passed).
+    fn hand_off(&mut self, shard_id: &str) {
+        let Some(state) = self.states.remove(shard_id) else {
+            return;
+        };
+        let state = match state {
+            ShardState::Running(owned) | ShardState::Stopped(owned) => {
+                owned.cancel.cancel();
+                owned.acks.revoke();
+                let grace = self.ctx.store.timing().heartbeat_frequency / 2;
+                ShardState::HandingOff(owned, Instant::now() + grace)
+            }
+            other => other,
+        };
+        self.states.insert(shard_id.to_owned(), state);
     }
 
     async fn start(&mut self, shard_id: &str) {
@@ -300,6 +394,7 @@ impl<P: Processor> Supervisor<P> {
             self.finish(shard_id);
             return;
         }
+        let sent = Instant::now();
         let claim = ctx
             .store
             .claim(&ctx.stream_name, shard_id, &ctx.worker)
@@ -369,8 +464,10 @@ impl<P: Processor> Supervisor<P> {
                 lease,
                 acks,
                 cancel,
+                valid_until: sent + ctx.store.timing().session_timeout,
             }),
         );
+        self.ctx.labels.leases(self.held(), 1, 0);
     }
 
     fn finish(&mut self, shard_id: &str) {
@@ -445,10 +542,16 @@ impl<P: Processor> Supervisor<P> {
             {
                 continue;
             }
-            let drained = matches!(self.states.get(&shard_id), Some(ShardState::Draining(_)))
-                && outstanding == 0;
-            if drained {
-                self.end_shard(&shard_id, &lease).await;
+            match self.states.get(&shard_id) {
+                Some(ShardState::Draining(_)) if outstanding == 0 => {
+                    self.end_shard(&shard_id, &lease).await;
+                }
+                Some(ShardState::HandingOff(owned, until))
+                    if owned.acks.all_handed_out_acked() || Instant::now() >= *until =>
+                {
+                    self.finish_hand_off(&shard_id, &lease, &acks).await;
+                }
+                _ => {}
             }
         }
     }
@@ -477,6 +580,31 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 
+    /// Writes a handed-off shard's final checkpoint (nothing more is handed out, so the
+    /// acknowledged prefix is final unless the grace period ran out) and releases its lease.
+    async fn finish_hand_off(&mut self, shard_id: &str, lease: &Lease, acks: &ShardAcks) {
+        let last = acks.lock().to_write().cloned();
+        if let Some(position) = last
+            && !self.write_checkpoint(shard_id, lease, acks, position).await
+        {
+            return;
+        }
+        match self.ctx.store.release(lease).await {
+            Ok(()) | Err(CheckpointError::NotOwned { .. }) => {
+                tracing::debug!(shard = shard_id, "lease handed off");
+                self.states.insert(shard_id.to_owned(), ShardState::Waiting);
+                self.ctx.status.shard(shard_id, |s| s.allocated = false);
+                self.ctx.labels.leases(self.held(), 0, 0);
+            }
+            Err(err) => self.store_failed(shard_id, err),
+        }
+    }
+
+    /// Leases held for reading (not those being handed off or finished).
+    fn held(&self) -> usize {
+        self.states.values().filter(|s| s.holds_work()).count()
+    }
+
     async fn end_shard(&mut self, shard_id: &str, lease: &Lease) {
         let result = match self.ctx.store.mark_shard_end(lease).await {
             Ok(()) => self.ctx.store.release(lease).await,
@@ -492,15 +620,7 @@ impl<P: Processor> Supervisor<P> {
     /// the next checkpoint.
     fn store_failed(&mut self, shard_id: &str, err: CheckpointError) {
         if matches!(err, CheckpointError::NotOwned { .. }) {
-            if let Some(owned) = self.states.get(shard_id).and_then(ShardState::owned) {
-                owned.cancel.cancel();
-            }
-            self.states.insert(shard_id.to_owned(), ShardState::Waiting);
-            self.ctx.status.shard(shard_id, |s| s.allocated = false);
-            self.ctx.report(ConsumeError::Checkpoint {
-                shard_id: shard_id.to_owned(),
-                source: err,
-            });
+            self.lose_lease(shard_id, err);
         } else {
             tracing::warn!(shard = shard_id, error = %err, "checkpoint store failed; retrying later");
             if !err.is_retryable() {
@@ -512,19 +632,65 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 
+    /// Stops a shard whose lease is (or may be) another worker's now: nothing more of it is
+    /// read or handed out, and its checkpoints would be refused.
+    fn lose_lease(&mut self, shard_id: &str, source: CheckpointError) {
+        if let Some(owned) = self.states.get(shard_id).and_then(ShardState::owned) {
+            owned.cancel.cancel();
+            owned.acks.revoke();
+        }
+        self.states.insert(shard_id.to_owned(), ShardState::Waiting);
+        self.ctx.status.shard(shard_id, |s| s.allocated = false);
+        self.ctx.labels.leases(self.held(), 0, 1);
+        self.ctx.report(ConsumeError::Checkpoint {
+            shard_id: shard_id.to_owned(),
+            source,
+        });
+    }
+
+    /// Renews every held lease; gives up those that could not be renewed in time (another
+    /// worker may take them once they expire, so reading on would risk two readers).
     async fn renew_leases(&mut self) {
         let leases: Vec<(String, Lease)> = self
             .states
             .iter()
             .filter_map(|(id, s)| s.owned().map(|o| (id.clone(), o.lease.clone())))
             .collect();
-        let held = leases.len();
+        let timing = self.ctx.store.timing();
         for (shard_id, lease) in leases {
-            if let Err(err) = self.ctx.store.renew(&lease).await {
-                self.store_failed(&shard_id, err);
+            let sent = Instant::now();
+            match self.ctx.store.renew(&lease).await {
+                Ok(()) => {
+                    if let Some(owned) = self
+                        .states
+                        .get_mut(&shard_id)
+                        .and_then(ShardState::owned_mut)
+                        && owned.lease == lease
+                    {
+                        owned.valid_until = sent + timing.session_timeout;
+                    }
+                }
+                Err(err) => self.store_failed(&shard_id, err),
             }
         }
-        self.ctx.labels.leases(held, 0, 0);
+        // The next renewal comes one heartbeat later: give up what would expire before it.
+        let deadline = Instant::now() + timing.heartbeat_frequency;
+        let expiring: Vec<(String, Lease)> = self
+            .states
+            .iter()
+            .filter_map(|(id, s)| s.owned().map(|o| (id, o)))
+            .filter(|(_, owned)| owned.valid_until <= deadline)
+            .map(|(id, owned)| (id.clone(), owned.lease.clone()))
+            .collect();
+        for (shard_id, lease) in expiring {
+            self.lose_lease(
+                &shard_id,
+                CheckpointError::LeaseExpired {
+                    shard_id: shard_id.clone(),
+                    worker: lease.owner,
+                },
+            );
+        }
     }
 
     /// Stops fetching, waits (up to `deadline`) for handed-out records to be acknowledged,
@@ -567,6 +733,10 @@ impl<P: Processor> Supervisor<P> {
                     .errors
                     .push(ConsumeError::Checkpoint { shard_id, source }),
             }
+        }
+        let ctx = &self.ctx;
+        if let Err(err) = ctx.store.leave(&ctx.stream_name, &ctx.worker).await {
+            tracing::warn!(error = %err, "leaving the group failed; it expires with the session");
         }
         report.shards_finished = self
             .states
