@@ -68,6 +68,7 @@
 //! | `sso` | no | AWS IAM Identity Center (SSO) profiles in the default credential chain |
 //! | `msgpack` | no | `MsgpackProcessor` (rmp-serde) |
 //! | `kpl` | no | KPL aggregation: `KplJsonProcessor`, `KplStringProcessor` (prost) |
+//! | `redis` | no | `RedisStore`: leases and checkpoints shared through Redis, single node or cluster, TLS with `rediss://` (redis-rs) |
 #![deny(missing_docs)]
 
 pub mod checkpoint;
@@ -83,6 +84,8 @@ pub mod shard_map;
 pub mod stream;
 pub mod stream_ref;
 
+#[cfg(feature = "redis")]
+pub use checkpoint::RedisStore;
 pub use checkpoint::{CheckpointStore, MemoryStore};
 pub use connect::ConnectOptions;
 pub use consumer::{ConsumeError, Consumer, Record};

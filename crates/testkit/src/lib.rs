@@ -29,6 +29,7 @@ mod names;
 pub mod process;
 pub mod proxy;
 mod read_back;
+pub mod redis_server;
 mod services;
 pub mod store_contract;
 mod test_stream;

@@ -6,7 +6,8 @@
 //! token still match, so a worker that lost its lease (paused, partitioned, taken over) can never
 //! move a checkpoint written by the new owner. Checkpoints only move forward.
 //!
-//! Stores: [`MemoryStore`] (process-local, the default). Shared stores (Redis, DynamoDB) implement
+//! Stores: [`MemoryStore`] (process-local, the default) and, with the `redis` feature,
+//! `RedisStore` (shared by every worker through Redis). Other shared stores (DynamoDB) implement
 //! the same trait.
 //!
 //! # Why a boxed-future trait
@@ -19,11 +20,15 @@
 
 mod memory;
 mod position;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use futures::future::BoxFuture;
 pub use memory::MemoryStore;
 pub use position::{Position, compare_sequence_numbers};

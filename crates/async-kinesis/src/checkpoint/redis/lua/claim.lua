@@ -1,0 +1,16 @@
+-- Claim. KEYS: shard entry, lease, shard index. ARGV: shard id, worker,
+-- session timeout in ms.
+-- Replies {'finished'} | {'held', owner} | {'acquired', token, sequence, sub_sequence}.
+local state = redis.call('HMGET', KEYS[1], 'owner', 'ended', 'sequence', 'sub_sequence')
+if state[2] == '1' then
+  return {'finished'}
+end
+local owner = state[1]
+if owner and owner ~= ARGV[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  return {'held', owner}
+end
+local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
+redis.call('HSET', KEYS[1], 'owner', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+return {'acquired', token, state[3], state[4]}

@@ -1,0 +1,479 @@
+//! The Redis store (feature `redis`); [`RedisStore`] documents its behaviour and key layout.
+
+mod builder;
+mod connection;
+mod keys;
+mod scripts;
+
+use std::fmt;
+use std::sync::Arc;
+
+use redis::Value;
+
+pub use builder::RedisStoreBuilder;
+use connection::Link;
+use keys::GroupKeys;
+use scripts::{BadReply, ClaimReply, ListedEntry, SCRIPTS, WriteReply};
+
+use super::{
+    BoxFuture, CheckpointError, CheckpointStore, Claim, FencingToken, Lease, LeaseInfo,
+    LeaseTiming, Position, Progress, WorkerId,
+};
+
+/// Leases and checkpoints in Redis, shared by every worker (process) of an application; one
+/// Redis server or a Redis Cluster.
+///
+/// Every write is one Lua script that checks the lease's owner **and** fencing token and makes
+/// the change in the same atomic step, so a worker that lost its lease can never move a
+/// checkpoint. Leases expire by Redis's own key expiry and worker registrations by the server's
+/// clock (`TIME`): no two hosts' clocks are ever compared. Checkpoints never expire.
+///
+/// Cheap to clone: clones share one connection. Requires Redis 5 or later (or a compatible server
+/// that runs Lua scripts).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use async_kinesis::checkpoint::{CheckpointStore, RedisStore};
+///
+/// # async fn demo() -> Result<(), async_kinesis::checkpoint::CheckpointError> {
+/// let store = RedisStore::builder("billing") // the application (consumer group) name
+///     .url("rediss://:password@redis.internal:6379/0")
+///     .session_timeout(Duration::from_secs(60))
+///     .heartbeat_frequency(Duration::from_secs(15))
+///     .connect()
+///     .await?;
+/// for lease in store.list("orders").await? {
+///     println!("{}: {:?} at {:?}", lease.shard_id, lease.owner, lease.progress);
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Key layout
+///
+/// The keys are an on-the-wire format that operators may inspect and that every version of this
+/// store reads the same way. For application `<app>` reading stream `<stream>`, with `%`, `:`,
+/// `{` and `}` in either name percent-encoded (`%25`, `%3A`, `%7B`, `%7D`):
+///
+/// | key | type | expires | holds |
+/// | --- | --- | --- | --- |
+/// | `async-kinesis:{<app>:<stream>}:shard:<shard id>` | hash | never | `owner` (absent when released), `token` (grows by one per claim, kept across releases), `sequence` and `sub_sequence` (the checkpoint; no `sub_sequence` for a whole record), `ended` (`1` after SHARD_END) |
+/// | `async-kinesis:{<app>:<stream>}:lease:<shard id>` | string: the owner | one session timeout after the last claim or renewal (`PX`) | exists while the lease is live |
+/// | `async-kinesis:{<app>:<stream>}:shards` | sorted set, all scores 0 | never | every shard id with an entry, in id order |
+/// | `async-kinesis:{<app>:<stream>}:workers` | sorted set | with its last member | live workers, scored by registration expiry (server time, ms since the epoch) |
+///
+/// The braces are a cluster hash tag: all keys of one application and stream live in one slot,
+/// so each script runs on one node and reads one node's clock.
+///
+/// A lease whose lease key expired but that nobody claimed since still accepts writes from its
+/// holder (nobody else can have written), as in every store; `list` reports its owner as none.
+///
+/// The Python library's keys (`pyredis-<name>-<shard>`) are neither read nor written: a group
+/// moving over from it starts each shard from the consumer's iterator type.
+///
+/// # Failures
+///
+/// Calls fail with [`CheckpointError::Store`], naming the operation and the password-redacted
+/// address. Lost connections, timeouts, a server still loading its data and cluster
+/// reconfigurations are retryable; refused credentials and script errors are not.
+///
+/// No call hangs: each is bounded by the builder's connection and response timeouts. The
+/// single-node connection reconnects by itself, after a server restart too: a call that finds
+/// the connection gone is repeated once on a new one (release only when the first attempt
+/// cannot have reached the server, since a repeated release would report the lease as lost),
+/// and scripts the server no longer knows are loaded again.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app: String,
+    link: Link,
+    cluster: bool,
+    timing: LeaseTiming,
+    /// The session timeout in whole milliseconds (at least 1), as `PX` and scores take it.
+    ttl_ms: u64,
+}
+
+impl RedisStore {
+    /// Configures a store for application `app`: the consumer group whose workers share leases
+    /// and checkpoints (the Python library's checkpointer `name`).
+    pub fn builder(app: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(app.into())
+    }
+
+    fn new(app: String, link: Link, cluster: bool, timing: LeaseTiming) -> Self {
+        let ttl_ms = u64::try_from(timing.session_timeout.as_micros().div_ceil(1000))
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Self {
+            inner: Arc::new(Inner {
+                app,
+                link,
+                cluster,
+                timing,
+                ttl_ms,
+            }),
+        }
+    }
+
+    /// The application (consumer group) name.
+    pub fn app(&self) -> &str {
+        &self.inner.app
+    }
+
+    fn keys(&self, stream: &str) -> GroupKeys {
+        GroupKeys::new(&self.inner.app, stream)
+    }
+
+    /// Runs a script; see [`Link::call`] for `repeatable`.
+    async fn run_script(
+        &self,
+        operation: &'static str,
+        repeatable: bool,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<Vec<Value>, CheckpointError> {
+        self.inner
+            .link
+            .call(operation, repeatable, |mut connection| async move {
+                invocation.invoke_async(&mut connection).await
+            })
+            .await
+    }
+
+    /// Runs a fenced write script for `lease` and maps its refusals.
+    async fn write(
+        &self,
+        operation: &'static str,
+        repeatable: bool,
+        lease: &Lease,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<(), CheckpointError> {
+        let reply = self.run_script(operation, repeatable, invocation).await?;
+        match WriteReply::parse(&reply).map_err(|bad| self.bad_reply(operation, bad))? {
+            WriteReply::Done => Ok(()),
+            WriteReply::NotOwned { owner } => Err(CheckpointError::NotOwned {
+                shard_id: lease.shard_id.to_string(),
+                worker: lease.owner.clone(),
+                owner: owner.map(WorkerId::new),
+            }),
+            WriteReply::UnknownShard => Err(CheckpointError::UnknownShard {
+                shard_id: lease.shard_id.to_string(),
+            }),
+        }
+    }
+
+    fn bad_reply(&self, operation: &'static str, bad: BadReply) -> CheckpointError {
+        self.inner.link.failure(operation, bad)
+    }
+}
+
+/// The progress recorded in an entry's fields.
+fn progress_of(
+    sequence: Option<String>,
+    sub_sequence: Option<String>,
+    ended: bool,
+) -> Result<Progress, BadReply> {
+    if ended {
+        return Ok(Progress::ShardEnd);
+    }
+    let Some(sequence) = sequence else {
+        return Ok(Progress::None);
+    };
+    let sub_sequence = sub_sequence
+        .map(|sub| {
+            sub.parse::<u64>()
+                .map_err(|_| BadReply::new(format!("sub_sequence {sub:?}")))
+        })
+        .transpose()?;
+    Ok(Progress::At(Position {
+        sequence_number: sequence.into(),
+        sub_sequence,
+    }))
+}
+
+impl CheckpointStore for RedisStore {
+    fn timing(&self) -> LeaseTiming {
+        self.inner.timing
+    }
+
+    fn claim<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_id: &'a str,
+        worker: &'a WorkerId,
+    ) -> BoxFuture<'a, Result<Claim, CheckpointError>> {
+        Box::pin(async move {
+            let keys = self.keys(stream);
+            let mut invocation = SCRIPTS.claim.prepare_invoke();
+            invocation
+                .key(keys.shard(shard_id))
+                .key(keys.lease(shard_id))
+                .key(keys.shards())
+                .arg(shard_id)
+                .arg(worker.as_str())
+                .arg(self.inner.ttl_ms);
+            // A second run re-claims for the same worker: a newer token of the same lease, and
+            // the unseen first one is fenced.
+            let reply = self.run_script("claim", true, &invocation).await?;
+            let parsed = ClaimReply::parse(&reply).map_err(|bad| self.bad_reply("claim", bad))?;
+            Ok(match parsed {
+                ClaimReply::Finished => Claim::Finished,
+                ClaimReply::HeldBy { owner } => Claim::HeldBy {
+                    owner: WorkerId::new(owner),
+                },
+                ClaimReply::Acquired {
+                    token,
+                    sequence,
+                    sub_sequence,
+                } => Claim::Acquired {
+                    lease: Lease {
+                        stream: stream.into(),
+                        shard_id: shard_id.into(),
+                        owner: worker.clone(),
+                        token: FencingToken(token),
+                    },
+                    progress: progress_of(sequence, sub_sequence, false)
+                        .map_err(|bad| self.bad_reply("claim", bad))?,
+                },
+            })
+        })
+    }
+
+    fn renew<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        Box::pin(async move {
+            let keys = self.keys(&lease.stream);
+            let mut invocation = SCRIPTS.renew.prepare_invoke();
+            invocation
+                .key(keys.shard(&lease.shard_id))
+                .key(keys.lease(&lease.shard_id))
+                .arg(lease.owner.as_str())
+                .arg(lease.token.0)
+                .arg(self.inner.ttl_ms);
+            self.write("renew", true, lease, &invocation).await
+        })
+    }
+
+    fn checkpoint<'a>(
+        &'a self,
+        lease: &'a Lease,
+        position: &'a Position,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        Box::pin(async move {
+            let keys = self.keys(&lease.stream);
+            let sub_sequence = position
+                .sub_sequence
+                .map_or_else(String::new, |sub| sub.to_string());
+            let mut invocation = SCRIPTS.checkpoint.prepare_invoke();
+            invocation
+                .key(keys.shard(&lease.shard_id))
+                .arg(lease.owner.as_str())
+                .arg(lease.token.0)
+                .arg(&*position.sequence_number)
+                .arg(sub_sequence);
+            self.write("checkpoint", true, lease, &invocation).await
+        })
+    }
+
+    fn mark_shard_end<'a>(
+        &'a self,
+        lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        Box::pin(async move {
+            let keys = self.keys(&lease.stream);
+            let mut invocation = SCRIPTS.mark_shard_end.prepare_invoke();
+            invocation
+                .key(keys.shard(&lease.shard_id))
+                .arg(lease.owner.as_str())
+                .arg(lease.token.0);
+            self.write("mark_shard_end", true, lease, &invocation).await
+        })
+    }
+
+    fn release<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        Box::pin(async move {
+            let keys = self.keys(&lease.stream);
+            let mut invocation = SCRIPTS.release.prepare_invoke();
+            invocation
+                .key(keys.shard(&lease.shard_id))
+                .key(keys.lease(&lease.shard_id))
+                .arg(lease.owner.as_str())
+                .arg(lease.token.0);
+            // A second run after a first that released would report the lease as not owned.
+            self.write("release", false, lease, &invocation).await
+        })
+    }
+
+    fn progress<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_id: &'a str,
+    ) -> BoxFuture<'a, Result<Progress, CheckpointError>> {
+        Box::pin(async move {
+            let key = self.keys(stream).shard(shard_id);
+            let key = &key;
+            let (sequence, sub_sequence, ended): (Option<String>, Option<String>, Option<String>) =
+                self.inner
+                    .link
+                    .call("progress", true, |mut connection| async move {
+                        redis::cmd("HMGET")
+                            .arg(key)
+                            .arg("sequence")
+                            .arg("sub_sequence")
+                            .arg("ended")
+                            .query_async(&mut connection)
+                            .await
+                    })
+                    .await?;
+            progress_of(sequence, sub_sequence, ended.as_deref() == Some("1"))
+                .map_err(|bad| self.bad_reply("progress", bad))
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LeaseInfo>, CheckpointError>> {
+        Box::pin(async move {
+            let keys = self.keys(stream);
+            let index = keys.shards();
+            let index = &index;
+            let shard_ids: Vec<String> = self
+                .inner
+                .link
+                .call("list", true, |mut connection| async move {
+                    redis::cmd("ZRANGE")
+                        .arg(index)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut connection)
+                        .await
+                })
+                .await?;
+            if shard_ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Every key a script touches is named, as a cluster requires; one script reads a
+            // consistent snapshot of all entries.
+            let mut invocation = SCRIPTS.list.prepare_invoke();
+            for shard_id in &shard_ids {
+                invocation
+                    .key(keys.shard(shard_id))
+                    .key(keys.lease(shard_id));
+            }
+            let reply = self.run_script("list", true, &invocation).await?;
+            let entries = ListedEntry::parse_all(&reply, shard_ids.len())
+                .map_err(|bad| self.bad_reply("list", bad))?;
+            let mut leases = shard_ids
+                .into_iter()
+                .zip(entries)
+                .map(|(shard_id, entry)| {
+                    Ok(LeaseInfo {
+                        shard_id,
+                        owner: entry.live_owner.map(WorkerId::new),
+                        token: FencingToken(entry.token),
+                        progress: progress_of(entry.sequence, entry.sub_sequence, entry.ended)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, BadReply>>()
+                .map_err(|bad| self.bad_reply("list", bad))?;
+            leases.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
+            Ok(leases)
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        stream: &'a str,
+        worker: &'a WorkerId,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        Box::pin(async move {
+            let mut invocation = SCRIPTS.heartbeat.prepare_invoke();
+            invocation
+                .key(self.keys(stream).workers())
+                .arg(worker.as_str())
+                .arg(self.inner.ttl_ms);
+            self.run_script("heartbeat", true, &invocation)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn live_workers<'a>(
+        &'a self,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<WorkerId>, CheckpointError>> {
+        Box::pin(async move {
+            let mut invocation = SCRIPTS.live_workers.prepare_invoke();
+            invocation.key(self.keys(stream).workers());
+            let reply = self.run_script("live_workers", true, &invocation).await?;
+            let mut live = reply
+                .iter()
+                .map(|value| {
+                    scripts::text(value)?
+                        .map(WorkerId::new)
+                        .ok_or_else(|| BadReply::new(format!("worker {value:?}")))
+                })
+                .collect::<Result<Vec<_>, BadReply>>()
+                .map_err(|bad| self.bad_reply("live_workers", bad))?;
+            live.sort();
+            Ok(live)
+        })
+    }
+
+    fn leave<'a>(
+        &'a self,
+        stream: &'a str,
+        worker: &'a WorkerId,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        Box::pin(async move {
+            let registry = self.keys(stream).workers();
+            let registry = &registry;
+            self.inner
+                .link
+                .call("leave", true, |mut connection| async move {
+                    redis::cmd("ZREM")
+                        .arg(registry)
+                        .arg(worker.as_str())
+                        .query_async::<i64>(&mut connection)
+                        .await
+                })
+                .await
+                .map(drop)
+        })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("app", &self.inner.app)
+            .field("address", &self.inner.link.address)
+            .field("cluster", &self.inner.cluster)
+            .field("timing", &self.inner.timing)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_as_progress() {
+        assert_eq!(progress_of(None, None, false).ok(), Some(Progress::None));
+        assert_eq!(
+            progress_of(Some("12".into()), Some("3".into()), false).ok(),
+            Some(Progress::At(Position::within("12", 3)))
+        );
+        assert_eq!(
+            progress_of(Some("12".into()), None, false).ok(),
+            Some(Progress::At(Position::after("12")))
+        );
+        assert_eq!(
+            progress_of(Some("12".into()), None, true).ok(),
+            Some(Progress::ShardEnd)
+        );
+        assert!(progress_of(Some("12".into()), Some("x".into()), false).is_err());
+    }
+}

@@ -1,0 +1,226 @@
+//! The Lua scripts (one per operation, each with the shared helpers prepended) and their
+//! replies.
+//!
+//! Every read-modify-write runs inside one script, so Redis executes it atomically: a write is
+//! checked against the lease's owner and fencing token in the same step that makes it.
+
+use std::sync::LazyLock;
+
+use redis::{Script, Value};
+
+const COMMON: &str = include_str!("lua/common.lua");
+
+/// The store's scripts, hashed once per process.
+pub(super) struct Scripts {
+    pub(super) claim: Script,
+    pub(super) renew: Script,
+    pub(super) checkpoint: Script,
+    pub(super) mark_shard_end: Script,
+    pub(super) release: Script,
+    pub(super) list: Script,
+    pub(super) heartbeat: Script,
+    pub(super) live_workers: Script,
+}
+
+pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
+    let script = |body: &str| Script::new(&[COMMON, body].concat());
+    Scripts {
+        claim: script(include_str!("lua/claim.lua")),
+        renew: script(include_str!("lua/renew.lua")),
+        checkpoint: script(include_str!("lua/checkpoint.lua")),
+        mark_shard_end: script(include_str!("lua/mark_shard_end.lua")),
+        release: script(include_str!("lua/release.lua")),
+        list: script(include_str!("lua/list.lua")),
+        heartbeat: script(include_str!("lua/heartbeat.lua")),
+        live_workers: script(include_str!("lua/live_workers.lua")),
+    }
+});
+
+/// The answer of a fenced write (renew, checkpoint, mark SHARD_END, release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum WriteReply {
+    Done,
+    /// Another claim (or a release) happened since; the entry's owner now.
+    NotOwned {
+        owner: Option<String>,
+    },
+    /// The shard has no entry.
+    UnknownShard,
+}
+
+/// The answer of a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ClaimReply {
+    Acquired {
+        token: u64,
+        sequence: Option<String>,
+        sub_sequence: Option<String>,
+    },
+    HeldBy {
+        owner: String,
+    },
+    Finished,
+}
+
+/// One shard's entry as `list` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ListedEntry {
+    pub(super) live_owner: Option<String>,
+    pub(super) token: u64,
+    pub(super) sequence: Option<String>,
+    pub(super) sub_sequence: Option<String>,
+    pub(super) ended: bool,
+}
+
+/// A reply of unexpected shape (a different script under the same hash, a corrupted entry).
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected reply from a checkpoint script: {0}")]
+pub(super) struct BadReply(String);
+
+impl BadReply {
+    pub(super) fn new(problem: String) -> Self {
+        Self(problem)
+    }
+}
+
+fn bad(reply: &[Value]) -> BadReply {
+    BadReply(format!("{reply:?}"))
+}
+
+/// Text of a string reply; `None` for nil (a Lua `false`).
+pub(super) fn text(value: &Value) -> Result<Option<String>, BadReply> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone())
+            .map(Some)
+            .map_err(|_| BadReply(format!("{value:?} is not UTF-8"))),
+        Value::SimpleString(s) => Ok(Some(s.clone())),
+        Value::Int(n) => Ok(Some(n.to_string())),
+        other => Err(BadReply(format!("{other:?} is not text"))),
+    }
+}
+
+fn number(value: &Value) -> Result<u64, BadReply> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).map_err(|_| BadReply(format!("token {n}"))),
+        other => text(other)?
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| BadReply(format!("{other:?} is not a token"))),
+    }
+}
+
+fn tag(reply: &[Value]) -> Result<String, BadReply> {
+    reply
+        .first()
+        .map(text)
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| bad(reply))
+}
+
+impl WriteReply {
+    pub(super) fn parse(reply: &[Value]) -> Result<Self, BadReply> {
+        match (tag(reply)?.as_str(), reply.len()) {
+            ("ok", 1) => Ok(Self::Done),
+            ("unknown", 1) => Ok(Self::UnknownShard),
+            ("not_owned", 2) => Ok(Self::NotOwned {
+                owner: text(&reply[1])?,
+            }),
+            // A nil owner ends a Lua array early.
+            ("not_owned", 1) => Ok(Self::NotOwned { owner: None }),
+            _ => Err(bad(reply)),
+        }
+    }
+}
+
+impl ClaimReply {
+    pub(super) fn parse(reply: &[Value]) -> Result<Self, BadReply> {
+        match tag(reply)?.as_str() {
+            "finished" if reply.len() == 1 => Ok(Self::Finished),
+            "held" if reply.len() == 2 => Ok(Self::HeldBy {
+                owner: text(&reply[1])?.ok_or_else(|| bad(reply))?,
+            }),
+            "acquired" if (2..=4).contains(&reply.len()) => Ok(Self::Acquired {
+                token: number(&reply[1])?,
+                sequence: reply.get(2).map(text).transpose()?.flatten(),
+                sub_sequence: reply.get(3).map(text).transpose()?.flatten(),
+            }),
+            _ => Err(bad(reply)),
+        }
+    }
+}
+
+impl ListedEntry {
+    /// Five values per shard, in the order `list.lua` writes them.
+    pub(super) fn parse_all(reply: &[Value], shards: usize) -> Result<Vec<Self>, BadReply> {
+        if reply.len() != shards * 5 {
+            return Err(BadReply(format!(
+                "{} values for {shards} shards",
+                reply.len()
+            )));
+        }
+        reply
+            .chunks_exact(5)
+            .map(|entry| {
+                Ok(Self {
+                    live_owner: text(&entry[0])?,
+                    token: number(&entry[1])?,
+                    sequence: text(&entry[2])?,
+                    sub_sequence: text(&entry[3])?,
+                    ended: text(&entry[4])?.as_deref() == Some("1"),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn write_replies_distinguish_refusals() {
+        assert_eq!(
+            WriteReply::parse(&[bulk("ok")]).ok(),
+            Some(WriteReply::Done)
+        );
+        assert_eq!(
+            WriteReply::parse(&[bulk("not_owned"), bulk("b")]).ok(),
+            Some(WriteReply::NotOwned {
+                owner: Some("b".into())
+            })
+        );
+        assert_eq!(
+            WriteReply::parse(&[bulk("not_owned"), Value::Nil]).ok(),
+            Some(WriteReply::NotOwned { owner: None })
+        );
+        assert_eq!(
+            WriteReply::parse(&[bulk("unknown")]).ok(),
+            Some(WriteReply::UnknownShard)
+        );
+        assert!(WriteReply::parse(&[bulk("acquired")]).is_err());
+        assert!(WriteReply::parse(&[]).is_err());
+    }
+
+    #[test]
+    fn claim_replies_carry_token_and_progress() {
+        assert_eq!(
+            ClaimReply::parse(&[bulk("acquired"), Value::Int(7), bulk("123"), Value::Nil]).ok(),
+            Some(ClaimReply::Acquired {
+                token: 7,
+                sequence: Some("123".into()),
+                sub_sequence: None
+            })
+        );
+        assert_eq!(
+            ClaimReply::parse(&[bulk("held"), bulk("a")]).ok(),
+            Some(ClaimReply::HeldBy { owner: "a".into() })
+        );
+        assert!(ClaimReply::parse(&[bulk("acquired"), Value::Int(-1)]).is_err());
+        assert!(ClaimReply::parse(&[bulk("held")]).is_err());
+    }
+}
