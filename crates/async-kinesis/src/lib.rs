@@ -68,6 +68,7 @@
 //! | `sso` | no | AWS IAM Identity Center (SSO) profiles in the default credential chain |
 //! | `msgpack` | no | `MsgpackProcessor` (rmp-serde) |
 //! | `kpl` | no | KPL aggregation: `KplJsonProcessor`, `KplStringProcessor` (prost) |
+//! | `dynamodb` | no | `checkpoint::DynamoDbStore`: leases and checkpoints in a DynamoDB table (aws-sdk-dynamodb) |
 #![deny(missing_docs)]
 
 pub mod checkpoint;

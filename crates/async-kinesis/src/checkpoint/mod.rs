@@ -6,8 +6,8 @@
 //! token still match, so a worker that lost its lease (paused, partitioned, taken over) can never
 //! move a checkpoint written by the new owner. Checkpoints only move forward.
 //!
-//! Stores: [`MemoryStore`] (process-local, the default). Shared stores (Redis, DynamoDB) implement
-//! the same trait.
+//! Stores: [`MemoryStore`] (process-local, the default) and, with the `dynamodb` feature,
+//! `DynamoDbStore` (a DynamoDB table shared by the workers of an application).
 //!
 //! # Why a boxed-future trait
 //!
@@ -17,6 +17,8 @@
 //! return [`BoxFuture`]s; the allocation per call is negligible next to a network round trip and
 //! checkpoints are debounced.
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod memory;
 mod position;
 
@@ -24,6 +26,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{DynamoDbError, DynamoDbStore, DynamoDbStoreBuilder};
 pub use futures::future::BoxFuture;
 pub use memory::MemoryStore;
 pub use position::{Position, compare_sequence_numbers};
