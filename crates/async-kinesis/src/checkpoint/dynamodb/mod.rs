@@ -35,7 +35,7 @@ use super::{
 };
 
 /// Read-compare-write rounds before an operation gives up on an item that keeps changing.
-const MAX_ATTEMPTS: u32 = 10;
+const MAX_ATTEMPTS: u32 = 16;
 
 /// Leases and checkpoints in a DynamoDB table, shared by every worker of an application
 /// (feature `dynamodb`).
@@ -670,7 +670,7 @@ impl Inner {
             .last
             .get(&group, shard_id, lease.token.0)
             .map(|progress| (progress, false));
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let (current, verified) = match known.take() {
                 Some(known) => known,
                 None => {
@@ -715,6 +715,7 @@ impl Inner {
                     if let Some(item) = item.filter(|item| !item.is_empty()) {
                         known = Some((self.held_progress(lease, &group, Some(&item))?, true));
                     }
+                    contention_pause(attempt).await;
                 }
             }
         }
@@ -1040,6 +1041,13 @@ fn check_position(position: &Position) -> Result<(), Fail> {
         .into());
     }
     Ok(())
+}
+
+/// A short random pause before repeating a refused checkpoint, so that writers racing on one
+/// item fall out of step (up to 5 ms doubling per attempt, at most 160 ms).
+async fn contention_pause(attempt: u32) {
+    let cap = Duration::from_millis(5 << attempt.min(5));
+    tokio::time::sleep(cap.mul_f64(rand::random_range(0.0..=1.0))).await;
 }
 
 /// DynamoDB refuses empty expression maps.
