@@ -6,6 +6,7 @@ mod error;
 mod item;
 mod observe;
 mod table;
+mod write;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -23,11 +24,12 @@ use tokio::time::Instant;
 pub use builder::DynamoDbStoreBuilder;
 pub use error::DynamoDbError;
 use item::{
-    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_END, SHARD_ID, SUB_SEQUENCE,
-    TOKEN, WORKER, WORKER_PREFIX, WorkerItem, app_stream, key, n, names_in, s, worker_key,
+    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_ID, SUB_SEQUENCE, TOKEN,
+    WORKER, WORKER_PREFIX, WorkerItem, app_stream, key, n, names_in, s, worker_key,
 };
 use observe::{LastProgress, Observer};
 use table::{Ensured, Table};
+use write::{Write, Written, non_empty};
 
 use super::{
     BoxFuture, CheckpointError, CheckpointStore, Claim, FencingToken, Lease, LeaseInfo,
@@ -201,71 +203,6 @@ enum Fail {
 impl From<DynamoDbError> for Fail {
     fn from(err: DynamoDbError) -> Self {
         Self::Db(err)
-    }
-}
-
-/// The outcome of a conditional write.
-enum Written {
-    /// Done; the attributes asked for.
-    Done(Item),
-    /// The condition did not hold; the item as it was, when DynamoDB returned it.
-    Refused(Option<Item>),
-}
-
-/// An update expression, its condition and their values.
-#[derive(Default)]
-struct Write {
-    set: Vec<String>,
-    remove: Vec<&'static str>,
-    condition: String,
-    values: Item,
-}
-
-impl Write {
-    fn condition(condition: impl Into<String>) -> Self {
-        Self {
-            condition: condition.into(),
-            ..Self::default()
-        }
-    }
-
-    fn set(mut self, clause: impl Into<String>) -> Self {
-        self.set.push(clause.into());
-        self
-    }
-
-    fn remove(mut self, attribute: &'static str) -> Self {
-        self.remove.push(attribute);
-        self
-    }
-
-    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
-        self.values.insert(placeholder.to_owned(), value);
-        self
-    }
-
-    /// Adds the condition that `lease` still holds its item.
-    fn held_by(self, lease: &Lease) -> Self {
-        let condition = if self.condition.is_empty() {
-            "#owner = :owner AND #token = :token".to_owned()
-        } else {
-            format!("#owner = :owner AND #token = :token AND {}", self.condition)
-        };
-        Self { condition, ..self }
-            .value(":owner", s(lease.owner.as_str()))
-            .value(":token", n(lease.token.0))
-    }
-
-    fn update_expression(&self) -> String {
-        let mut expression = String::new();
-        if !self.set.is_empty() {
-            expression = format!("SET {}", self.set.join(", "));
-        }
-        if !self.remove.is_empty() {
-            let removes: Vec<String> = self.remove.iter().map(|a| format!("#{a}")).collect();
-            expression = format!("{expression} REMOVE {}", removes.join(", "));
-        }
-        expression.trim_start().to_owned()
     }
 }
 
@@ -689,7 +626,8 @@ impl Inner {
                 }
                 continue;
             }
-            let write = expect_progress(Write::default(), &current)
+            let write = Write::default()
+                .expecting(&current)
                 .set(format!("#{SEQUENCE_NUMBER} = :sequence_number"))
                 .value(":sequence_number", s(position.sequence_number.as_ref()));
             let write = match position.sub_sequence {
@@ -986,34 +924,6 @@ impl Inner {
     }
 }
 
-/// Adds the condition that the stored checkpoint is still `progress` and not SHARD_END.
-fn expect_progress(write: Write, progress: &Progress) -> Write {
-    let not_ended = format!("attribute_not_exists(#{SHARD_END})");
-    match progress {
-        Progress::At(at) => {
-            let sub = match at.sub_sequence {
-                Some(_) => format!("#{SUB_SEQUENCE} = :old_sub_sequence"),
-                None => format!("attribute_not_exists(#{SUB_SEQUENCE})"),
-            };
-            let write = Write {
-                condition: format!(
-                    "{not_ended} AND #{SEQUENCE_NUMBER} = :old_sequence_number AND {sub}"
-                ),
-                ..write
-            }
-            .value(":old_sequence_number", s(at.sequence_number.as_ref()));
-            match at.sub_sequence {
-                Some(sub) => write.value(":old_sub_sequence", n(sub)),
-                None => write,
-            }
-        }
-        Progress::None | Progress::ShardEnd => Write {
-            condition: format!("{not_ended} AND attribute_not_exists(#{SEQUENCE_NUMBER})"),
-            ..write
-        },
-    }
-}
-
 /// Whether `lease` (owner and token) holds the item `current`.
 fn holds(lease: &Lease, current: &LeaseItem) -> bool {
     current.owner.as_ref() == Some(&lease.owner) && current.token == lease.token.0
@@ -1048,11 +958,6 @@ fn check_position(position: &Position) -> Result<(), Fail> {
 async fn contention_pause(attempt: u32) {
     let cap = Duration::from_millis(5 << attempt.min(5));
     tokio::time::sleep(cap.mul_f64(rand::random_range(0.0..=1.0))).await;
-}
-
-/// DynamoDB refuses empty expression maps.
-fn non_empty<V>(map: HashMap<String, V>) -> Option<HashMap<String, V>> {
-    (!map.is_empty()).then_some(map)
 }
 
 fn epoch_seconds() -> u64 {
@@ -1190,66 +1095,6 @@ impl CheckpointStore for DynamoDbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lease() -> Lease {
-        Lease {
-            stream: "s".into(),
-            shard_id: "shard-0".into(),
-            owner: WorkerId::new("a"),
-            token: FencingToken(3),
-        }
-    }
-
-    #[test]
-    fn update_expressions_put_set_before_remove() {
-        let write = Write::default()
-            .remove(OWNER)
-            .set("#beat = #beat + :one")
-            .set("#expires_at = :expires_at");
-        assert_eq!(
-            write.update_expression(),
-            "SET #beat = #beat + :one, #expires_at = :expires_at REMOVE #owner"
-        );
-        assert_eq!(
-            Write::default().remove(SUB_SEQUENCE).update_expression(),
-            "REMOVE #sub_sequence"
-        );
-    }
-
-    #[test]
-    fn lease_writes_require_owner_and_token() {
-        let write = Write::condition("attribute_not_exists(#shard_end)").held_by(&lease());
-        assert_eq!(
-            write.condition,
-            "#owner = :owner AND #token = :token AND attribute_not_exists(#shard_end)"
-        );
-        assert_eq!(write.values[":owner"], s("a"));
-        assert_eq!(write.values[":token"], n(3));
-    }
-
-    #[test]
-    fn checkpoints_are_written_against_the_progress_read() {
-        let none = expect_progress(Write::default(), &Progress::None);
-        assert_eq!(
-            none.condition,
-            "attribute_not_exists(#shard_end) AND attribute_not_exists(#sequence_number)"
-        );
-        let whole = expect_progress(Write::default(), &Progress::At(Position::after("12")));
-        assert!(
-            whole
-                .condition
-                .contains("#sequence_number = :old_sequence_number")
-        );
-        assert!(
-            whole
-                .condition
-                .contains("attribute_not_exists(#sub_sequence)")
-        );
-        assert_eq!(whole.values[":old_sequence_number"], s("12"));
-        let part = expect_progress(Write::default(), &Progress::At(Position::within("12", 4)));
-        assert!(part.condition.contains("#sub_sequence = :old_sub_sequence"));
-        assert_eq!(part.values[":old_sub_sequence"], n(4));
-    }
 
     #[test]
     fn worker_prefixed_shard_ids_are_refused() {
