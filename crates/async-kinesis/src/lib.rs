@@ -69,6 +69,7 @@
 //! | `msgpack` | no | `MsgpackProcessor` (rmp-serde) |
 //! | `kpl` | no | KPL aggregation: `KplJsonProcessor`, `KplStringProcessor` (prost) |
 //! | `redis` | no | `RedisStore`: leases and checkpoints shared through Redis, single node or cluster, TLS with `rediss://` (redis-rs) |
+//! | `dynamodb` | no | `DynamoDbStore`: leases and checkpoints in a DynamoDB table (aws-sdk-dynamodb) |
 #![deny(missing_docs)]
 
 pub mod checkpoint;
@@ -84,6 +85,8 @@ pub mod shard_map;
 pub mod stream;
 pub mod stream_ref;
 
+#[cfg(feature = "dynamodb")]
+pub use checkpoint::DynamoDbStore;
 #[cfg(feature = "redis")]
 pub use checkpoint::RedisStore;
 pub use checkpoint::{CheckpointStore, MemoryStore};

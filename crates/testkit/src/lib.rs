@@ -25,6 +25,7 @@
 //! limits: per-shard throttling, partial PutRecords failures, expired iterators, 5xx, resets and
 //! latency, all scripted per test and counted.
 
+pub mod moto_server;
 mod names;
 pub mod process;
 pub mod proxy;

@@ -6,9 +6,9 @@
 //! token still match, so a worker that lost its lease (paused, partitioned, taken over) can never
 //! move a checkpoint written by the new owner. Checkpoints only move forward.
 //!
-//! Stores: [`MemoryStore`] (process-local, the default) and, with the `redis` feature,
-//! `RedisStore` (shared by every worker through Redis). Other shared stores (DynamoDB) implement
-//! the same trait.
+//! Stores: [`MemoryStore`] (process-local, the default); with the `redis` feature `RedisStore`
+//! (shared through Redis, single node or cluster); with the `dynamodb` feature `DynamoDbStore`
+//! (a DynamoDB table shared by the workers of an application).
 //!
 //! # Why a boxed-future trait
 //!
@@ -18,6 +18,8 @@
 //! return [`BoxFuture`]s; the allocation per call is negligible next to a network round trip and
 //! checkpoints are debounced.
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod memory;
 mod position;
 #[cfg(feature = "redis")]
@@ -27,6 +29,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{DynamoDbError, DynamoDbStore, DynamoDbStoreBuilder};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use futures::future::BoxFuture;
