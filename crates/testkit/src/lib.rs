@@ -25,11 +25,13 @@
 //! limits: per-shard throttling, partial PutRecords failures, expired iterators, 5xx, resets and
 //! latency, all scripted per test and counted.
 
+pub mod group;
 pub mod moto_server;
 mod names;
 pub mod process;
 pub mod proxy;
 mod read_back;
+pub mod recording_store;
 pub mod redis_server;
 mod services;
 pub mod store_contract;

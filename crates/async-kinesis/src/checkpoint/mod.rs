@@ -29,10 +29,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[cfg(feature = "dynamodb")]
-pub use dynamodb::{DynamoDbError, DynamoDbStore, DynamoDbStoreBuilder};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{DynamoDbError, DynamoDbStore, DynamoDbStoreBuilder};
 pub use futures::future::BoxFuture;
 pub use memory::MemoryStore;
 pub use position::{Position, compare_sequence_numbers};

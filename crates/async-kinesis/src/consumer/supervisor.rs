@@ -147,7 +147,9 @@ impl<P: Processor> Supervisor<P> {
         let config = &self.ctx.config;
         let mut refresh = interval(config.shard_refresh_interval);
         let mut checkpoint = interval(config.checkpoint_interval);
-        let mut heartbeat = interval(self.ctx.store.timing().heartbeat_frequency);
+        let heartbeat_frequency = self.ctx.store.timing().heartbeat_frequency;
+        let mut heartbeat = interval(heartbeat_frequency);
+        let mut catch_up = interval(heartbeat_frequency / 4);
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => return,
@@ -179,6 +181,7 @@ impl<P: Processor> Supervisor<P> {
                 _ = checkpoint.tick() => self.flush_checkpoints().await,
                 () = self.wake.notified() => self.flush_checkpoints().await,
                 _ = heartbeat.tick() => self.heartbeat().await,
+                _ = catch_up.tick(), if self.held() < self.target => self.claim_free().await,
             }
         }
     }
@@ -306,6 +309,42 @@ impl<P: Processor> Supervisor<P> {
         self.renew_leases().await;
         self.balance().await;
         self.schedule().await;
+        if self
+            .states
+            .values()
+            .any(|s| matches!(s, ShardState::HandingOff(..)))
+        {
+            // Release what can be released now: others are waiting to claim it.
+            self.flush_checkpoints().await;
+        }
+    }
+
+    /// Below its share between heartbeats: claims leases that became free (handed off by
+    /// another worker, or expired), found with one listing instead of a claim per shard.
+    async fn claim_free(&mut self) {
+        let ctx = self.ctx.clone();
+        let Ok(leases) = ctx.store.list(&ctx.stream_name).await else {
+            return; // the next heartbeat tries again and reports
+        };
+        let held_elsewhere: HashSet<String> = leases
+            .into_iter()
+            .filter(|l| l.owner.as_ref().is_some_and(|o| *o != ctx.worker))
+            .map(|l| l.shard_id)
+            .collect();
+        let free: Vec<String> = self
+            .states
+            .iter()
+            .filter(|(id, s)| matches!(s, ShardState::Waiting) && !held_elsewhere.contains(*id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for shard_id in free {
+            if self.held() >= self.target {
+                return;
+            }
+            if self.can_start(&shard_id) {
+                self.start(&shard_id).await;
+            }
+        }
     }
 
     /// Recomputes this worker's share; hands off leases above it.
@@ -404,6 +443,12 @@ impl<P: Processor> Supervisor<P> {
             Ok(Claim::Finished) => return self.finish(shard_id),
             Ok(Claim::HeldBy { owner }) => {
                 tracing::debug!(shard = shard_id, %owner, "shard held by another worker");
+                return;
+            }
+            Err(source) if source.is_retryable() => {
+                // The store is down or busy: the claim is tried again at the next heartbeat.
+                ctx.labels.consumer_error(shard_id, "checkpoint");
+                tracing::warn!(shard = shard_id, error = %source, "claiming the lease failed");
                 return;
             }
             Err(source) => {
