@@ -44,6 +44,22 @@
 //! Each shard is read under a lease of the [`checkpoint`](crate::checkpoint) store (default: a
 //! process-local [`MemoryStore`](crate::checkpoint::MemoryStore)); a shard read to its end is
 //! recorded as finished so no process reads it again.
+//!
+//! Consumers of one application sharing a store (Redis, DynamoDB) form a **group**. Every
+//! heartbeat ([`LeaseTiming`](crate::checkpoint::LeaseTiming)) each one registers itself, renews
+//! its leases and computes its fair share: the shards readable now, split evenly over the live
+//! workers (one more for the first workers in id order when it does not divide). Below its
+//! share it claims free or expired leases (also between heartbeats); above it, it **hands
+//! leases off**: it stops reading the shard, hands out nothing more of it (records already
+//! queued come from the next owner instead), waits briefly for the records it handed out to be
+//! acknowledged, writes the final checkpoint and releases the lease.
+//!
+//! A lease that cannot be renewed before it could expire (the store is unreachable) is given up:
+//! the shard stops here and a [`LeaseExpired`](crate::checkpoint::CheckpointError::LeaseExpired)
+//! item says so; a lease lost to another worker ([`NotOwned`](crate::checkpoint::CheckpointError::NotOwned))
+//! stops it the same way. Either way its pending checkpoint is refused by the store (fenced), so
+//! two workers never move one shard's checkpoint. [`Consumer::group_status`] shows the group:
+//! live workers, owner, token and checkpoint per shard.
 
 mod ack;
 mod balance;
