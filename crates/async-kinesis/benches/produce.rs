@@ -7,7 +7,9 @@
 //! The items are ~1 KB JSON-able structs, as in the Python library's published baseline
 //! (50,000 items; JsonProcessor 3,578 items/s on 1 shard, KPLJsonProcessor 19,591 and
 //! MsgpackProcessor 27,312, producer limits lifted). Limits are lifted here too: the point is
-//! the client's cost, not AWS's shard budget.
+//! the client's cost, not AWS's shard budget. `benches/python/produce_baseline.py` runs the
+//! Python library on the same workload and prints the same table, for a like-for-like run on
+//! one machine and one emulator (kinesalite's state slows it down: start a fresh one to compare).
 
 use std::time::{Duration, Instant};
 
@@ -146,44 +148,38 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(50_000u64);
+    // `--only <processor name>` runs just that processor (e.g. to profile it).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let mut rows = Vec::new();
     for shards in [1, 4] {
-        rows.push(
-            run(
-                "JsonProcessor",
-                JsonProcessor::<Item>::default(),
-                shards,
-                items,
-            )
-            .await,
-        );
-        rows.push(
-            run(
-                "JsonLineProcessor",
-                JsonLineProcessor::<Item>::default(),
-                shards,
-                items,
-            )
-            .await,
-        );
-        rows.push(
-            run(
-                "MsgpackProcessor",
-                MsgpackProcessor::<Item>::default(),
-                shards,
-                items,
-            )
-            .await,
-        );
-        rows.push(
-            run(
-                "KplJsonProcessor",
-                KplJsonProcessor::<Item>::default(),
-                shards,
-                items,
-            )
-            .await,
-        );
+        if wanted("JsonProcessor") {
+            rows.push(
+                run(
+                    "JsonProcessor",
+                    JsonProcessor::<Item>::default(),
+                    shards,
+                    items,
+                )
+                .await,
+            );
+        }
+        if wanted("JsonLineProcessor") {
+            let processor = JsonLineProcessor::<Item>::default();
+            rows.push(run("JsonLineProcessor", processor, shards, items).await);
+        }
+        if wanted("MsgpackProcessor") {
+            let processor = MsgpackProcessor::<Item>::default();
+            rows.push(run("MsgpackProcessor", processor, shards, items).await);
+        }
+        if wanted("KplJsonProcessor") {
+            let processor = KplJsonProcessor::<Item>::default();
+            rows.push(run("KplJsonProcessor", processor, shards, items).await);
+        }
     }
     println!("\n| processor | shards | items | seconds | items/s | CPU s per 100k items |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
@@ -199,6 +195,9 @@ async fn main() {
         );
     }
 
+    if only.is_some() {
+        return;
+    }
     let samples = back_pressure(20_000).await;
     let peak = samples.iter().map(|s| s.1).fold(0.0, f64::max);
     println!(

@@ -118,6 +118,7 @@ mod tests {
             max_records: 500,
             max_bytes: 1 << 20,
             linger: 100 * MS,
+            full_enough_bytes: crate::limits::MIB,
         }
     }
 

@@ -37,11 +37,6 @@ impl<R> Waiting<R> {
     }
 }
 
-/// Queued bytes that make a batch worth sending at once: a whole second of a shard's write
-/// budget. Aggregated records reach it with a single record, which then need not wait for the
-/// linger a second time (the aggregator already waited for its items).
-const FULL_ENOUGH_BYTES: usize = crate::limits::MIB;
-
 /// Limits of one PutRecords call and when a partial batch is worth sending.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BatchRules {
@@ -51,6 +46,19 @@ pub(crate) struct BatchRules {
     pub(crate) max_bytes: usize,
     /// How long a record may wait for a fuller batch.
     pub(crate) linger: Duration,
+    /// Queued bytes that make a batch worth sending at once, without the linger (see
+    /// [`BatchRules::full_enough`]).
+    pub(crate) full_enough_bytes: usize,
+}
+
+impl BatchRules {
+    /// A whole second of a shard's write budget (`bytes_per_sec`), within the call's limit:
+    /// sending less would waste calls, sending more could not pass the shard's bytes/s bucket.
+    /// Aggregated records reach it with a few records, which then need not wait for the linger a
+    /// second time (the aggregator already waited for their items).
+    pub(crate) fn full_enough(bytes_per_sec: usize, max_bytes: usize) -> usize {
+        bytes_per_sec.clamp(crate::limits::MIB.min(max_bytes), max_bytes)
+    }
 }
 
 /// The queue of one shard.
@@ -124,8 +132,7 @@ impl<R> ShardQueue<R> {
 
     /// Whether the waiting records make a full enough call.
     fn is_full(&self, rules: &BatchRules) -> bool {
-        self.waiting.len() >= rules.max_records
-            || self.waiting_bytes >= rules.max_bytes.min(FULL_ENOUGH_BYTES)
+        self.waiting.len() >= rules.max_records || self.waiting_bytes >= rules.full_enough_bytes
     }
 
     /// Takes the next batch to send, if one is due and the budget allows, and marks the shard
@@ -200,6 +207,7 @@ mod tests {
             max_records: 3,
             max_bytes: 1_000,
             linger: 100 * MS,
+            full_enough_bytes: BatchRules::full_enough(crate::limits::MIB, 1_000),
         }
     }
 
@@ -339,5 +347,16 @@ mod tests {
         }
         assert_eq!(ids(&q.drain_all()), [1, 2, 3, 4]);
         assert!(q.is_idle());
+    }
+
+    #[test]
+    fn full_enough_is_a_second_of_the_shard_budget_within_the_call_limit() {
+        let mib = crate::limits::MIB;
+        assert_eq!(BatchRules::full_enough(mib, 10 * mib), mib);
+        assert_eq!(BatchRules::full_enough(4 * mib, 10 * mib), 4 * mib);
+        assert_eq!(BatchRules::full_enough(1 << 40, 10 * mib), 10 * mib);
+        // A small budget still makes calls of a megabyte (the bucket lets them through slower).
+        assert_eq!(BatchRules::full_enough(100 * 1024, 10 * mib), mib);
+        assert_eq!(BatchRules::full_enough(mib, 512 * 1024), 512 * 1024);
     }
 }

@@ -119,6 +119,10 @@ impl<P: Processor> Worker<P> {
                 max_records: config.batch_size,
                 max_bytes: config.batch_bytes,
                 linger: config.buffer_time,
+                full_enough_bytes: BatchRules::full_enough(
+                    config.put_bandwidth_limit_per_shard as usize * 1024,
+                    config.batch_bytes,
+                ),
             },
             backoff: Backoff::new(config.expo_backoff, config.expo_backoff_limit),
             labels: StreamLabels::new(client.stream().name()),
