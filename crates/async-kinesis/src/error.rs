@@ -63,7 +63,10 @@ impl ErrorClass {
             | "ServiceUnavailableException"
             | "RequestTimeout"
             | "RequestTimeoutException"
-            | "KMSUnavailableException" => Self::Transient,
+            | "KMSUnavailableException"
+            // DynamoDB (checkpoint store): a concurrent transaction or replica write won.
+            | "TransactionConflictException"
+            | "ReplicatedWriteConflictException" => Self::Transient,
             "ExpiredIteratorException" | "ExpiredNextTokenException" => Self::Expired,
             "ResourceNotFoundException" => Self::NotFound,
             "ResourceInUseException" => Self::InUse,
@@ -431,6 +434,8 @@ mod tests {
             "InternalFailure",
             "ServiceUnavailable",
             "KMSUnavailableException",
+            "TransactionConflictException",
+            "ReplicatedWriteConflictException",
         ] {
             assert_eq!(ErrorClass::of_code(code), ErrorClass::Transient, "{code}");
             assert!(ErrorClass::of_code(code).is_retryable(), "{code}");
