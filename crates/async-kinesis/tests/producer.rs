@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_kinesis::Error;
 use async_kinesis::processor::{JsonLineProcessor, Processor, StringProcessor};
-use async_kinesis::producer::{Producer, PutErrorKind};
+use async_kinesis::producer::{Producer, PutErrorKind, Receipt};
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use testkit::{KinesisEndpoint, Services, TestStream, random_stream_name, read_stream};
@@ -15,6 +15,23 @@ use testkit::{KinesisEndpoint, Services, TestStream, random_stream_name, read_st
 struct Order {
     key: String,
     n: u64,
+}
+
+/// Puts orders `0..count` keyed `key-<n % keys>`; the receipts in order.
+async fn put_orders<P>(producer: &Producer<P>, count: u64, keys: u64) -> Vec<Receipt<Order>>
+where
+    P: Processor<Item = Order>,
+{
+    let mut receipts = Vec::with_capacity(count as usize);
+    for n in 0..count {
+        let key = format!("key-{}", n % keys);
+        let order = Order {
+            key: key.clone(),
+            n,
+        };
+        receipts.push(producer.put_with_key(order, key).await.expect("accepted"));
+    }
+    receipts
 }
 
 /// A producer for a test stream on kinesis-mock.
@@ -59,15 +76,7 @@ async fn hundred_thousand_items_arrive_exactly_once_in_key_order() {
     )
     .await;
 
-    let mut receipts = Vec::with_capacity(ITEMS as usize);
-    for n in 0..ITEMS {
-        let key = format!("key-{}", n % KEYS);
-        let order = Order {
-            key: key.clone(),
-            n,
-        };
-        receipts.push(producer.put_with_key(order, key).await.expect("accepted"));
-    }
+    let receipts = put_orders(&producer, ITEMS, KEYS).await;
     let mut shards_used = HashMap::new();
     for receipt in receipts {
         let delivery = receipt.await.expect("every receipt resolves to a delivery");
@@ -280,22 +289,7 @@ async fn flush_returns_once_every_earlier_item_is_resolved() {
         Duration::from_secs(60),
     )
     .await;
-    let mut receipts = Vec::new();
-    for n in 0..500 {
-        let key = format!("k{}", n % 7);
-        receipts.push(
-            producer
-                .put_with_key(
-                    Order {
-                        key: key.clone(),
-                        n,
-                    },
-                    key,
-                )
-                .await
-                .expect("accepted"),
-        );
-    }
+    let receipts = put_orders(&producer, 500, 7).await;
     producer.flush().await.expect("flush");
     for receipt in receipts {
         // Unconstrained: tokio's cooperative budget would otherwise make a ready receipt look
@@ -350,15 +344,7 @@ async fn a_deleted_stream_fails_every_pending_item_with_stream_not_found() {
         Duration::from_secs(60),
     )
     .await;
-    let mut receipts = Vec::new();
-    for n in 0..20 {
-        receipts.push(
-            producer
-                .put_with_key(Order { key: "k".into(), n }, "k")
-                .await
-                .expect("accepted"),
-        );
-    }
+    let receipts = put_orders(&producer, 20, 1).await;
     let client = stream.client().clone();
     stream.delete().await;
     while client.describe().await.is_ok() {

@@ -15,6 +15,18 @@ use testkit::proxy::{Limits, LimitsProxy, MIB, ProxyConfig, SecondCounters, sdk_
 
 const THROTTLED: &str = "ProvisionedThroughputExceededException";
 
+/// A proxy with AWS's limits in front of kinesalite, a client through it, and a new one-shard
+/// stream named after `prefix`.
+async fn one_shard_behind_limits(prefix: &str) -> (LimitsProxy, aws_sdk_kinesis::Client, String) {
+    let proxy = LimitsProxy::start(&kinesalite(), config(Limits::default()))
+        .await
+        .expect("proxy");
+    let client = proxy.client();
+    let stream = random_stream(prefix);
+    create_stream(&client, &stream, 1).await;
+    (proxy, client, stream)
+}
+
 fn config(limits: Limits) -> ProxyConfig {
     ProxyConfig {
         limits,
@@ -126,13 +138,7 @@ async fn naive_writer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_writer_is_throttled_at_1000_records_per_second() {
     let _serial = SATURATING.lock().await;
-    let upstream = kinesalite();
-    let proxy = LimitsProxy::start(&upstream, config(Limits::default()))
-        .await
-        .expect("proxy");
-    let client = proxy.client();
-    let stream = random_stream("proxy-wrec");
-    create_stream(&client, &stream, 1).await;
+    let (proxy, client, stream) = one_shard_behind_limits("proxy-wrec").await;
 
     let (accepted, throttled, elapsed) =
         naive_writer(&client, &stream, 4, 500, 10, Duration::from_secs(4)).await;
@@ -164,13 +170,7 @@ async fn naive_writer_is_throttled_at_1000_records_per_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_writer_is_throttled_at_1_mib_per_second() {
     let _serial = SATURATING.lock().await;
-    let upstream = kinesalite();
-    let proxy = LimitsProxy::start(&upstream, config(Limits::default()))
-        .await
-        .expect("proxy");
-    let client = proxy.client();
-    let stream = random_stream("proxy-wbytes");
-    create_stream(&client, &stream, 1).await;
+    let (proxy, client, stream) = one_shard_behind_limits("proxy-wbytes").await;
 
     let (accepted, throttled, elapsed) =
         naive_writer(&client, &stream, 4, 50, 10 * 1024, Duration::from_secs(4)).await;
@@ -210,13 +210,7 @@ async fn iterator(client: &Client, stream: &str, shard_id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_reader_is_throttled_at_5_calls_per_second() {
     let _serial = SATURATING.lock().await;
-    let upstream = kinesalite();
-    let proxy = LimitsProxy::start(&upstream, config(Limits::default()))
-        .await
-        .expect("proxy");
-    let client = proxy.client();
-    let stream = random_stream("proxy-rcalls");
-    create_stream(&client, &stream, 1).await;
+    let (proxy, client, stream) = one_shard_behind_limits("proxy-rcalls").await;
     let it = iterator(&client, &stream, "shardId-000000000000").await;
 
     let run = Duration::from_secs(7);
@@ -325,13 +319,7 @@ async fn naive_reader_is_throttled_at_2_mib_per_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_under_the_limits_is_never_throttled() {
     let _serial = SATURATING.lock().await;
-    let upstream = kinesalite();
-    let proxy = LimitsProxy::start(&upstream, config(Limits::default()))
-        .await
-        .expect("proxy");
-    let client = proxy.client();
-    let stream = random_stream("proxy-under");
-    create_stream(&client, &stream, 1).await;
+    let (proxy, client, stream) = one_shard_behind_limits("proxy-under").await;
     let mut it = iterator(&client, &stream, "shardId-000000000000").await;
 
     // 900 records/s of 1 KiB (0.9 MiB/s) and 4 GetRecords/s for 3 s, paced every 100 ms / 250 ms.
