@@ -3,7 +3,7 @@
 //! (missing table, foreign schema, unreachable endpoint, no credentials, bad options).
 #![cfg(feature = "dynamodb")]
 
-mod dynamodb_support;
+use crate::dynamodb_support;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -1,5 +1,4 @@
 //! Shared helpers of the Redis store tests.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
 use std::sync::OnceLock;
 

@@ -1,7 +1,7 @@
 //! The consumer under injected faults (throttling, expired iterators, 5xx via the limits proxy)
 //! and with undecodable records under each poison policy. Every item is counted.
 
-mod consumer_support;
+use crate::consumer_support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

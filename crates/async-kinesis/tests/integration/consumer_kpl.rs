@@ -1,7 +1,7 @@
 //! Resuming inside a KPL aggregate: the checkpoint holds the sub-sequence number, and a restart
 //! skips the user records acknowledged before.
 
-mod consumer_support;
+use crate::consumer_support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Scripted faults appear exactly as scripted, and only the records the client was told succeeded
 //! reach the emulator.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,4 @@
 //! Shared helpers of the DynamoDB store tests.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
 use std::collections::HashMap;
 use std::error::Error as _;

@@ -2,7 +2,7 @@
 //! with their checkpoints, and a shard is read by one of them at a time — every item is
 //! delivered exactly once across the group.
 
-mod consumer_support;
+use crate::consumer_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! A user that stalls for 60 s, then resumes: the readers wait (no fetching, bounded memory) and
 //! nothing is lost, while more is written during the stall.
 
-mod consumer_support;
+use crate::consumer_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The consumer records its metrics (FORMATS.md names) through the `metrics` facade.
 
-mod consumer_support;
+use crate::consumer_support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! Redis Cluster, and over TLS.
 #![cfg(feature = "redis")]
 
-mod redis_support;
+use crate::redis_support;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The proxy enforces AWS's per-shard limits: naive clients are throttled at the documented rates,
 //! clients under the limits never are, and routing follows the emulator's real shard map.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,7 +3,7 @@
 //! parent→child, no child is read before its parents ended, and finished parents are recorded in
 //! the store.
 
-mod consumer_support;
+use crate::consumer_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

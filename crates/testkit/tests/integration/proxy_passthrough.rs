@@ -1,7 +1,7 @@
 //! The proxy is transparent where it should be: SubscribeToShard streams through, malformed requests
 //! reach the emulator unchanged, and the proxy's own failures surface as errors.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

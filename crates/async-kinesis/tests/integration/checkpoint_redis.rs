@@ -3,7 +3,7 @@
 //! password or settings).
 #![cfg(feature = "redis")]
 
-mod redis_support;
+use crate::redis_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! empty.
 #![cfg(feature = "dynamodb")]
 
-mod dynamodb_support;
+use crate::dynamodb_support;
 
 use std::time::Duration;
 

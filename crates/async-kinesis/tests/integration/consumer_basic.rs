@@ -1,7 +1,7 @@
 //! The consumer against kinesis-mock: start positions, resume, status, bad input. Every test
 //! counts every item.
 
-mod consumer_support;
+use crate::consumer_support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -1,5 +1,4 @@
 //! Helpers shared by the proxy's tests: emulator endpoints, random streams, raw emulator access.
-#![allow(dead_code, unreachable_pub)]
 
 use std::time::Duration;
 
@@ -61,25 +60,6 @@ pub fn entry(data: impl Into<Vec<u8>>, key: impl Into<String>) -> PutRecordsRequ
         .partition_key(key)
         .build()
         .expect("data and partition key are set")
-}
-
-/// Open shard ids of a stream, read straight from the emulator.
-pub async fn shard_ids(client: &Client, name: &str) -> Vec<String> {
-    let shards = client
-        .list_shards()
-        .stream_name(name)
-        .send()
-        .await
-        .expect("ListShards");
-    shards
-        .shards()
-        .iter()
-        .filter(|s| {
-            s.sequence_number_range()
-                .is_none_or(|r| r.ending_sequence_number().is_none())
-        })
-        .map(|s| s.shard_id().to_owned())
-        .collect()
 }
 
 /// Every record's data in one shard, read straight from the emulator.

@@ -1,5 +1,4 @@
 //! Shared helpers of the consumer tests: writing numbered items, counting what comes back.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -164,11 +163,6 @@ impl Tally {
             );
         }
         (lost, duplicates)
-    }
-
-    /// Number of items `n` of `key` received more than once.
-    pub fn total_expected(expected: &BTreeMap<String, u64>) -> u64 {
-        expected.values().sum()
     }
 }
 

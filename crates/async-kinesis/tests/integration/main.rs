@@ -1,0 +1,32 @@
+//! Integration tests against real local services (`scripts/local-stack`): one test binary, so the
+//! SDK stack is linked once rather than once per file. Each module is one area; the `*_support`
+//! modules hold the helpers its areas share.
+#![allow(unreachable_pub)] // `pub` here means "shared with sibling test modules"
+
+mod consumer_support;
+#[cfg(feature = "dynamodb")]
+mod dynamodb_support;
+#[cfg(feature = "redis")]
+mod redis_support;
+
+mod checkpoint_dynamodb;
+mod checkpoint_dynamodb_expiry;
+mod checkpoint_memory;
+mod checkpoint_redis;
+mod checkpoint_redis_restarts;
+mod consumer_basic;
+mod consumer_faults;
+#[cfg(feature = "kpl")]
+mod consumer_kpl;
+mod consumer_leases;
+mod consumer_metrics;
+mod consumer_reshard;
+mod consumer_stall;
+#[cfg(all(feature = "kpl", feature = "msgpack"))]
+mod processor_interop;
+#[cfg(all(feature = "kpl", feature = "msgpack"))]
+mod processor_props;
+mod producer;
+mod producer_faults;
+mod producer_limits;
+mod stream_client;
