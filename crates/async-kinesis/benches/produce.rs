@@ -154,6 +154,18 @@ async fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
+    const PROCESSORS: [&str; 4] = [
+        "JsonProcessor",
+        "JsonLineProcessor",
+        "MsgpackProcessor",
+        "KplJsonProcessor",
+    ];
+    if let Some(name) = only.as_deref()
+        && !PROCESSORS.contains(&name)
+    {
+        eprintln!("--only {name}: unknown processor; one of {PROCESSORS:?}");
+        std::process::exit(2);
+    }
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let mut rows = Vec::new();
     for shards in [1, 4] {
