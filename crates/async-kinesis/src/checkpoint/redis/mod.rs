@@ -70,6 +70,16 @@ use super::{
 /// The Python library's keys (`pyredis-<name>-<shard>`) are neither read nor written: a group
 /// moving over from it starts each shard from the consumer's iterator type.
 ///
+/// # Replicas and failover
+///
+/// Redis replicates asynchronously, so a failover can lose the last writes the old primary
+/// acknowledged. This store keeps its guarantees to "duplicates, never loss" then: a lost
+/// checkpoint makes the next owner re-read from the one before; a lost claim or renewal can let a
+/// second worker claim the shard while the first still reads it, for at most one heartbeat — the
+/// first worker's next write finds another owner, is refused, and it gives the lease up (every
+/// write checks the owner as well as the token, so a re-issued token number fences too). Only
+/// single-node restarts (with AOF) are exercised by this crate's tests, not replica failover.
+///
 /// # Failures
 ///
 /// Calls fail with [`CheckpointError::Store`], naming the operation and the password-redacted
