@@ -69,6 +69,7 @@ mod msgpack;
 mod netstring;
 mod newline;
 mod record;
+mod scratch;
 mod serializer;
 mod simple;
 

@@ -50,8 +50,7 @@ where
 {
     type Item = T;
     fn serialize(&self, item: &T) -> Result<Bytes, SerializeError> {
-        rmp_serde::to_vec_named(item)
-            .map(Bytes::from)
+        super::scratch::write_bytes(|buf| rmp_serde::encode::write_named(buf, item))
             .map_err(SerializeError::Msgpack)
     }
     fn deserialize(&self, data: &Bytes) -> Result<T, DecodeError> {

@@ -112,8 +112,7 @@ where
 {
     type Item = T;
     fn serialize(&self, item: &T) -> Result<Bytes, SerializeError> {
-        serde_json::to_vec(item)
-            .map(Bytes::from)
+        super::scratch::write_bytes(|buf| serde_json::to_writer(buf, item))
             .map_err(SerializeError::Json)
     }
     fn deserialize(&self, data: &Bytes) -> Result<T, DecodeError> {
