@@ -20,7 +20,7 @@ async fn records_checkpoints_errors_and_shards_are_measured() {
     let snapshotter = recorder.snapshotter();
     recorder
         .install()
-        .expect("the only recorder of this test binary");
+        .expect("the only recorder of this test process");
 
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "cons-metrics", 1).await;
