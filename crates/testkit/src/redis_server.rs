@@ -187,7 +187,7 @@ impl Drop for RedisServer {
     }
 }
 
-/// A Redis Cluster of private servers, every slot assigned, no replicas.
+/// A Redis Cluster of private servers, every slot assigned.
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
@@ -195,14 +195,28 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     /// Starts `masters` cluster-enabled servers (at least 3, as `redis-cli --cluster create`
-    /// requires), joins them with the slots spread evenly, and waits until every node reports
-    /// `cluster_state:ok`. Takes a few seconds.
+    /// requires), no replicas, joins them with the slots spread evenly, and waits until every
+    /// node reports `cluster_state:ok`. Takes a few seconds.
     ///
     /// # Panics
     /// When fewer than 3 masters are asked for, or the cluster does not form.
     pub fn spawn(masters: usize) -> Self {
+        Self::form(masters, 0, Duration::from_secs(5))
+    }
+
+    /// Like [`spawn`](Self::spawn), with one replica per master and a `node_timeout` (the time
+    /// after which an unreachable master is failed over to its replica, so keep it short).
+    ///
+    /// # Panics
+    /// When fewer than 3 masters are asked for, or the cluster does not form.
+    pub fn spawn_with_replicas(masters: usize, node_timeout: Duration) -> Self {
+        Self::form(masters, 1, node_timeout)
+    }
+
+    fn form(masters: usize, replicas: usize, node_timeout: Duration) -> Self {
         assert!(masters >= 3, "a Redis Cluster needs at least 3 masters");
-        let nodes: Vec<RedisServer> = (0..masters)
+        let timeout_ms = node_timeout.as_millis().to_string();
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
             .map(|_| {
                 RedisServer::spawn(&[
                     "--cluster-enabled",
@@ -210,7 +224,7 @@ impl RedisCluster {
                     "--cluster-config-file",
                     "nodes.conf",
                     "--cluster-node-timeout",
-                    "5000",
+                    &timeout_ms,
                 ])
             })
             .collect();
@@ -222,7 +236,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
             .expect("run redis-cli (installed with redis-server)");
@@ -234,10 +248,11 @@ impl RedisCluster {
         );
         let cluster = Self { nodes };
         let deadline = Instant::now() + PATIENCE;
-        while !cluster
-            .nodes
-            .iter()
-            .all(|node| send(node.port(), "CLUSTER INFO").contains("cluster_state:ok"))
+        // Every node ok, and (with replicas) every replica attached and in sync.
+        while !cluster.nodes.iter().all(|node| {
+            send(node.port(), "CLUSTER INFO").contains("cluster_state:ok")
+                && !send(node.port(), "INFO replication").contains("master_link_status:down")
+        }) || cluster.replica_count() < masters * replicas
         {
             assert!(
                 Instant::now() < deadline,
@@ -246,6 +261,45 @@ impl RedisCluster {
             std::thread::sleep(Duration::from_millis(50));
         }
         cluster
+    }
+
+    fn replica_count(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|node| send(node.port(), "INFO replication").contains("role:slave"))
+            .count()
+    }
+
+    /// Index in [`nodes_mut`](Self::nodes_mut) of the master that serves `key`'s slot now, as
+    /// the first live node that answers sees it.
+    ///
+    /// # Panics
+    /// When no live node knows a master for the slot.
+    pub fn master_of(&self, key: &str) -> usize {
+        let live = self
+            .nodes
+            .iter()
+            .find(|node| node.is_running())
+            .expect("a live node");
+        let slot: u16 = send(live.port(), &format!("CLUSTER KEYSLOT {key}"))
+            .trim()
+            .trim_start_matches(':')
+            .parse()
+            .expect("CLUSTER KEYSLOT answers a number");
+        let nodes = send(live.port(), "CLUSTER NODES");
+        // <id> <ip:port@cport> <flags> <master id> <ping> <pong> <epoch> <link> <slots...>
+        let port = nodes
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|fields| fields.len() > 8)
+            .filter(|fields| fields[2].contains("master") && !fields[2].contains("fail"))
+            .find(|fields| fields[8..].iter().any(|range| slot_in(range, slot)))
+            .and_then(|fields| fields[1].split(['@', ':']).nth(1)?.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no master serves slot {slot}: {nodes}"));
+        self.nodes
+            .iter()
+            .position(|node| node.port() == port)
+            .expect("the master is one of our nodes")
     }
 
     /// The nodes' URLs (`redis://127.0.0.1:<port>`): any of them is a seed.
@@ -257,6 +311,12 @@ impl RedisCluster {
     pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
         &mut self.nodes
     }
+}
+
+/// Whether a `CLUSTER NODES` slot field (`5461` or `0-5460`) holds `slot`.
+fn slot_in(range: &str, slot: u16) -> bool {
+    let (low, high) = range.split_once('-').unwrap_or((range, range));
+    matches!((low.parse::<u16>(), high.parse::<u16>()), (Ok(low), Ok(high)) if (low..=high).contains(&slot))
 }
 
 fn free_port() -> u16 {

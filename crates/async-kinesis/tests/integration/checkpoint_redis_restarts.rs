@@ -272,6 +272,117 @@ async fn the_contract_holds_on_a_cluster() {
     assert_eq!(found, 6, "2 entries, 2 leases, the index and the registry");
 }
 
+/// The master of a group's slot is killed and its replica takes over: calls fail retryably while
+/// the slot has no master, then the same store works on the promoted replica, with the lease and
+/// checkpoint written before the failure intact and fencing as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_follows_a_master_failing_over_to_its_replica() {
+    let started = Instant::now();
+    let mut cluster = RedisCluster::spawn_with_replicas(3, Duration::from_millis(1_000));
+    eprintln!(
+        "cluster of 3 masters + 3 replicas formed in {:?}",
+        started.elapsed()
+    );
+    let app = app_name("failover");
+    let stream = random_stream_name("failover");
+    let shard_key = format!("async-kinesis:{{{app}:{stream}}}:shard:shard-0");
+    let master = cluster.master_of(&shard_key);
+    // A seed that outlives the master.
+    let seed = cluster.urls()[(master + 1) % cluster.urls().len()].clone();
+    let store = RedisStore::builder(&app)
+        .url(seed)
+        .is_cluster(true)
+        .timing(CONTRACT_TIMING)
+        .connect()
+        .await
+        .expect("connect to the cluster");
+    let a = WorkerId::new("a");
+    let lease = claim_while_settling(&store, &stream, "shard-0", &a).await;
+    store
+        .checkpoint(&lease, &Position::after("100"))
+        .await
+        .expect("write");
+    // Replication is asynchronous: let the replica catch up, as a failover test of lost writes
+    // is not what this is.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    cluster.nodes_mut()[master].kill();
+    let killed = Instant::now();
+    let mut failures = 0;
+    loop {
+        match store.progress(&stream, "shard-0").await {
+            Ok(progress) => {
+                assert_eq!(progress, Progress::At(Position::after("100")));
+                break;
+            }
+            Err(error) => {
+                failures += 1;
+                assert!(
+                    matches!(
+                        error,
+                        CheckpointError::Store {
+                            retryable: true,
+                            ..
+                        }
+                    ),
+                    "a failover is retryable: {error:?}"
+                );
+                assert!(
+                    killed.elapsed() < Duration::from_secs(30),
+                    "no recovery 30 s after the master died: {error:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let promoted = cluster.master_of(&shard_key);
+    assert_ne!(promoted, master, "the replica serves the slot now");
+    eprintln!(
+        "served again {:?} after the kill, {failures} retryable failures meanwhile",
+        killed.elapsed()
+    );
+
+    // The lease may have expired during the failover (the contract session is short); the
+    // holder's writes still count as long as nobody else claimed it.
+    store
+        .checkpoint(&lease, &Position::after("200"))
+        .await
+        .expect("the holder writes on the promoted replica");
+    tokio::time::sleep(CONTRACT_TIMING.session_timeout + Duration::from_millis(300)).await;
+    let b = WorkerId::new("b");
+    let taken = claim_while_settling(&store, &stream, "shard-0", &b).await;
+    assert!(taken.token > lease.token, "{taken:?} after {lease:?}");
+    assert!(matches!(
+        store.checkpoint(&lease, &Position::after("300")).await,
+        Err(CheckpointError::NotOwned { .. })
+    ));
+    assert_eq!(
+        store.progress(&stream, "shard-0").await.expect("progress"),
+        Progress::At(Position::after("200"))
+    );
+}
+
+/// Claims `shard` for `worker`, retrying while the cluster settles.
+async fn claim_while_settling(
+    store: &RedisStore,
+    stream: &str,
+    shard: &str,
+    worker: &WorkerId,
+) -> async_kinesis::checkpoint::Lease {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.claim(stream, shard, worker).await {
+            Ok(Claim::Acquired { lease, .. }) => return lease,
+            Ok(other) => panic!("{worker} expected {shard}, got {other:?}"),
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("claim retried: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("claim: {error:?}"),
+        }
+    }
+}
+
 /// A CA and a server certificate for 127.0.0.1 in `dir` (with the openssl command line);
 /// returns the CA's PEM.
 fn make_certificates(dir: &std::path::Path) -> Vec<u8> {

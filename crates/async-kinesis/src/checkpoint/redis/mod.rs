@@ -77,8 +77,10 @@ use super::{
 /// checkpoint makes the next owner re-read from the one before; a lost claim or renewal can let a
 /// second worker claim the shard while the first still reads it, for at most one heartbeat — the
 /// first worker's next write finds another owner, is refused, and it gives the lease up (every
-/// write checks the owner as well as the token, so a re-issued token number fences too). Only
-/// single-node restarts (with AOF) are exercised by this crate's tests, not replica failover.
+/// write checks the owner as well as the token, so a re-issued token number fences too). The
+/// tests kill the master of a group's slot on a cluster with replicas: calls fail retryably
+/// for the ~2–3 s the promotion takes (node timeout 1 s), then the same store goes on with the
+/// lease, checkpoint and fencing intact.
 ///
 /// # Failures
 ///
