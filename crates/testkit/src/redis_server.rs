@@ -410,6 +410,17 @@ mod tests {
     }
 
     #[test]
+    fn slot_fields_of_cluster_nodes_are_read_as_ranges() {
+        assert!(slot_in("0-5460", 0));
+        assert!(slot_in("0-5460", 5460));
+        assert!(!slot_in("0-5460", 5461));
+        assert!(slot_in("12182", 12182));
+        assert!(!slot_in("12182", 12183));
+        // Slots being migrated are listed as [slot->-node]: not served here.
+        assert!(!slot_in("[93->-e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca]", 93));
+    }
+
+    #[test]
     fn extra_arguments_override_the_defaults() {
         let server = RedisServer::spawn(&["--requirepass", "secret"]);
         assert!(send(server.port(), "GET x").starts_with("-NOAUTH"));
