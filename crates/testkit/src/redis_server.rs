@@ -252,7 +252,7 @@ impl RedisCluster {
         while !cluster.nodes.iter().all(|node| {
             send(node.port(), "CLUSTER INFO").contains("cluster_state:ok")
                 && !send(node.port(), "INFO replication").contains("master_link_status:down")
-        }) || cluster.replica_count() < masters * replicas
+        }) || cluster.replica_urls().len() < masters * replicas
         {
             assert!(
                 Instant::now() < deadline,
@@ -263,29 +263,41 @@ impl RedisCluster {
         cluster
     }
 
-    fn replica_count(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|node| send(node.port(), "INFO replication").contains("role:slave"))
-            .count()
-    }
-
     /// Index in [`nodes_mut`](Self::nodes_mut) of the master that serves `key`'s slot now, as
-    /// the first live node that answers sees it.
+    /// the first live node sees it.
     ///
     /// # Panics
     /// When no live node knows a master for the slot.
     pub fn master_of(&self, key: &str) -> usize {
-        let live = self
-            .nodes
-            .iter()
-            .find(|node| node.is_running())
-            .expect("a live node");
+        self.serving_master(key)
+            .unwrap_or_else(|| panic!("no master serves the slot of {key}"))
+    }
+
+    /// Waits until a master other than node `old` serves `key`'s slot (a failover done) and
+    /// returns its index.
+    ///
+    /// # Panics
+    /// When no other master took the slot over within 15 s.
+    pub fn await_failover(&self, key: &str, old: usize) -> usize {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.serving_master(key) {
+                Some(new) if new != old => return new,
+                _ => {
+                    assert!(Instant::now() < deadline, "no failover of {key}'s slot");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    fn serving_master(&self, key: &str) -> Option<usize> {
+        let live = self.nodes.iter().find(|node| node.is_running())?;
         let slot: u16 = send(live.port(), &format!("CLUSTER KEYSLOT {key}"))
             .trim()
             .trim_start_matches(':')
             .parse()
-            .expect("CLUSTER KEYSLOT answers a number");
+            .ok()?;
         let nodes = send(live.port(), "CLUSTER NODES");
         // <id> <ip:port@cport> <flags> <master id> <ping> <pong> <epoch> <link> <slots...>
         let port = nodes
@@ -294,17 +306,22 @@ impl RedisCluster {
             .filter(|fields| fields.len() > 8)
             .filter(|fields| fields[2].contains("master") && !fields[2].contains("fail"))
             .find(|fields| fields[8..].iter().any(|range| slot_in(range, slot)))
-            .and_then(|fields| fields[1].split(['@', ':']).nth(1)?.parse::<u16>().ok())
-            .unwrap_or_else(|| panic!("no master serves slot {slot}: {nodes}"));
-        self.nodes
-            .iter()
-            .position(|node| node.port() == port)
-            .expect("the master is one of our nodes")
+            .and_then(|fields| fields[1].split(['@', ':']).nth(1)?.parse::<u16>().ok())?;
+        self.nodes.iter().position(|node| node.port() == port)
     }
 
     /// The nodes' URLs (`redis://127.0.0.1:<port>`): any of them is a seed.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The URLs of the nodes that are replicas now: seeds that outlive the death of any master.
+    pub fn replica_urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|node| send(node.port(), "INFO replication").contains("role:slave"))
+            .map(RedisServer::url)
+            .collect()
     }
 
     /// The nodes, to stop or inspect one.
@@ -417,7 +434,10 @@ mod tests {
         assert!(slot_in("12182", 12182));
         assert!(!slot_in("12182", 12183));
         // Slots being migrated are listed as [slot->-node]: not served here.
-        assert!(!slot_in("[93->-e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca]", 93));
+        assert!(!slot_in(
+            "[93->-e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca]",
+            93
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! kinesis-group-worker --stream NAME --kinesis-endpoint URL --app APP --worker ID
-//!     --session-ms N --heartbeat-ms N --store redis|dynamodb --store-url URL [--table T]
+//!     --session-ms N --heartbeat-ms N --store redis|redis-cluster|dynamodb --store-url URL [--table T]
 //! ```
 
 use std::collections::HashMap;

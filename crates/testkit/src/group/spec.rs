@@ -14,6 +14,11 @@ pub enum StoreSpec {
         /// `redis://…`
         url: String,
     },
+    /// A Redis Cluster, found through one seed node.
+    RedisCluster {
+        /// `redis://…` of any node.
+        seed: String,
+    },
     /// DynamoDB (moto) at an endpoint, in a table (created when missing).
     DynamoDb {
         /// `http://…`
@@ -32,6 +37,12 @@ impl StoreSpec {
                 "redis".into(),
                 "--store-url".into(),
                 url.clone(),
+            ],
+            Self::RedisCluster { seed } => vec![
+                "--store".into(),
+                "redis-cluster".into(),
+                "--store-url".into(),
+                seed.clone(),
             ],
             Self::DynamoDb { endpoint, table } => vec![
                 "--store".into(),
@@ -56,11 +67,14 @@ impl StoreSpec {
         let url = url.ok_or("--store-url is required")?;
         match kind {
             "redis" => Ok(Self::Redis { url }),
+            "redis-cluster" => Ok(Self::RedisCluster { seed: url }),
             "dynamodb" => Ok(Self::DynamoDb {
                 endpoint: url,
                 table: table.ok_or("--table is required for dynamodb")?,
             }),
-            other => Err(format!("unknown store {other:?} (redis | dynamodb)")),
+            other => Err(format!(
+                "unknown store {other:?} (redis | redis-cluster | dynamodb)"
+            )),
         }
     }
 
@@ -74,8 +88,9 @@ impl StoreSpec {
         timing: LeaseTiming,
     ) -> Result<Arc<dyn CheckpointStore>, String> {
         match self {
-            Self::Redis { url } => RedisStore::builder(app)
+            Self::Redis { url } | Self::RedisCluster { seed: url } => RedisStore::builder(app)
                 .url(url.clone())
+                .is_cluster(matches!(self, Self::RedisCluster { .. }))
                 .timing(timing)
                 .connect()
                 .await

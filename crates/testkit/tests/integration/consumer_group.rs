@@ -16,7 +16,7 @@ use serde_json::json;
 use testkit::group::{Accounting, GroupLog, StoreSpec, WorkerConfig, WorkerProcess};
 use testkit::moto_server::MotoServer;
 use testkit::recording_store::now_ns;
-use testkit::redis_server::RedisServer;
+use testkit::redis_server::{RedisCluster, RedisServer};
 use testkit::{KinesisEndpoint, Service, Services, TestStream, random_stream_name};
 use tokio::time::Instant;
 
@@ -353,6 +353,37 @@ async fn a_redis_restart_mid_run_loses_nothing() {
         "no worker gave up a lease during the outage: {errors:?}"
     );
     group.finish("redis restart").await;
+}
+
+/// The master of the group's slot dies mid-run and its replica takes over (node timeout 1 s,
+/// well inside the 4 s session): the workers ride it out and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_failover_mid_run_loses_nothing() {
+    let mut cluster = RedisCluster::spawn_with_replicas(3, Duration::from_secs(1));
+    let seed = cluster.replica_urls()[0].clone();
+    let mut group = Group::new(StoreSpec::RedisCluster { seed }, 6).await;
+    group.spawn(&["worker-a", "worker-b", "worker-c"]).await;
+    group.await_balance(&[2, 2, 2]).await;
+    let writer = Writer::start(group.kinesis.clone(), group.stream.name().to_owned(), 12);
+    writer.wait_rounds(3).await;
+    let slot_key = format!(
+        "async-kinesis:{{{}:{}}}:shards",
+        group.config.app,
+        group.stream.name()
+    );
+    let master = cluster.master_of(&slot_key);
+    cluster.nodes_mut()[master].kill();
+    let killed = Instant::now();
+    let promoted = tokio::task::block_in_place(|| cluster.await_failover(&slot_key, master));
+    eprintln!(
+        "node {promoted} took the slot over {:?} after the kill",
+        killed.elapsed()
+    );
+    writer.wait_rounds(3).await;
+    group.put = writer.stop().await;
+    group.await_delivery().await;
+    group.await_balance(&[2, 2, 2]).await;
+    group.finish("redis cluster failover").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
