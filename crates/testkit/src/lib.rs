@@ -32,6 +32,7 @@ pub mod process;
 pub mod proxy;
 mod read_back;
 pub mod recording_store;
+pub mod redis_cluster;
 pub mod redis_server;
 mod services;
 pub mod store_contract;

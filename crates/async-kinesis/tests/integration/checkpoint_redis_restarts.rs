@@ -14,7 +14,8 @@ use async_kinesis::checkpoint::{
 use redis::AsyncCommands;
 use redis_support::*;
 use testkit::random_stream_name;
-use testkit::redis_server::{RedisCluster, RedisServer};
+use testkit::redis_cluster::RedisCluster;
+use testkit::redis_server::RedisServer;
 use testkit::store_contract::{self, CONTRACT_TIMING};
 
 /// While the server is down every call fails fast with a retryable error; once it is back the

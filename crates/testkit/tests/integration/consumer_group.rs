@@ -16,7 +16,8 @@ use serde_json::json;
 use testkit::group::{Accounting, GroupLog, StoreSpec, WorkerConfig, WorkerProcess};
 use testkit::moto_server::MotoServer;
 use testkit::recording_store::now_ns;
-use testkit::redis_server::{RedisCluster, RedisServer};
+use testkit::redis_cluster::RedisCluster;
+use testkit::redis_server::RedisServer;
 use testkit::{KinesisEndpoint, Service, Services, TestStream, random_stream_name};
 use tokio::time::Instant;
 
