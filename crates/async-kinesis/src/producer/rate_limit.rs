@@ -45,7 +45,7 @@ impl Bucket {
     /// How long until `amount` tokens are there (zero if they are).
     fn wait_for(&self, amount: f64, scale: f64) -> Duration {
         let missing = amount - self.tokens;
-        if missing <= 0.0 {
+        if missing <= EPSILON {
             return Duration::ZERO;
         }
         Duration::from_secs_f64(missing / (self.rate * scale))
@@ -105,15 +105,18 @@ impl ShardBudget {
         count
     }
 
-    /// When a record of `size` bytes can next be admitted.
-    pub(crate) fn ready_at(&self, now: Instant, size: usize) -> Instant {
+    /// When `records` records of `bytes` bytes in all can next be admitted together. Each
+    /// amount is capped at what the bucket can hold, so the answer is never "never".
+    pub(crate) fn ready_at(&self, now: Instant, records: usize, bytes: usize) -> Instant {
         let mut budget = self.clone();
         budget.refill(now);
+        let record_capacity = budget.records.rate * budget.scale;
         let byte_capacity = budget.bytes.rate * budget.scale;
-        let bytes_needed = (size as f64).min(byte_capacity);
+        let records_needed = (records.max(1) as f64).min(record_capacity);
+        let bytes_needed = (bytes as f64).min(byte_capacity);
         let wait = budget
             .records
-            .wait_for(1.0, budget.scale)
+            .wait_for(records_needed, budget.scale)
             .max(budget.bytes.wait_for(bytes_needed, budget.scale));
         now + wait
     }
@@ -162,7 +165,14 @@ mod tests {
         let mut budget = ShardBudget::new(1_000, 1_000, now);
         assert_eq!(budget.admit(now, [400, 400, 400]), 2);
         // The third record needs 200 more bytes: 0.2 s at 1,000 B/s.
-        assert_eq!(budget.ready_at(now, 400), now + Duration::from_millis(200));
+        assert_eq!(
+            budget.ready_at(now, 1, 400),
+            now + Duration::from_millis(200)
+        );
+        assert_eq!(
+            budget.ready_at(now, 2, 800),
+            now + Duration::from_millis(600)
+        );
         assert_eq!(budget.admit(now + Duration::from_millis(200), [400]), 1);
     }
 
@@ -197,7 +207,7 @@ mod tests {
         assert_eq!(budget.admit(now, [5_000, 10]), 1);
         assert_eq!(budget.admit(now, [5_000]), 0);
         // It waits for a full bucket (1 s), not for 5 s it can never hold.
-        let later = budget.ready_at(now, 5_000);
+        let later = budget.ready_at(now, 1, 5_000);
         assert!(later <= now + Duration::from_secs(6));
         assert_eq!(budget.admit(later, [5_000]), 1);
     }
@@ -225,6 +235,6 @@ mod tests {
             budget.on_throttled(now);
         }
         assert_eq!(budget.scale(), SLOWDOWN_FLOOR);
-        assert!(budget.ready_at(now, 1) <= now + SEC);
+        assert!(budget.ready_at(now, 1_000, 1) <= now + SEC);
     }
 }

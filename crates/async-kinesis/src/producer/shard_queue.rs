@@ -146,17 +146,14 @@ impl<R> ShardQueue<R> {
         if self.in_flight || !self.due(rules, now, flushing) {
             return None;
         }
-        // The prefix within the call limits and not held back by a backoff.
-        let (mut count, mut bytes) = (0usize, 0usize);
-        for waiting in &self.waiting {
-            let fits = count < rules.max_records
-                && (count == 0 || bytes + waiting.size <= rules.max_bytes);
-            if !fits || waiting.not_before > now {
-                break;
-            }
-            count += 1;
-            bytes += waiting.size;
+        // Under a rate limit, wait until the budget covers a full enough call rather than
+        // sending each record as soon as it alone fits: a trickle of one-record calls costs a
+        // request (and its signing) per record for the same throughput.
+        let (wanted, wanted_bytes) = self.prefix(rules.max_records, rules.full_enough_bytes, now);
+        if self.budget.ready_at(now, wanted, wanted_bytes) > now {
+            return None;
         }
+        let (count, _) = self.prefix(rules.max_records, rules.max_bytes, now);
         let admitted = self
             .budget
             .admit(now, self.waiting.iter().take(count).map(|w| w.size));
@@ -167,6 +164,21 @@ impl<R> ShardQueue<R> {
         self.waiting_bytes -= batch.iter().map(|w| w.size).sum::<usize>();
         self.in_flight = true;
         Some(batch)
+    }
+
+    /// The longest prefix of the queue of at most `max_records` records and `max_bytes` bytes
+    /// (the front always counts) that no backoff holds back at `at`: (records, bytes).
+    fn prefix(&self, max_records: usize, max_bytes: usize, at: Instant) -> (usize, usize) {
+        let (mut count, mut bytes) = (0usize, 0usize);
+        for waiting in &self.waiting {
+            let fits = count < max_records && (count == 0 || bytes + waiting.size <= max_bytes);
+            if !fits || (count > 0 && waiting.not_before > at) {
+                break;
+            }
+            count += 1;
+            bytes += waiting.size;
+        }
+        (count, bytes)
     }
 
     /// When this queue next needs attention (a linger, backoff or budget wait ending), if it
@@ -186,7 +198,9 @@ impl<R> ShardQueue<R> {
         } else {
             front.not_before.max(front.queued_at + rules.linger)
         };
-        Some(due_at.max(self.budget.ready_at(now, front.size)))
+        let (wanted, wanted_bytes) =
+            self.prefix(rules.max_records, rules.full_enough_bytes, due_at);
+        Some(due_at.max(self.budget.ready_at(now, wanted, wanted_bytes)))
     }
 
     /// Empties the queue (the stream is gone): every waiting record, in order.
@@ -335,6 +349,37 @@ mod tests {
                 .take_batch(&rules(), now + 500 * MS, true)
                 .expect("refilled")),
             [3]
+        );
+    }
+
+    #[test]
+    fn under_a_byte_limit_calls_wait_for_a_full_enough_batch_instead_of_trickling() {
+        let now = Instant::now();
+        // 10 KB/s: a full enough call is 1,000 bytes (the call limit here), ten 100-byte records.
+        let rules = BatchRules {
+            max_records: 500,
+            max_bytes: 1_000,
+            linger: 100 * MS,
+            full_enough_bytes: BatchRules::full_enough(10_000, 1_000),
+        };
+        let mut q = ShardQueue::new(ShardBudget::new(1_000, 10_000, now));
+        for id in 0..200 {
+            q.push(Waiting::new(id, 100, now));
+        }
+        // The first second's burst goes in full calls.
+        for _ in 0..10 {
+            assert_eq!(q.take_batch(&rules, now, false).map(|b| b.len()), Some(10));
+            q.finish_flight();
+        }
+        // The budget is empty: 10 ms later one record would fit, but the call waits for ten.
+        assert!(q.take_batch(&rules, now + 10 * MS, false).is_none());
+        let ready = q
+            .wake_at(&rules, now + 10 * MS, false)
+            .expect("records wait");
+        assert_eq!(ready, now + 100 * MS);
+        assert_eq!(
+            q.take_batch(&rules, ready, false).map(|b| b.len()),
+            Some(10)
         );
     }
 
