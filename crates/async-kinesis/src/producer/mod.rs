@@ -31,7 +31,9 @@
 //!   may briefly go to the parent and child shards in parallel.
 //! - **Rate limits per shard.** Records are routed by the MD5 of their partition key (or their
 //!   explicit hash key) onto the stream's shard map, and each shard's records/s and bytes/s
-//!   budget is respected, slowing down when Kinesis throttles anyway.
+//!   budget is respected, slowing down when Kinesis throttles anyway. A shard at its limit
+//!   sends full calls (up to a second of its budget) as the budget allows, not one record at a
+//!   time as each fits.
 //!
 //! # Closing and dropping
 //!
