@@ -62,6 +62,18 @@ pub fn entry(data: impl Into<Vec<u8>>, key: impl Into<String>) -> PutRecordsRequ
         .expect("data and partition key are set")
 }
 
+/// Puts `records` in one PutRecords call and checks that every one was accepted.
+pub async fn put_all(client: &Client, stream: &str, records: Vec<PutRecordsRequestEntry>) {
+    let out = client
+        .put_records()
+        .stream_name(stream)
+        .set_records(Some(records))
+        .send()
+        .await
+        .expect("PutRecords");
+    assert_eq!(out.failed_record_count(), Some(0), "{out:?}");
+}
+
 /// Every record's data in one shard, read straight from the emulator.
 pub async fn read_shard(client: &Client, name: &str, shard_id: &str) -> Vec<Vec<u8>> {
     let mut iterator = client

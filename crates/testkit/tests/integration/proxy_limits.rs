@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::types::ShardIteratorType;
-use common::{create_stream, delete_stream, entry, kinesalite, kinesis_mock, random_stream};
+use common::{
+    create_stream, delete_stream, entry, kinesalite, kinesis_mock, put_all, random_stream,
+};
 use testkit::proxy::{Limits, LimitsProxy, MIB, ProxyConfig, SecondCounters, sdk_client};
 
 const THROTTLED: &str = "ProvisionedThroughputExceededException";
@@ -263,14 +265,7 @@ async fn naive_reader_is_throttled_at_2_mib_per_second() {
         let records = (0..400)
             .map(|i| entry(vec![b'r'; 10 * 1024], format!("{batch}-{i}")))
             .collect::<Vec<_>>();
-        let out = direct
-            .put_records()
-            .stream_name(&stream)
-            .set_records(Some(records))
-            .send()
-            .await
-            .expect("preload");
-        assert_eq!(out.failed_record_count(), Some(0));
+        put_all(&direct, &stream, records).await;
     }
 
     let mut it = iterator(&client, &stream, "shardId-000000000000").await;
@@ -330,14 +325,7 @@ async fn client_under_the_limits_is_never_throttled() {
         let records = (0..90)
             .map(|i| entry(vec![b'u'; 1024 - 8], format!("k{step:03}-{i:02}")))
             .collect::<Vec<_>>();
-        let out = client
-            .put_records()
-            .stream_name(&stream)
-            .set_records(Some(records))
-            .send()
-            .await
-            .expect("PutRecords");
-        assert_eq!(out.failed_record_count(), Some(0), "step {step}: {out:?}");
+        put_all(&client, &stream, records).await;
         sent += 90;
         if step % 3 == 0 {
             let page = client
@@ -447,14 +435,7 @@ async fn shard_map_follows_a_split_made_through_the_proxy() {
             let records = (0..40)
                 .map(|i| entry(format!("{tag}{i}"), format!("{tag}-{i}")))
                 .collect();
-            let out = client
-                .put_records()
-                .stream_name(&stream)
-                .set_records(Some(records))
-                .send()
-                .await
-                .expect("PutRecords");
-            assert_eq!(out.failed_record_count(), Some(0));
+            put_all(&client, &stream, records).await;
         }
     };
     put("before").await;

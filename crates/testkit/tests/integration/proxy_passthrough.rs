@@ -10,7 +10,9 @@ use aws_sdk_kinesis::types::{
     ConsumerStatus, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
 };
 use bytes::Bytes;
-use common::{create_stream, delete_stream, entry, kinesalite, kinesis_mock, random_stream};
+use common::{
+    create_stream, delete_stream, entry, kinesalite, kinesis_mock, put_all, random_stream,
+};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -69,14 +71,7 @@ async fn subscribe_to_shard_streams_through_the_proxy() {
             let records = (from..from + 10)
                 .map(|i| entry(format!("efo-{i}"), format!("k{i}")))
                 .collect();
-            let out = client
-                .put_records()
-                .stream_name(&stream)
-                .set_records(Some(records))
-                .send()
-                .await
-                .expect("PutRecords");
-            assert_eq!(out.failed_record_count(), Some(0));
+            put_all(&client, &stream, records).await;
         }
     };
     put(0).await;
