@@ -84,11 +84,15 @@ fn assert_each_stored_once(counts: &HashMap<String, usize>, count: usize) {
 #[tokio::test]
 async fn partially_failed_records_are_retried_until_all_arrive_once() {
     const ITEMS: usize = 2_000;
+    // About 31 % of record attempts fail, so one item fails k times in a row with
+    // probability 0.31^k: with 10 attempts some of 2,000 items ran out about once in 50
+    // runs; with 40 the chance is ~1e-17 and an unlucky item waits at most ~8 s.
+    const RETRIES: u32 = 40;
     let Setup {
         proxy,
         stream,
         producer,
-    } = setup("faults-partial", 10).await;
+    } = setup("faults-partial", RETRIES).await;
     let throttles = proxy.add_fault(
         Fault::fail_records("ProvisionedThroughputExceededException")
             .schedule(Schedule::Percent(20)),
