@@ -1,7 +1,10 @@
 //! A store decorator that reports every successful checkpoint, so tests can check fencing from
 //! outside the store: per shard, no checkpoint of an older claim lands after one of a newer claim.
+//! It also counts the checkpoint calls that failed, so tests can see how hard a consumer pushes
+//! a store that is down.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_kinesis::checkpoint::{
@@ -33,6 +36,7 @@ pub type CheckpointSink = Arc<dyn Fn(AcceptedCheckpoint) + Send + Sync>;
 pub struct RecordingStore {
     inner: Arc<dyn CheckpointStore>,
     sink: CheckpointSink,
+    failed_checkpoints: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RecordingStore {
@@ -46,7 +50,17 @@ impl std::fmt::Debug for RecordingStore {
 impl RecordingStore {
     /// Reports `inner`'s accepted checkpoints to `sink`.
     pub fn new(inner: Arc<dyn CheckpointStore>, sink: CheckpointSink) -> Self {
-        Self { inner, sink }
+        Self {
+            inner,
+            sink,
+            failed_checkpoints: Arc::default(),
+        }
+    }
+
+    /// Counts the checkpoint calls that returned an error (refused or failed); the handle stays
+    /// valid after the store moved into a consumer.
+    pub fn failed_checkpoints(&self) -> Arc<AtomicU64> {
+        self.failed_checkpoints.clone()
     }
 }
 
@@ -92,6 +106,8 @@ impl CheckpointStore for RecordingStore {
                     started_ns,
                     finished_ns: now_ns(),
                 });
+            } else {
+                self.failed_checkpoints.fetch_add(1, Ordering::Relaxed);
             }
             result
         })

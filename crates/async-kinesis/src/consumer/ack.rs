@@ -9,8 +9,10 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::checkpoint::Position;
 
@@ -128,19 +130,50 @@ pub(crate) struct ShardAcks {
     /// Highest index handed to the user, plus one (0: none); the [`REVOKED`] bit once the lease
     /// is given up or lost, after which nothing more of the shard is handed out.
     handed_out: AtomicU64,
+    /// Until when the lease is surely ours, in nanoseconds after `created`. Checked at every
+    /// hand-out, so a supervisor held up in a slow store call cannot let records out after the
+    /// lease could have passed to another worker.
+    lease_until: AtomicU64,
+    created: Instant,
     /// Wakes the checkpoint writer when enough was acknowledged.
     wake: Arc<Notify>,
     wake_after: u64,
 }
 
 impl ShardAcks {
-    pub(crate) fn new(tracker: AckTracker, wake: Arc<Notify>, wake_after: u64) -> Self {
+    /// A shard whose lease is ours until `lease_until`.
+    pub(crate) fn new(
+        tracker: AckTracker,
+        wake: Arc<Notify>,
+        wake_after: u64,
+        lease_until: Instant,
+    ) -> Self {
+        let created = Instant::now();
         Self {
             tracker: Mutex::new(tracker),
             handed_out: AtomicU64::new(0),
+            lease_until: AtomicU64::new(nanos_after(created, lease_until)),
+            created,
             wake,
             wake_after: wake_after.max(1),
         }
+    }
+
+    /// Until when the lease is surely ours.
+    pub(crate) fn lease_until(&self) -> Instant {
+        self.created + Duration::from_nanos(self.lease_until.load(Ordering::Acquire))
+    }
+
+    /// A renewal sent at `until − session` was accepted: the lease is ours until `until`.
+    pub(crate) fn extend_lease(&self, until: Instant) {
+        self.lease_until
+            .fetch_max(nanos_after(self.created, until), Ordering::AcqRel);
+    }
+
+    /// Whether nothing more of the shard is handed out (given up, lost, or its lease ran out
+    /// before the supervisor renewed it).
+    pub(crate) fn is_revoked(&self) -> bool {
+        self.handed_out.load(Ordering::Acquire) & REVOKED != 0
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, AckTracker> {
@@ -165,6 +198,12 @@ impl ShardAcks {
     /// shard's lease was given up: the record is after the last checkpoint, so the shard's next
     /// owner delivers it, and handing it out here would only duplicate it.
     pub(crate) fn handed_out(&self, index: u64) -> bool {
+        if Instant::now() >= self.lease_until() {
+            // Final: records refused here stay unacknowledged, so no checkpoint passes them
+            // and the shard's next claim reads them again.
+            self.revoke();
+            return false;
+        }
         self.handed_out
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
                 (current & REVOKED == 0).then_some(current.max(index + 1))
@@ -196,6 +235,10 @@ impl ShardAcks {
             n => self.lock().acked_through(n - 1),
         }
     }
+}
+
+fn nanos_after(start: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Acknowledges one record. Cheap to clone; acknowledging twice is harmless.
@@ -306,10 +349,51 @@ mod tests {
         assert_eq!(t.written, Some(pos(11)));
     }
 
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_handed_out_once_the_lease_could_have_expired() {
+        let lease_until = Instant::now() + Duration::from_secs(10);
+        let shard = Arc::new(ShardAcks::new(
+            AckTracker::default(),
+            Arc::default(),
+            100,
+            lease_until,
+        ));
+        let ackers: Vec<Acker> = (1..=4)
+            .map(|s| Acker::new(shard.clone(), shard.lock().push(pos(s), false)))
+            .collect();
+        assert!(ackers[0].mark_handed_out());
+        // A renewal extends the lease; an older answer arriving late does not shorten it.
+        shard.extend_lease(lease_until + Duration::from_secs(5));
+        shard.extend_lease(lease_until);
+        tokio::time::advance(Duration::from_secs(12)).await;
+        assert!(ackers[1].mark_handed_out(), "renewed until 15 s");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(
+            !ackers[2].mark_handed_out(),
+            "the lease may be another's now"
+        );
+        assert!(shard.is_revoked());
+        // Final: a renewal answered after that changes nothing, the gap stays unacknowledged.
+        shard.extend_lease(Instant::now() + Duration::from_secs(60));
+        assert!(!ackers[3].mark_handed_out());
+        ackers[0].ack();
+        ackers[1].ack();
+        assert_eq!(shard.lock().to_write(), Some(&pos(2)));
+    }
+
     #[tokio::test]
     async fn ackers_wake_the_writer_after_enough_acks_and_track_hand_out() {
         let wake = Arc::new(Notify::new());
-        let shard = Arc::new(ShardAcks::new(AckTracker::default(), wake.clone(), 2));
+        let shard = Arc::new(ShardAcks::new(
+            AckTracker::default(),
+            wake.clone(),
+            2,
+            far(),
+        ));
         let ackers: Vec<Acker> = (1..=3)
             .map(|s| Acker::new(shard.clone(), shard.lock().push(pos(s), false)))
             .collect();
@@ -329,7 +413,12 @@ mod tests {
 
     #[test]
     fn a_revoked_shard_hands_out_nothing_more_and_its_acks_still_count() {
-        let shard = Arc::new(ShardAcks::new(AckTracker::default(), Arc::default(), 100));
+        let shard = Arc::new(ShardAcks::new(
+            AckTracker::default(),
+            Arc::default(),
+            100,
+            far(),
+        ));
         let ackers: Vec<Acker> = (1..=3)
             .map(|s| Acker::new(shard.clone(), shard.lock().push(pos(s), false)))
             .collect();

@@ -158,7 +158,8 @@ impl<P: Processor> ConsumerBuilder<P> {
     );
     setter!(
         /// First retry delay; it doubles per attempt, and each delay is cut by up to half at
-        /// random (default 100 ms).
+        /// random (default 100 ms). Reads use it, and so do checkpoint writes while the store
+        /// fails (those wait at most a heartbeat).
         expo_backoff: Duration
     );
     setter!(

@@ -199,6 +199,11 @@ impl ConsumerConfig {
             .saturating_mul(factor)
             .min(self.expo_backoff_limit)
     }
+
+    /// [`Self::backoff`] with its upper half random, so retries of many shards spread out.
+    pub(crate) fn jittered_backoff(&self, attempt: u32) -> Duration {
+        self.backoff(attempt).mul_f64(rand::random_range(0.5..=1.0))
+    }
 }
 
 #[cfg(test)]
@@ -299,5 +304,10 @@ mod tests {
         let steps: Vec<u64> = (1..=6).map(|a| c.backoff(a).as_millis() as u64).collect();
         assert_eq!(steps, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(c.backoff(u32::MAX), Duration::from_secs(1));
+        for attempt in [1, 3, 9] {
+            let delay = c.backoff(attempt);
+            let jittered = c.jittered_backoff(attempt);
+            assert!(jittered >= delay / 2 && jittered <= delay, "{jittered:?}");
+        }
     }
 }

@@ -220,7 +220,7 @@ impl<P: Processor> ShardReader<P> {
             ErrorClass::Throttling => {
                 self.ctx.status.shard(&self.shard_id, |s| s.throttled += 1);
                 tracing::debug!(shard = %self.shard_id, error = %err, "GetRecords throttled");
-                Some(jittered(self.ctx.config.backoff(failures)))
+                Some(self.ctx.config.jittered_backoff(failures))
             }
             _ => match self.should_retry(&err, failures) {
                 Some(delay) => Some(delay),
@@ -242,7 +242,7 @@ impl<P: Processor> ShardReader<P> {
             .is_none_or(|limit| failures <= limit);
         if retryable && within_limit {
             tracing::warn!(shard = %self.shard_id, error = %err, attempt = failures, "read failed; retrying");
-            Some(jittered(self.ctx.config.backoff(failures)))
+            Some(self.ctx.config.jittered_backoff(failures))
         } else {
             None
         }
@@ -288,7 +288,7 @@ impl<P: Processor> ShardReader<P> {
                         .labels
                         .consumer_error(&self.shard_id, &err.class().to_string());
                     let delay = if err.class() == ErrorClass::Throttling {
-                        Some(jittered(self.ctx.config.backoff(failures)))
+                        Some(self.ctx.config.jittered_backoff(failures))
                     } else {
                         self.should_retry(&err, failures)
                     };
@@ -477,10 +477,6 @@ impl<P: Processor> ShardReader<P> {
 }
 
 /// Half to all of `delay`, at random, so shards that failed together do not retry together.
-fn jittered(delay: Duration) -> Duration {
-    delay.mul_f64(rand::random_range(0.5..=1.0))
-}
-
 /// A shard from GetRecords' ChildShards (no sequence range is known yet).
 fn child_to_shard(child: &ChildShard) -> Option<Shard> {
     let range = child.hash_key_range()?;
@@ -514,15 +510,6 @@ mod tests {
             )
             .build()
             .expect("id and parents set")
-    }
-
-    #[test]
-    fn jitter_stays_within_half_and_all_of_the_delay() {
-        let delay = Duration::from_millis(800);
-        for _ in 0..100 {
-            let jittered = jittered(delay);
-            assert!(jittered >= delay / 2 && jittered <= delay, "{jittered:?}");
-        }
     }
 
     #[test]

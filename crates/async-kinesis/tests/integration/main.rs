@@ -22,6 +22,7 @@ mod consumer_leases;
 mod consumer_metrics;
 mod consumer_reshard;
 mod consumer_stall;
+mod consumer_store_outage;
 #[cfg(all(feature = "kpl", feature = "msgpack"))]
 mod processor_interop;
 #[cfg(all(feature = "kpl", feature = "msgpack"))]

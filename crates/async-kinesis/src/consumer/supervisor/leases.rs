@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use tokio::time::Instant;
 
-use super::{ShardState, Supervisor};
+use super::{ShardState, Supervisor, Written, together};
 use crate::checkpoint::{CheckpointError, Lease, Progress};
 use crate::consumer::ack::ShardAcks;
 use crate::consumer::balance;
@@ -14,14 +14,17 @@ use crate::consumer::error::ConsumeError;
 use crate::processor::Processor;
 
 impl<P: Processor> Supervisor<P> {
-    /// Registers this worker, renews its leases, recomputes its share from the group's state,
+    /// Renews this worker's leases, registers it, recomputes its share from the group's state,
     /// hands off leases above it and claims free ones below it.
     pub(super) async fn heartbeat(&mut self) {
         let ctx = self.ctx.clone();
-        if let Err(err) = ctx.store.heartbeat(&ctx.stream_name, &ctx.worker).await {
-            tracing::warn!(error = %err, "registering this worker in the checkpoint store failed");
-        }
         self.renew_leases().await;
+        if let Err(err) = ctx.store.heartbeat(&ctx.stream_name, &ctx.worker).await {
+            // The group's state and claims would fail the same way: try them at the next
+            // heartbeat rather than spend this one waiting on a store that does not answer.
+            tracing::warn!(error = %err, "registering this worker in the checkpoint store failed");
+            return;
+        }
         self.balance().await;
         self.schedule().await;
         if self
@@ -146,12 +149,13 @@ impl<P: Processor> Supervisor<P> {
         shard_id: &str,
         lease: &Lease,
         acks: &ShardAcks,
-    ) {
+    ) -> Written {
         let last = acks.lock().to_write().cloned();
-        if let Some(position) = last
-            && !self.write_checkpoint(shard_id, lease, acks, position).await
-        {
-            return;
+        if let Some(position) = last {
+            let written = self.write_checkpoint(shard_id, lease, acks, position).await;
+            if written != Written::Done {
+                return written;
+            }
         }
         match self.ctx.store.release(lease).await {
             Ok(()) | Err(CheckpointError::NotOwned { .. }) => {
@@ -159,6 +163,7 @@ impl<P: Processor> Supervisor<P> {
                 self.states.insert(shard_id.to_owned(), ShardState::Waiting);
                 self.ctx.status.shard(shard_id, |s| s.allocated = false);
                 self.ctx.labels.leases(self.held(), 0, 0);
+                Written::Done
             }
             Err(err) => self.store_failed(shard_id, err),
         }
@@ -171,9 +176,10 @@ impl<P: Processor> Supervisor<P> {
 
     /// A store write failed: a lost lease stops the shard here; other failures are retried at
     /// the next checkpoint.
-    pub(super) fn store_failed(&mut self, shard_id: &str, err: CheckpointError) {
+    pub(super) fn store_failed(&mut self, shard_id: &str, err: CheckpointError) -> Written {
         if matches!(err, CheckpointError::NotOwned { .. }) {
             self.lose_lease(shard_id, err);
+            Written::LeaseLost
         } else {
             tracing::warn!(shard = shard_id, error = %err, "checkpoint store failed; retrying later");
             if !err.is_retryable() {
@@ -182,6 +188,7 @@ impl<P: Processor> Supervisor<P> {
                     source: err,
                 });
             }
+            Written::StoreFailed
         }
     }
 
@@ -201,8 +208,10 @@ impl<P: Processor> Supervisor<P> {
         });
     }
 
-    /// Renews every held lease; gives up those that could not be renewed in time (another
-    /// worker may take them once they expire, so reading on would risk two readers).
+    /// Renews every held lease (see [`together`]); gives up
+    /// those that could not be renewed in time (another worker may take them once they expire,
+    /// so reading on would risk two readers), and those whose records stopped being handed out
+    /// because the lease ran out before this renewal.
     async fn renew_leases(&mut self) {
         let leases: Vec<(String, Lease)> = self
             .states
@@ -210,20 +219,32 @@ impl<P: Processor> Supervisor<P> {
             .filter_map(|(id, s)| s.owned().map(|o| (id.clone(), o.lease.clone())))
             .collect();
         let timing = self.ctx.store.timing();
-        for (shard_id, lease) in leases {
-            let sent = Instant::now();
-            match self.ctx.store.renew(&lease).await {
+        let store = self.ctx.store.clone();
+        let answers = together(
+            leases
+                .iter()
+                .map(|(_, lease)| {
+                    let store = &store;
+                    async move {
+                        let sent = Instant::now();
+                        (sent, store.renew(lease).await)
+                    }
+                })
+                .collect(),
+        )
+        .await;
+        for ((shard_id, lease), (sent, answer)) in leases.into_iter().zip(answers) {
+            match answer {
                 Ok(()) => {
-                    if let Some(owned) = self
-                        .states
-                        .get_mut(&shard_id)
-                        .and_then(ShardState::owned_mut)
+                    if let Some(owned) = self.states.get(&shard_id).and_then(ShardState::owned)
                         && owned.lease == lease
                     {
-                        owned.valid_until = sent + timing.session_timeout;
+                        owned.acks.extend_lease(sent + timing.session_timeout);
                     }
                 }
-                Err(err) => self.store_failed(&shard_id, err),
+                Err(err) => {
+                    self.store_failed(&shard_id, err);
+                }
             }
         }
         // The next renewal comes one heartbeat later: give up what would expire before it.
@@ -231,9 +252,13 @@ impl<P: Processor> Supervisor<P> {
         let expiring: Vec<(String, Lease)> = self
             .states
             .iter()
-            .filter_map(|(id, s)| s.owned().map(|o| (id, o)))
-            .filter(|(_, owned)| owned.valid_until <= deadline)
-            .map(|(id, owned)| (id.clone(), owned.lease.clone()))
+            .filter(|(_, s)| {
+                s.owned().is_some_and(|o| {
+                    let ran_out = o.acks.is_revoked() && !matches!(s, ShardState::HandingOff(..));
+                    o.acks.lease_until() <= deadline || ran_out
+                })
+            })
+            .filter_map(|(id, s)| s.owned().map(|o| (id.clone(), o.lease.clone())))
             .collect();
         for (shard_id, lease) in expiring {
             self.lose_lease(

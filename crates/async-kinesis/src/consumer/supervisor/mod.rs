@@ -3,11 +3,13 @@
 //! and shuts down.
 
 mod leases;
+mod store_backoff;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -20,11 +22,12 @@ use super::error::ConsumeError;
 use super::shard_reader::{ReaderOutcome, ShardReader, StartAt};
 use super::shutdown::ShutdownReport;
 use super::topology::Topology;
-use crate::checkpoint::{Claim, Lease, Position, Progress};
+use crate::checkpoint::{CheckpointError, Claim, Lease, Position, Progress};
 use crate::error::Error;
 use crate::processor::Processor;
 use crate::shard::Shard;
 use crate::stream::ShardListing;
+use store_backoff::StoreBackoff;
 
 /// Requests from the consumer handle.
 pub(crate) enum Command {
@@ -52,26 +55,26 @@ enum ShardState {
     Finished,
 }
 
+/// A held lease. Until when it is surely ours (the last successful claim or renewal was *sent*
+/// one session timeout before) lives in its `acks`, which hand nothing out after that.
 struct Owned {
     lease: Lease,
     acks: Arc<ShardAcks>,
     cancel: CancellationToken,
-    /// Until when the lease is surely ours: the last successful claim or renewal was *sent*
-    /// one session timeout before.
-    valid_until: Instant,
+}
+
+/// How a write to the store went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Done,
+    /// The lease is another worker's (or may be): the shard was given up here.
+    LeaseLost,
+    /// The store failed; the write is tried again later.
+    StoreFailed,
 }
 
 impl ShardState {
     fn owned(&self) -> Option<&Owned> {
-        match self {
-            Self::Running(o) | Self::Draining(o) | Self::Stopped(o) | Self::HandingOff(o, _) => {
-                Some(o)
-            }
-            Self::Waiting | Self::Finished => None,
-        }
-    }
-
-    fn owned_mut(&mut self) -> Option<&mut Owned> {
         match self {
             Self::Running(o) | Self::Draining(o) | Self::Stopped(o) | Self::HandingOff(o, _) => {
                 Some(o)
@@ -112,6 +115,8 @@ pub(crate) struct Supervisor<P: Processor> {
     wake: Arc<Notify>,
     /// This worker's fair share of the readable shards, from the last balance.
     target: usize,
+    /// Holds checkpoint writes back while the store keeps failing.
+    store_backoff: StoreBackoff,
 }
 
 impl<P: Processor> Supervisor<P> {
@@ -136,6 +141,7 @@ impl<P: Processor> Supervisor<P> {
             awaiting_iterator: HashSet::new(),
             wake: Arc::new(Notify::new()),
             target: usize::MAX,
+            store_backoff: StoreBackoff::default(),
         }
     }
 
@@ -353,6 +359,7 @@ impl<P: Processor> Supervisor<P> {
             AckTracker::resuming(written.clone()),
             self.wake.clone(),
             ctx.config.checkpoint_every,
+            sent + ctx.store.timing().session_timeout,
         ));
         let cancel = self.readers_cancel.child_token();
         let shard: Arc<str> = Arc::from(shard_id);
@@ -385,7 +392,6 @@ impl<P: Processor> Supervisor<P> {
                 lease,
                 acks,
                 cancel,
-                valid_until: sent + ctx.store.timing().session_timeout,
             }),
         );
         self.ctx.labels.leases(self.held(), 1, 0);
@@ -436,78 +442,131 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 
-    /// Writes every shard's acknowledged prefix; finishes drained shards.
+    /// Writes every shard's acknowledged prefix and finishes drained shards, unless the store
+    /// failed lately and its backoff has not passed.
     async fn flush_checkpoints(&mut self) {
-        let ids: Vec<String> = self
-            .states
-            .iter()
-            .filter(|(_, s)| s.owned().is_some())
-            .map(|(id, _)| id.clone())
-            .collect();
-        for shard_id in ids {
-            let Some(owned) = self.states.get(&shard_id).and_then(ShardState::owned) else {
+        if self.store_backoff.ready(Instant::now()) {
+            self.write_checkpoints().await;
+        }
+    }
+
+    /// Writes every shard's acknowledged prefix (see [`together`]); finishes drained and
+    /// handed-off shards.
+    async fn write_checkpoints(&mut self) {
+        let mut pending = Vec::new();
+        for (shard_id, state) in &self.states {
+            let Some(owned) = state.owned() else {
                 continue;
             };
-            let (lease, acks) = (owned.lease.clone(), owned.acks.clone());
             let (to_write, outstanding) = {
-                let tracker = acks.lock();
+                let tracker = owned.acks.lock();
                 (tracker.to_write().cloned(), tracker.outstanding())
             };
-            self.ctx
-                .status
-                .shard(&shard_id, |s| s.unacked = outstanding);
-            if let Some(position) = to_write
-                && !self
-                    .write_checkpoint(&shard_id, &lease, &acks, position)
-                    .await
-            {
-                continue;
+            self.ctx.status.shard(shard_id, |s| s.unacked = outstanding);
+            let handle = (owned.lease.clone(), owned.acks.clone());
+            pending.push((shard_id.clone(), handle, to_write, outstanding));
+        }
+        let store = self.ctx.store.clone();
+        let results = together(
+            pending
+                .iter()
+                .map(|(_, (lease, _), to_write, _)| {
+                    let store = &store;
+                    async move {
+                        match to_write {
+                            Some(position) => Some(store.checkpoint(lease, position).await),
+                            None => None,
+                        }
+                    }
+                })
+                .collect(),
+        )
+        .await;
+        let mut outcomes = Vec::new();
+        for ((shard_id, (lease, acks), to_write, outstanding), result) in
+            pending.into_iter().zip(results)
+        {
+            if let (Some(position), Some(result)) = (to_write, result) {
+                let written = self.checkpoint_written(&shard_id, &acks, position, result);
+                outcomes.push(written);
+                if written != Written::Done {
+                    continue;
+                }
             }
             match self.states.get(&shard_id) {
                 Some(ShardState::Draining(_)) if outstanding == 0 => {
-                    self.end_shard(&shard_id, &lease).await;
+                    outcomes.push(self.end_shard(&shard_id, &lease).await);
                 }
                 Some(ShardState::HandingOff(owned, until))
                     if owned.acks.all_handed_out_acked() || Instant::now() >= *until =>
                 {
-                    self.finish_hand_off(&shard_id, &lease, &acks).await;
+                    outcomes.push(self.finish_hand_off(&shard_id, &lease, &acks).await);
                 }
                 _ => {}
             }
         }
+        self.store_answered(&outcomes);
     }
 
-    async fn write_checkpoint(
+    /// Backs checkpoint writes off while the store fails; a write that went through ends that.
+    fn store_answered(&mut self, outcomes: &[Written]) {
+        if outcomes.contains(&Written::StoreFailed) {
+            let config = &self.ctx.config;
+            // At least one attempt per heartbeat, whatever expo_backoff_limit says.
+            let cap = self.ctx.store.timing().heartbeat_frequency;
+            self.store_backoff
+                .failed(Instant::now(), |n| config.jittered_backoff(n).min(cap));
+        } else if outcomes.contains(&Written::Done) {
+            self.store_backoff.succeeded();
+        }
+    }
+
+    /// Notes the store's answer to a checkpoint of `position`.
+    fn checkpoint_written(
         &mut self,
         shard_id: &str,
-        lease: &Lease,
         acks: &ShardAcks,
         position: Position,
-    ) -> bool {
-        match self.ctx.store.checkpoint(lease, &position).await {
+        result: Result<(), CheckpointError>,
+    ) -> Written {
+        match result {
             Ok(()) => {
                 self.ctx.labels.checkpoint(shard_id, true);
                 acks.lock().written(position.clone());
                 self.ctx
                     .status
                     .shard(shard_id, |s| s.last_checkpoint = Some(position));
-                true
+                Written::Done
             }
             Err(err) => {
                 self.ctx.labels.checkpoint(shard_id, false);
-                self.store_failed(shard_id, err);
-                false
+                self.store_failed(shard_id, err)
             }
         }
     }
 
-    async fn end_shard(&mut self, shard_id: &str, lease: &Lease) {
+    /// Writes one checkpoint.
+    async fn write_checkpoint(
+        &mut self,
+        shard_id: &str,
+        lease: &Lease,
+        acks: &ShardAcks,
+        position: Position,
+    ) -> Written {
+        let result = self.ctx.store.checkpoint(lease, &position).await;
+        self.checkpoint_written(shard_id, acks, position, result)
+    }
+
+    async fn end_shard(&mut self, shard_id: &str, lease: &Lease) -> Written {
         let result = match self.ctx.store.mark_shard_end(lease).await {
             Ok(()) => self.ctx.store.release(lease).await,
             Err(err) => Err(err),
         };
         match result {
-            Ok(()) => self.finish(shard_id),
+            Ok(()) => {
+                self.finish(shard_id);
+                Written::Done
+            }
             Err(err) => self.store_failed(shard_id, err),
         }
     }
@@ -534,7 +593,8 @@ impl<P: Processor> Supervisor<P> {
             }
             tokio::time::sleep(Duration::from_millis(20).min(deadline)).await;
         }
-        self.flush_checkpoints().await;
+        // The last chance to write them: not held back by an earlier failure.
+        self.write_checkpoints().await;
         let mut report = ShutdownReport::default();
         let owned: Vec<(String, Lease, Arc<ShardAcks>)> = self
             .states
@@ -564,6 +624,19 @@ impl<P: Processor> Supervisor<P> {
             .count();
         report
     }
+}
+
+/// Store calls of a round, sent together so a slow store costs one call's time rather than one
+/// per shard; at most this many at once, so a large group does not open a connection per shard.
+const STORE_CALLS_IN_FLIGHT: usize = 32;
+
+/// Runs `calls` concurrently (bounded); the answers in the calls' order. (A `Vec`, not an
+/// iterator: a borrowing closure kept in the supervisor's future would make it not `Send`.)
+async fn together<F: Future>(calls: Vec<F>) -> Vec<F::Output> {
+    futures::stream::iter(calls)
+        .buffered(STORE_CALLS_IN_FLIGHT)
+        .collect()
+        .await
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {
