@@ -20,10 +20,12 @@ impl<P: Processor> Supervisor<P> {
         let ctx = self.ctx.clone();
         self.renew_leases().await;
         if let Err(err) = ctx.store.heartbeat(&ctx.stream_name, &ctx.worker).await {
-            // The group's state and claims would fail the same way: try them at the next
-            // heartbeat rather than spend this one waiting on a store that does not answer.
             tracing::warn!(error = %err, "registering this worker in the checkpoint store failed");
-            return;
+            if err.is_retryable() {
+                // The group's state and claims would fail the same way: try them at the next
+                // heartbeat rather than spend this one waiting on a store that does not answer.
+                return;
+            }
         }
         self.balance().await;
         self.schedule().await;
