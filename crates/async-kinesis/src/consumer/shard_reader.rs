@@ -476,7 +476,6 @@ impl<P: Processor> ShardReader<P> {
     }
 }
 
-/// Half to all of `delay`, at random, so shards that failed together do not retry together.
 /// A shard from GetRecords' ChildShards (no sequence range is known yet).
 fn child_to_shard(child: &ChildShard) -> Option<Shard> {
     let range = child.hash_key_range()?;

@@ -210,10 +210,10 @@ impl<P: Processor> Supervisor<P> {
         });
     }
 
-    /// Renews every held lease (see [`together`]); gives up
-    /// those that could not be renewed in time (another worker may take them once they expire,
-    /// so reading on would risk two readers), and those whose records stopped being handed out
-    /// because the lease ran out before this renewal.
+    /// Renews every held lease (see [`together`]); gives up those that could not be renewed in
+    /// time (another worker may take them once they expire, so reading on would risk two
+    /// readers), and those whose records stopped being handed out because the lease ran out
+    /// before this renewal.
     async fn renew_leases(&mut self) {
         let leases: Vec<(String, Lease)> = self
             .states
