@@ -50,6 +50,16 @@ async fn producer_for<P: Processor>(
         .expect("producer")
 }
 
+/// Checks that `receipt` is already resolved (`why` says by what) and delivered.
+fn expect_delivered_already<T: std::fmt::Debug>(receipt: Receipt<T>, why: &str) {
+    // Unconstrained: tokio's cooperative budget would otherwise make a ready receipt look
+    // pending after many polls in a row.
+    tokio::task::unconstrained(receipt)
+        .now_or_never()
+        .expect(why)
+        .expect("delivered");
+}
+
 /// Decodes every stored record with `processor`; returns the items in stored order.
 async fn stored_items<P: Processor>(stream: &TestStream, processor: &P) -> Vec<P::Output> {
     let mut items = Vec::new();
@@ -262,10 +272,7 @@ async fn puts_after_close_are_refused_with_the_item() {
     let other_handle = producer.clone();
     let receipt = producer.put("before".to_owned()).await.expect("accepted");
     producer.close().await.expect("close");
-    tokio::task::unconstrained(receipt)
-        .now_or_never()
-        .expect("close resolved every receipt")
-        .expect("delivered");
+    expect_delivered_already(receipt, "close resolved every receipt");
 
     let err = other_handle
         .put("after".to_owned())
@@ -292,12 +299,7 @@ async fn flush_returns_once_every_earlier_item_is_resolved() {
     let receipts = put_orders(&producer, 500, 7).await;
     producer.flush().await.expect("flush");
     for receipt in receipts {
-        // Unconstrained: tokio's cooperative budget would otherwise make a ready receipt look
-        // pending after many polls in a row.
-        tokio::task::unconstrained(receipt)
-            .now_or_never()
-            .expect("resolved by the flush")
-            .expect("delivered");
+        expect_delivered_already(receipt, "resolved by the flush");
     }
     producer.close().await.expect("close");
     stream.delete().await;

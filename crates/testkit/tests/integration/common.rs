@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_kinesis::{CreateStream, StreamClient};
 use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use testkit::{Service, Services, random_stream_name};
@@ -62,30 +63,46 @@ pub fn entry(data: impl Into<Vec<u8>>, key: impl Into<String>) -> PutRecordsRequ
         .expect("data and partition key are set")
 }
 
-/// Puts `records` in one PutRecords call and checks that every one was accepted.
-pub async fn put_all(client: &Client, stream: &str, records: Vec<PutRecordsRequestEntry>) {
-    let out = client
+/// Puts `records` in one PutRecords call; panics with `expect` unless the call is answered
+/// (records may still have failed one by one).
+pub async fn put_records(
+    client: &Client,
+    stream: &str,
+    records: Vec<PutRecordsRequestEntry>,
+    expect: &str,
+) -> PutRecordsOutput {
+    client
         .put_records()
         .stream_name(stream)
         .set_records(Some(records))
         .send()
         .await
-        .expect("PutRecords");
+        .expect(expect)
+}
+
+/// Puts `records` in one PutRecords call and checks that every one was accepted.
+pub async fn put_all(client: &Client, stream: &str, records: Vec<PutRecordsRequestEntry>) {
+    let out = put_records(client, stream, records, "PutRecords").await;
     assert_eq!(out.failed_record_count(), Some(0), "{out:?}");
 }
 
-/// Every record's data in one shard, read straight from the emulator.
-pub async fn read_shard(client: &Client, name: &str, shard_id: &str) -> Vec<Vec<u8>> {
-    let mut iterator = client
+/// A TRIM_HORIZON iterator of one shard.
+pub async fn trim_horizon_iterator(client: &Client, stream: &str, shard_id: &str) -> String {
+    client
         .get_shard_iterator()
-        .stream_name(name)
+        .stream_name(stream)
         .shard_id(shard_id)
         .shard_iterator_type(ShardIteratorType::TrimHorizon)
         .send()
         .await
         .expect("GetShardIterator")
         .shard_iterator
-        .expect("an iterator");
+        .expect("an iterator")
+}
+
+/// Every record's data in one shard, read straight from the emulator.
+pub async fn read_shard(client: &Client, name: &str, shard_id: &str) -> Vec<Vec<u8>> {
+    let mut iterator = trim_horizon_iterator(client, name, shard_id).await;
     let mut data = Vec::new();
     loop {
         let page = client

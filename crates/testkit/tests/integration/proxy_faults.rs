@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::ShardIteratorType;
-use common::{create_stream, delete_stream, entry, kinesalite, random_stream, read_shard};
+use common::{
+    create_stream, delete_stream, entry, kinesalite, put_records, random_stream, read_shard,
+    trim_horizon_iterator,
+};
 use testkit::proxy::{Fault, FaultStats, Limits, LimitsProxy, ProxyConfig, Schedule, sdk_client};
 
 async fn unlimited_proxy(upstream: &str) -> LimitsProxy {
@@ -24,13 +26,7 @@ async fn put_batch(client: &Client, stream: &str, from: usize, n: usize) -> Vec<
     let records = (from..from + n)
         .map(|i| entry(format!("rec-{i:04}"), format!("k{i}")))
         .collect::<Vec<_>>();
-    let out = client
-        .put_records()
-        .stream_name(stream)
-        .set_records(Some(records))
-        .send()
-        .await
-        .expect("PutRecords");
+    let out = put_records(client, stream, records, "PutRecords").await;
     let codes: Vec<_> = out
         .records()
         .iter()
@@ -212,19 +208,6 @@ async fn put_record_is_throttled_as_a_whole_call() {
     proxy.shutdown().await.expect("proxy ran without failures");
 }
 
-async fn trim_horizon(client: &Client, stream: &str) -> String {
-    client
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .expect("GetShardIterator")
-        .shard_iterator
-        .expect("an iterator")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iterators_expire_on_script_and_by_age() {
     let upstream = kinesalite();
@@ -239,7 +222,7 @@ async fn iterators_expire_on_script_and_by_age() {
     create_stream(&client, &stream, 1).await;
 
     let fault = proxy.add_fault(Fault::expire_iterators().schedule(Schedule::First(2)));
-    let it = trim_horizon(&client, &stream).await;
+    let it = trim_horizon_iterator(&client, &stream, "shardId-000000000000").await;
     for _ in 0..2 {
         let err = client
             .get_records()
@@ -268,7 +251,7 @@ async fn iterators_expire_on_script_and_by_age() {
     );
 
     // By age: an iterator older than iterator_max_age is expired, a fresh one is not.
-    let old = trim_horizon(&client, &stream).await;
+    let old = trim_horizon_iterator(&client, &stream, "shardId-000000000000").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let err = client
         .get_records()
@@ -277,7 +260,7 @@ async fn iterators_expire_on_script_and_by_age() {
         .await
         .expect_err("too old");
     assert_eq!(err.code(), Some("ExpiredIteratorException"));
-    let fresh = trim_horizon(&client, &stream).await;
+    let fresh = trim_horizon_iterator(&client, &stream, "shardId-000000000000").await;
     client
         .get_records()
         .shard_iterator(&fresh)

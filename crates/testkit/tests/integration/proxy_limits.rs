@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::ProvideErrorMetadata;
-use aws_sdk_kinesis::types::ShardIteratorType;
 use common::{
-    create_stream, delete_stream, entry, kinesalite, kinesis_mock, put_all, random_stream,
+    create_stream, delete_stream, entry, kinesalite, kinesis_mock, put_all, put_records,
+    random_stream, trim_horizon_iterator,
 };
 use testkit::proxy::{Limits, LimitsProxy, MIB, ProxyConfig, SecondCounters, sdk_client};
 
@@ -97,13 +97,13 @@ async fn naive_writer(
                     .map(|i| entry(vec![b'x'; size], format!("k{task}-{n}-{i}")))
                     .collect::<Vec<_>>();
                 n += 1;
-                let out = client
-                    .put_records()
-                    .stream_name(&stream)
-                    .set_records(Some(records))
-                    .send()
-                    .await
-                    .expect("PutRecords answers even when throttled");
+                let out = put_records(
+                    &client,
+                    &stream,
+                    records,
+                    "PutRecords answers even when throttled",
+                )
+                .await;
                 let failed = out
                     .records()
                     .iter()
@@ -196,24 +196,11 @@ async fn naive_writer_is_throttled_at_1_mib_per_second() {
     proxy.shutdown().await.expect("proxy ran without failures");
 }
 
-async fn iterator(client: &Client, stream: &str, shard_id: &str) -> String {
-    client
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard_id)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .expect("GetShardIterator")
-        .shard_iterator
-        .expect("an iterator")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_reader_is_throttled_at_5_calls_per_second() {
     let _serial = SATURATING.lock().await;
     let (proxy, client, stream) = one_shard_behind_limits("proxy-rcalls").await;
-    let it = iterator(&client, &stream, "shardId-000000000000").await;
+    let it = trim_horizon_iterator(&client, &stream, "shardId-000000000000").await;
 
     let run = Duration::from_secs(7);
     let start = Instant::now();
@@ -268,7 +255,7 @@ async fn naive_reader_is_throttled_at_2_mib_per_second() {
         put_all(&direct, &stream, records).await;
     }
 
-    let mut it = iterator(&client, &stream, "shardId-000000000000").await;
+    let mut it = trim_horizon_iterator(&client, &stream, "shardId-000000000000").await;
     let run = Duration::from_secs(4);
     let start = Instant::now();
     let mut read_bytes = 0u64;
@@ -315,7 +302,7 @@ async fn naive_reader_is_throttled_at_2_mib_per_second() {
 async fn client_under_the_limits_is_never_throttled() {
     let _serial = SATURATING.lock().await;
     let (proxy, client, stream) = one_shard_behind_limits("proxy-under").await;
-    let mut it = iterator(&client, &stream, "shardId-000000000000").await;
+    let mut it = trim_horizon_iterator(&client, &stream, "shardId-000000000000").await;
 
     // 900 records/s of 1 KiB (0.9 MiB/s) and 4 GetRecords/s for 3 s, paced every 100 ms / 250 ms.
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -376,13 +363,7 @@ async fn each_shard_has_its_own_limits_and_routing_matches_the_emulator() {
         }
     }
     records.extend((0..196).map(|i| entry(format!("d{i}"), format!("pk-{i}"))));
-    let out = client
-        .put_records()
-        .stream_name(&stream)
-        .set_records(Some(records))
-        .send()
-        .await
-        .expect("PutRecords");
+    let out = put_records(&client, &stream, records, "PutRecords").await;
 
     let counters = proxy.counters();
     assert_eq!(
