@@ -9,7 +9,7 @@ use async_kinesis::processor::{JsonLineProcessor, Processor, StringProcessor};
 use async_kinesis::producer::{Producer, PutErrorKind, Receipt};
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
-use testkit::{KinesisEndpoint, Services, TestStream, random_stream_name, read_stream};
+use testkit::{Services, TestStream, random_stream_name, read_stream};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Order {
@@ -34,20 +34,23 @@ where
     receipts
 }
 
-/// A producer for a test stream on kinesis-mock.
-async fn producer_for<P: Processor>(
-    kinesis: &KinesisEndpoint,
-    stream: &TestStream,
+/// A new test stream on kinesis-mock and a producer for it.
+async fn stream_and_producer<P: Processor>(
+    prefix: &str,
+    shards: u32,
     processor: P,
     buffer_time: Duration,
-) -> Producer<P> {
-    Producer::builder(stream.name())
+) -> (TestStream, Producer<P>) {
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, prefix, shards).await;
+    let producer = Producer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
         .processor(processor)
         .buffer_time(buffer_time)
         .build()
         .await
-        .expect("producer")
+        .expect("producer");
+    (stream, producer)
 }
 
 /// Checks that `receipt` is already resolved (`why` says by what) and delivered.
@@ -75,12 +78,10 @@ async fn stored_items<P: Processor>(stream: &TestStream, processor: &P) -> Vec<P
 async fn hundred_thousand_items_arrive_exactly_once_in_key_order() {
     const ITEMS: u64 = 100_000;
     const KEYS: u64 = 200;
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "producer-100k", 4).await;
     let processor = JsonLineProcessor::<Order>::default();
-    let producer = producer_for(
-        &kinesis,
-        &stream,
+    let (stream, producer) = stream_and_producer(
+        "producer-100k",
+        4,
         processor.clone(),
         Duration::from_millis(500),
     )
@@ -173,17 +174,15 @@ async fn create_stream_creates_a_missing_stream() {
 
 #[tokio::test]
 async fn explicit_hash_keys_choose_the_shard() {
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "producer-ehk", 2).await;
-    let mut shards = stream.shards().await;
-    shards.sort_by_key(|s| s.starting_hash_key);
-    let producer = producer_for(
-        &kinesis,
-        &stream,
+    let (stream, producer) = stream_and_producer(
+        "producer-ehk",
+        2,
         StringProcessor::default(),
         Duration::from_millis(10),
     )
     .await;
+    let mut shards = stream.shards().await;
+    shards.sort_by_key(|s| s.starting_hash_key);
     for (hash_key, shard) in [("0", &shards[0]), (&*u128::MAX.to_string(), &shards[1])] {
         let delivery = producer
             .put_with_hash_key("x".to_owned(), "same-key", hash_key)
@@ -199,11 +198,9 @@ async fn explicit_hash_keys_choose_the_shard() {
 
 #[tokio::test]
 async fn bad_items_come_back_with_a_clear_error_and_the_producer_keeps_working() {
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "producer-bad", 1).await;
-    let producer = producer_for(
-        &kinesis,
-        &stream,
+    let (stream, producer) = stream_and_producer(
+        "producer-bad",
+        1,
         StringProcessor::default(),
         Duration::from_millis(10),
     )
@@ -260,11 +257,9 @@ async fn bad_items_come_back_with_a_clear_error_and_the_producer_keeps_working()
 
 #[tokio::test]
 async fn puts_after_close_are_refused_with_the_item() {
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "producer-closed", 1).await;
-    let producer = producer_for(
-        &kinesis,
-        &stream,
+    let (stream, producer) = stream_and_producer(
+        "producer-closed",
+        1,
         StringProcessor::default(),
         Duration::from_millis(500),
     )
@@ -286,12 +281,10 @@ async fn puts_after_close_are_refused_with_the_item() {
 
 #[tokio::test]
 async fn flush_returns_once_every_earlier_item_is_resolved() {
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "producer-flush", 2).await;
     // Without the flush, items would wait a minute for fuller records.
-    let producer = producer_for(
-        &kinesis,
-        &stream,
+    let (stream, producer) = stream_and_producer(
+        "producer-flush",
+        2,
         JsonLineProcessor::<Order>::default(),
         Duration::from_secs(60),
     )
@@ -307,11 +300,9 @@ async fn flush_returns_once_every_earlier_item_is_resolved() {
 
 #[tokio::test]
 async fn dropping_every_handle_still_delivers_what_was_accepted() {
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "producer-drop", 1).await;
-    let producer = producer_for(
-        &kinesis,
-        &stream,
+    let (stream, producer) = stream_and_producer(
+        "producer-drop",
+        1,
         StringProcessor::default(),
         Duration::from_millis(500),
     )
@@ -337,11 +328,9 @@ async fn dropping_every_handle_still_delivers_what_was_accepted() {
 
 #[tokio::test]
 async fn a_deleted_stream_fails_every_pending_item_with_stream_not_found() {
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "producer-deleted", 1).await;
-    let producer = producer_for(
-        &kinesis,
-        &stream,
+    let (stream, producer) = stream_and_producer(
+        "producer-deleted",
+        1,
         JsonLineProcessor::<Order>::default(),
         Duration::from_secs(60),
     )
