@@ -147,16 +147,8 @@ async fn groups_never_share_keys() {
     app.checkpoint(&two, &Position::after("20"))
         .await
         .expect("write");
-    assert_eq!(
-        app.progress(&stream, "shard-0").await.expect("progress"),
-        Progress::At(Position::after("10"))
-    );
-    assert_eq!(
-        app.progress(&other_stream, "shard-0")
-            .await
-            .expect("progress"),
-        Progress::At(Position::after("20"))
-    );
+    expect_checkpoint(&app, &stream, "shard-0", "10").await;
+    expect_checkpoint(&app, &other_stream, "shard-0", "20").await;
     assert_eq!(app.list(&stream).await.expect("list").len(), 1);
 
     // "<run>a:b" reading "s" and "<run>a" reading "b:s" would both be "<run>a:b:s" unescaped.

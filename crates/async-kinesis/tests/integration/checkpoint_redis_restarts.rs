@@ -57,10 +57,7 @@ async fn calls_during_an_outage_fail_retryably_and_the_store_recovers() {
         .checkpoint(&lease, &Position::after("300"))
         .await
         .expect("write");
-    assert_eq!(
-        store.progress("s", "shard-0").await.expect("progress"),
-        Progress::At(Position::after("300"))
-    );
+    expect_checkpoint(&store, "s", "shard-0", "300").await;
 }
 
 /// A server that stops answering (frozen) fails calls within the call timeout; they work again
@@ -173,10 +170,7 @@ async fn leases_and_fencing_hold_across_a_restart() {
         Err(CheckpointError::NotOwned { owner, .. }) => assert_eq!(owner, Some(b.clone())),
         other => panic!("the old owner wrote after the takeover: {other:?}"),
     }
-    assert_eq!(
-        store_b.progress("s", "shard-0").await.expect("progress"),
-        Progress::At(Position::after("20"))
-    );
+    expect_checkpoint(&store_b, "s", "shard-0", "20").await;
 }
 
 /// The contract holds on a three-node Redis Cluster, with every key of a group in one slot.
@@ -356,10 +350,7 @@ async fn the_store_follows_a_master_failing_over_to_its_replica() {
         store.checkpoint(&lease, &Position::after("300")).await,
         Err(CheckpointError::NotOwned { .. })
     ));
-    assert_eq!(
-        store.progress(&stream, "shard-0").await.expect("progress"),
-        Progress::At(Position::after("200"))
-    );
+    expect_checkpoint(&store, &stream, "shard-0", "200").await;
 }
 
 /// Claims `shard` for `worker`, retrying while the cluster settles.
@@ -497,10 +488,7 @@ async fn tls_through_an_injected_client() {
         .checkpoint(&lease, &Position::after("42"))
         .await
         .expect("write");
-    assert_eq!(
-        store.progress("s", "shard-0").await.expect("progress"),
-        Progress::At(Position::after("42"))
-    );
+    expect_checkpoint(&store, "s", "shard-0", "42").await;
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

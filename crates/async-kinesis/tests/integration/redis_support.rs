@@ -3,7 +3,8 @@
 use std::sync::OnceLock;
 
 use async_kinesis::checkpoint::{
-    CheckpointError, CheckpointStore, Claim, Lease, LeaseTiming, RedisStore, WorkerId,
+    CheckpointError, CheckpointStore, Claim, Lease, LeaseTiming, Position, Progress, RedisStore,
+    WorkerId,
 };
 use testkit::group::error_chain;
 use testkit::redis_server::RedisServer;
@@ -44,6 +45,14 @@ pub async fn acquire(store: &RedisStore, stream: &str, shard: &str, worker: &Wor
         Claim::Acquired { lease, .. } => lease,
         other => panic!("{worker} expected {shard}, got {other:?}"),
     }
+}
+
+/// Checks that the store holds the checkpoint "after `sequence`" for the shard.
+pub async fn expect_checkpoint(store: &RedisStore, stream: &str, shard: &str, sequence: &str) {
+    assert_eq!(
+        store.progress(stream, shard).await.expect("progress"),
+        Progress::At(Position::after(sequence))
+    );
 }
 
 pub fn expect_store_error(
