@@ -333,6 +333,22 @@ impl Error {
                 endpoint: endpoint.to_owned(),
                 source: Box::new(err),
             },
+            // An error status whose body could not be read as an AWS error (e.g. an empty 413
+            // body): judge by the status, as for a service error without a code.
+            SdkError::ResponseError(ref context)
+                if context
+                    .raw()
+                    .http_status()
+                    .is_some_and(|status| status >= 400) =>
+            {
+                let (code, class) = code_of_status(context.raw().http_status());
+                Self::Service {
+                    operation,
+                    class,
+                    code,
+                    message: String::new(),
+                }
+            }
             SdkError::ResponseError(_) => Self::Client {
                 operation,
                 class: ErrorClass::Transient,

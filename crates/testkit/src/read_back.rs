@@ -63,7 +63,7 @@ pub async fn read_shard(client: &StreamClient, shard_id: &str) -> Vec<StoredReco
         records.extend(page.records().iter().map(|record| StoredRecord {
             shard_id: shard_id.to_owned(),
             sequence_number: record.sequence_number().to_owned(),
-            partition_key: record.partition_key().to_owned(),
+            partition_key: record.partition_key().unwrap_or_default().to_owned(),
             data: bytes::Bytes::copy_from_slice(record.data().as_ref()),
         }));
         let caught_up = got == 0 && page.millis_behind_latest().unwrap_or(0) == 0;

@@ -377,7 +377,9 @@ impl<P: Processor> ShardReader<P> {
         let mut last_complete: Option<Arc<str>> = None;
         for record in records {
             let sequence: Arc<str> = Arc::from(record.sequence_number);
-            let partition_key: Arc<str> = Arc::from(record.partition_key);
+            // Absent only for records written without a key to a stream with AUTO record
+            // distribution; an empty key is what such a record is addressed by.
+            let partition_key: Arc<str> = Arc::from(record.partition_key.unwrap_or_default());
             let data = Bytes::from(record.data.into_inner());
             let arrival_time = record
                 .approximate_arrival_timestamp

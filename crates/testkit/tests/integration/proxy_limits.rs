@@ -271,7 +271,9 @@ async fn naive_reader_is_throttled_at_2_mib_per_second() {
                 read_bytes += page
                     .records()
                     .iter()
-                    .map(|r| (r.data().as_ref().len() + r.partition_key().len()) as u64)
+                    .map(|r| {
+                        (r.data().as_ref().len() + r.partition_key().map_or(0, str::len)) as u64
+                    })
                     .sum::<u64>();
                 it = page.next_shard_iterator.expect("open shard");
             }
