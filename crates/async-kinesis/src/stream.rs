@@ -213,6 +213,12 @@ impl StreamClient {
         })
     }
 
+    /// The same client, naming `endpoint` in its errors.
+    pub(crate) fn with_endpoint(mut self, endpoint: &Arc<str>) -> Self {
+        self.endpoint = endpoint.clone();
+        self
+    }
+
     /// The stream this client is bound to.
     pub fn stream(&self) -> &StreamRef {
         &self.stream
