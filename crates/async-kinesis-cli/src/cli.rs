@@ -109,7 +109,7 @@ pub(crate) struct TailArgs {
     /// Stream name or ARN.
     pub(crate) stream: String,
     /// Where shards without a checkpoint start: trim-horizon, latest, an RFC 3339 time, an age
-    /// such as -15m, or seq:<sequence number> (of one shard, see --shard).
+    /// such as -15m, or seq:N for the record with sequence number N (of one shard, see --shard).
     #[arg(
         long,
         default_value = "trim-horizon",

@@ -166,6 +166,11 @@ fn render(view: &GroupView) -> String {
             },
         ]);
     }
+    let workers = if view.workers.is_empty() {
+        "no live workers".to_owned()
+    } else {
+        workers.to_string()
+    };
     format!(
         "group {} on {}: {} live worker(s)\n{workers}\n{shards}",
         view.app,
