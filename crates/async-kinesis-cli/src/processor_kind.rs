@@ -1,7 +1,7 @@
 //! `-p/--processor`: the seven processors of the Python library, and raw bytes.
 
 use async_kinesis::processor::{
-    BytesSerializer, Composed, JsonLineProcessor, JsonListProcessor, JsonProcessor,
+    BytesSerializer, Composed, JsonLineProcessor, JsonListProcessor, JsonProcessor, KplAggregator,
     KplJsonProcessor, KplStringProcessor, MsgpackProcessor, SimpleAggregator, StringProcessor,
 };
 use clap::ValueEnum;
@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 /// Which processor encodes and decodes records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ProcessorKind {
-    /// Each record's bytes as they are.
+    /// Each record's bytes as they are; `tail` unpacks KPL aggregates into their user records.
     Raw,
     /// StringProcessor: UTF-8 text, one item per record.
     String,
@@ -30,6 +30,10 @@ pub(crate) enum ProcessorKind {
 
 /// Raw bytes, one item per record.
 pub(crate) type RawProcessor = Composed<BytesSerializer, SimpleAggregator>;
+
+/// Raw bytes as read: a KPL aggregate yields its user records, any other record itself (the
+/// KPL reader passes records without its magic prefix through).
+pub(crate) type RawReader = Composed<BytesSerializer, KplAggregator>;
 
 /// JSON items are kept as their exact text: nothing is re-encoded, so numbers keep every digit.
 pub(crate) type Json = Box<RawValue>;
@@ -85,3 +89,18 @@ macro_rules! with_processor {
     }};
 }
 pub(crate) use with_processor;
+
+/// Like `with_processor!`, with the reading side of `raw`, which unpacks KPL aggregates.
+macro_rules! with_reader {
+    ($kind:expr, |$p:ident| $body:expr) => {{
+        use $crate::processor_kind as pk;
+        match $kind {
+            pk::ProcessorKind::Raw => {
+                let $p = pk::RawReader::default();
+                $body
+            }
+            other => $crate::processor_kind::with_processor!(other, |$p| $body),
+        }
+    }};
+}
+pub(crate) use with_reader;

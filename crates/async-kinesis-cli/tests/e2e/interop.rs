@@ -85,6 +85,26 @@ async fn tail_reads_what_python_wrote_with_every_processor() {
             got
         };
         assert_eq!(got, items, "{python} via -p {processor}");
+        if processor.starts_with("kpl") {
+            // The default processor (raw) unpacks KPL aggregates too: each user record's bytes.
+            let raw = run_async(args(&["tail", stream.name(), "-e"]))
+                .await
+                .success();
+            let texts: Vec<Value> = json_lines(&raw)
+                .into_iter()
+                .map(|line| {
+                    let text = line["data"]
+                        .as_str()
+                        .expect("user records are text")
+                        .to_owned();
+                    match processor {
+                        "kpljson" => serde_json::from_str(&text).expect("JSON user record"),
+                        _ => Value::String(text),
+                    }
+                })
+                .collect();
+            assert_eq!(texts, items, "{python} via the default raw processor");
+        }
         stream.clone().delete().await;
     }
 }

@@ -15,7 +15,7 @@ use crate::cli::{Global, TailArgs};
 use crate::error::{CliError, one_line};
 use crate::format::Meta;
 use crate::item::ItemView;
-use crate::processor_kind::with_processor;
+use crate::processor_kind::with_reader;
 use crate::time_spec::StartSpec;
 use until::{ShardFacts, Until};
 
@@ -29,7 +29,7 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 const FLUSH_BYTES: usize = 64 * 1024;
 
 pub(crate) async fn run(global: &Global, args: TailArgs) -> Result<(), CliError> {
-    with_processor!(args.processor, |p| tail_with(global, &args, p).await)
+    with_reader!(args.processor, |p| tail_with(global, &args, p).await)
 }
 
 /// Why reading stopped.
