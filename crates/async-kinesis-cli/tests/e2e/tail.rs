@@ -72,6 +72,58 @@ async fn a_file_put_with_keys_comes_back_whole_with_metadata() {
         "lost: {:?}",
         (0..20).filter(|n| !seen.contains(n)).collect::<Vec<_>>()
     );
+
+    // One shard only, and a record routed by its explicit hash key.
+    let first = "shardId-000000000000";
+    let only = run_async(args(&[
+        "tail", &name, "-p", "jsonline", "-e", "--shard", first,
+    ]))
+    .await
+    .success();
+    let only = json_lines(&only);
+    assert!(!only.is_empty() && only.iter().all(|l| l["shard"] == first));
+    assert_eq!(
+        only.len(),
+        got.iter().filter(|l| l["shard"] == first).count()
+    );
+    let ehk = run_async(args(&[
+        "put",
+        &name,
+        "{\"order\":99}",
+        "-p",
+        "json",
+        "-k",
+        "c-1",
+        "--explicit-hash-key",
+        "0",
+    ]))
+    .await
+    .success();
+    assert!(stdout(&ehk).contains("1 record(s) put"), "{}", stdout(&ehk));
+    let tail = run_async(args(&[
+        "tail",
+        &name,
+        "-e",
+        "--shard",
+        first,
+        "-f",
+        "{key} {data}",
+    ]))
+    .await
+    .success();
+    assert!(
+        stdout(&tail).ends_with("c-1 {\"order\":99}\n"),
+        "{}",
+        stdout(&tail)
+    );
+    let unknown = run_async(args(&["tail", &name, "--shard", "shardId-000000000009"]))
+        .await
+        .code(1);
+    assert!(
+        stderr(&unknown).contains("has no shard shardId-000000000009"),
+        "{}",
+        stderr(&unknown)
+    );
     stream.delete().await;
 }
 
