@@ -57,11 +57,10 @@ impl Streams {
     /// # Errors
     /// As for [`Streams::connect`].
     pub fn from_sdk_config(config: &SdkConfig) -> Result<Self, Error> {
-        // A stream client checks the configuration and names the endpoint the same way.
-        let probe = StreamClient::from_sdk_config(config, "_")?;
+        let (client, endpoint) = crate::stream::client_for(config)?;
         Ok(Self {
-            client: probe.sdk_client().clone(),
-            endpoint: probe.endpoint().into(),
+            client,
+            endpoint,
             page_size: LIST_STREAMS_PAGE,
         })
     }
