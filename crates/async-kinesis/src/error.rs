@@ -401,6 +401,7 @@ fn operation_targets_stream(operation: &str) -> bool {
             | "PutRecords"
             | "PutRecord"
             | "GetShardIterator"
+            | "UpdateShardCount"
     )
 }
 

@@ -55,6 +55,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Administration
+//!
+//! [`Streams`] lists every stream of an account and region (all pages, with summaries);
+//! [`StreamClient`] also reshards ([`reshard`]: a new shard count, a split, a merge, checked
+//! before any call) and tells how far a checkpoint is behind the tip of its shard
+//! ([`StreamClient::millis_behind_latest`]). [`partition_key`] checks keys as Kinesis does.
+//!
 //! # Errors
 //!
 //! All fallible calls return [`Error`]. [`Error::class`] tells throttling, transient, expired,
@@ -76,14 +83,18 @@ pub mod checkpoint;
 pub mod connect;
 pub mod consumer;
 pub mod error;
+mod lag;
 pub mod limits;
 pub mod metrics;
+pub mod partition_key;
 pub mod processor;
 pub mod producer;
+pub mod reshard;
 pub mod shard;
 pub mod shard_map;
 pub mod stream;
 pub mod stream_ref;
+pub mod streams;
 
 #[cfg(feature = "dynamodb")]
 pub use checkpoint::DynamoDbStore;
@@ -98,6 +109,7 @@ pub use stream::{
     CreateStream, ShardListing, StreamClient, StreamMode, StreamStatus, StreamSummary,
 };
 pub use stream_ref::{IntoStreamRef, StreamRef};
+pub use streams::Streams;
 
 // The README's examples compile as doctests.
 #[cfg(doctest)]

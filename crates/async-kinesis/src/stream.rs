@@ -168,18 +168,11 @@ impl StreamClient {
         S: IntoStreamRef,
     {
         let stream = stream.into_stream_ref()?;
-        if config.credentials_provider().is_none() {
-            return Err(Error::NoCredentials {
-                operation: "connect",
-                source: None,
-            });
-        }
-        let endpoint =
-            describe_endpoint(config.endpoint_url(), config.region().map(|r| r.as_ref()));
+        let (client, endpoint) = client_for(config)?;
         Ok(Self {
-            client: Client::new(config),
+            client,
             stream,
-            endpoint: endpoint.into(),
+            endpoint,
         })
     }
 
@@ -211,6 +204,12 @@ impl StreamClient {
             stream: stream.into_stream_ref()?,
             endpoint: self.endpoint.clone(),
         })
+    }
+
+    /// The same client, naming `endpoint` in its errors.
+    pub(crate) fn with_endpoint(mut self, endpoint: &Arc<str>) -> Self {
+        self.endpoint = endpoint.clone();
+        self
     }
 
     /// The stream this client is bound to.
@@ -540,6 +539,21 @@ impl StreamClient {
             .map_err(|e| self.error(OP, e))
             .map(drop)
     }
+}
+
+/// A Kinesis client for `config` and the endpoint its errors name.
+///
+/// # Errors
+/// [`Error::NoCredentials`] when the configuration has no credentials provider at all.
+pub(crate) fn client_for(config: &SdkConfig) -> Result<(Client, Arc<str>), Error> {
+    if config.credentials_provider().is_none() {
+        return Err(Error::NoCredentials {
+            operation: "connect",
+            source: None,
+        });
+    }
+    let endpoint = describe_endpoint(config.endpoint_url(), config.region().map(|r| r.as_ref()));
+    Ok((Client::new(config), endpoint.into()))
 }
 
 fn describe_endpoint(endpoint_url: Option<&str>, region: Option<&str>) -> String {

@@ -118,6 +118,31 @@ impl<P: Processor> ConsumerBuilder<P> {
         self
     }
 
+    /// Read only these shards (default: every shard). Their children are not read, and a named
+    /// child whose parents are not named is read without waiting for them.
+    pub fn only_shards<I, S>(mut self, shard_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.only_shards = Some(shard_ids.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Start `shard_id` at the record `sequence_number` (AT_SEQUENCE_NUMBER) when it has no
+    /// checkpoint; other shards start as [`ConsumerBuilder::iterator_type`] says. Call it once
+    /// per shard.
+    pub fn start_at_sequence_number(
+        mut self,
+        shard_id: impl Into<String>,
+        sequence_number: impl Into<String>,
+    ) -> Self {
+        self.config
+            .start_sequences
+            .insert(shard_id.into(), Arc::from(sequence_number.into()));
+        self
+    }
+
     /// At most this many shards read at once by this consumer (default: no limit).
     pub fn max_shard_consumers(mut self, max: usize) -> Self {
         self.config.max_shard_consumers = Some(max);

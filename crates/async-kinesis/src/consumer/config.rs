@@ -1,5 +1,6 @@
 //! The consumer's options: defaults in one place, validated once.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -86,6 +87,10 @@ pub(crate) struct ConsumerConfig {
     pub(crate) checkpoint_every: u64,
     pub(crate) poison_policy: PoisonPolicy,
     pub(crate) worker_id: Option<WorkerId>,
+    /// Only these shards are read (all when `None`).
+    pub(crate) only_shards: Option<BTreeSet<String>>,
+    /// Shards without a checkpoint that start at a given record instead of `iterator_type`.
+    pub(crate) start_sequences: BTreeMap<String, Arc<str>>,
 }
 
 impl Default for ConsumerConfig {
@@ -113,6 +118,8 @@ impl Default for ConsumerConfig {
             checkpoint_every: 1_000,
             poison_policy: PoisonPolicy::Skip,
             worker_id: None,
+            only_shards: None,
+            start_sequences: BTreeMap::new(),
         }
     }
 }
@@ -184,6 +191,9 @@ impl ConsumerConfig {
         if self.checkpoint_every == 0 {
             return fail("checkpoint_every", "must be at least 1".into());
         }
+        if self.only_shards.as_ref().is_some_and(BTreeSet::is_empty) {
+            return fail("only_shards", "names no shard".into());
+        }
         Ok(())
     }
 
@@ -235,6 +245,8 @@ mod tests {
         assert_eq!(c.checkpoint_every, 1_000);
         assert!(matches!(c.poison_policy, PoisonPolicy::Skip));
         assert_eq!(c.worker_id, None);
+        assert_eq!(c.only_shards, None);
+        assert!(c.start_sequences.is_empty());
         c.validate().expect("the defaults are valid");
     }
 
@@ -280,6 +292,10 @@ mod tests {
             "checkpoint_interval"
         );
         assert_eq!(rejected(|c| c.checkpoint_every = 0), "checkpoint_every");
+        assert_eq!(
+            rejected(|c| c.only_shards = Some(BTreeSet::new())),
+            "only_shards"
+        );
     }
 
     #[test]

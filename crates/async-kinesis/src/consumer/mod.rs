@@ -234,6 +234,48 @@ impl<P: Processor> Consumer<P> {
         .await
     }
 
+    /// Whether this consumer has read everything there is for it right now: no record waits in
+    /// its queue, and every known shard is read up ([`ShardDetail::is_read_up`]: finished,
+    /// stopped, or read at its tip) or held by another live worker of the group.
+    ///
+    /// Reading goes on either way; a tool that reads a stream up to its end stops polling and
+    /// shuts down once this says `true`. Records written after that are not covered.
+    ///
+    /// # Errors
+    /// The store's error when a shard is not read here and the store cannot say who holds it.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only reads.
+    pub async fn caught_up(&self) -> Result<bool, CheckpointError> {
+        // Error items take no room in the budget: the channel itself must be empty too.
+        if !self.buffer.is_empty() || !self.rx.is_empty() || self.budget.queued_items() > 0 {
+            return Ok(false);
+        }
+        let status = self.shard_status();
+        if status.shard_details.is_empty() {
+            return Ok(false); // not listed yet
+        }
+        let pending: Vec<&str> = status
+            .shard_details
+            .iter()
+            .filter(|d| !d.is_read_up())
+            .map(|d| d.shard_id.as_str())
+            .collect();
+        if pending.is_empty() {
+            return Ok(true);
+        }
+        let leases = self.store.list(&self.stream_name).await?;
+        Ok(pending.iter().all(|shard_id| {
+            leases.iter().any(|lease| {
+                lease.shard_id == *shard_id
+                    && lease
+                        .owner
+                        .as_ref()
+                        .is_some_and(|owner| *owner != self.worker)
+            })
+        }))
+    }
+
     /// This consumer's id in the checkpoint store.
     pub fn worker_id(&self) -> &WorkerId {
         &self.worker

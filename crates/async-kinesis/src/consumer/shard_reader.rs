@@ -32,6 +32,8 @@ pub(crate) enum StartAt {
     TrimHorizon,
     Latest,
     AtTimestamp(SystemTime),
+    /// At this record (AT_SEQUENCE_NUMBER), as the user asked.
+    AtSequence(Arc<str>),
 }
 
 /// How a reader ended.
@@ -149,6 +151,9 @@ impl<P: Processor> ShardReader<P> {
                 Step::Stop => return ReaderOutcome::Stopped,
                 Step::Cancelled => return ReaderOutcome::Cancelled,
             }
+            // Set after the batch is queued, so "at the tip" never precedes its records.
+            let at_tip = empty && millis_behind == Some(0);
+            self.ctx.status.shard(&self.shard_id, |s| s.at_tip = at_tip);
             match output.next_shard_iterator {
                 Some(next) => iterator = next,
                 None => {
@@ -333,6 +338,9 @@ impl<P: Processor> ShardReader<P> {
                     .shard_iterator_type(kind)
                     .starting_sequence_number(position.sequence_number.as_ref())
             }
+            (None, StartAt::AtSequence(sequence)) => request
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .starting_sequence_number(sequence.as_ref()),
             (None, StartAt::TrimHorizon) => {
                 request.shard_iterator_type(ShardIteratorType::TrimHorizon)
             }

@@ -83,12 +83,23 @@ pub struct ShardDetail {
     pub stats: ShardStats,
     /// Lag behind the tip of the shard, as the last GetRecords reported.
     pub millis_behind_latest: Option<i64>,
+    /// The last GetRecords call returned no records at 0 ms behind the tip: everything written
+    /// to the shard before that call has been queued for the user.
+    pub at_tip: bool,
     /// Records read and not yet acknowledged (queued or with the user).
     pub unacked_records: usize,
     /// Sequence number of the last record read.
     pub last_read: Option<String>,
     /// The last checkpoint written (`sequence` or `sequence/sub-sequence`).
     pub last_checkpoint: Option<String>,
+}
+
+impl ShardDetail {
+    /// Nothing more of this shard is coming for now: it was read to its end and finished, it
+    /// stopped after an error (reported as an error item), or it is being read at its tip.
+    pub fn is_read_up(&self) -> bool {
+        self.is_finished || self.is_stopped || (self.is_allocated && self.at_tip)
+    }
 }
 
 /// Sequence numbers bounding a shard.
@@ -122,6 +133,7 @@ pub(crate) struct ShardRuntime {
     pub(crate) throttled: u64,
     pub(crate) success: u64,
     pub(crate) millis_behind_latest: Option<i64>,
+    pub(crate) at_tip: bool,
     pub(crate) unacked: usize,
     pub(crate) last_read: Option<Arc<str>>,
     pub(crate) last_checkpoint: Option<Position>,
@@ -196,6 +208,7 @@ impl StatusBoard {
                         success: r.success,
                     },
                     millis_behind_latest: r.millis_behind_latest,
+                    at_tip: r.at_tip,
                     unacked_records: r.unacked,
                     last_read: r.last_read.as_deref().map(str::to_owned),
                     last_checkpoint: r.last_checkpoint.as_ref().map(Position::to_string),

@@ -15,6 +15,7 @@ mod checkpoint_memory;
 mod checkpoint_redis;
 mod checkpoint_redis_restarts;
 mod consumer_basic;
+mod consumer_end;
 mod consumer_faults;
 #[cfg(feature = "kpl")]
 mod consumer_kpl;
@@ -30,4 +31,5 @@ mod processor_props;
 mod producer;
 mod producer_faults;
 mod producer_limits;
+mod stream_admin;
 mod stream_client;

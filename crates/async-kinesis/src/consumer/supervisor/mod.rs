@@ -258,7 +258,10 @@ impl<P: Processor> Supervisor<P> {
     }
 
     /// Adds newly seen shards and updates known ones.
-    fn merge(&mut self, shards: Vec<Shard>) {
+    fn merge(&mut self, mut shards: Vec<Shard>) {
+        if let Some(only) = &self.ctx.config.only_shards {
+            shards.retain(|shard| only.contains(&shard.shard_id));
+        }
         let mut new_children = false;
         for shard in shards {
             self.states
@@ -340,16 +343,18 @@ impl<P: Processor> Supervisor<P> {
                 });
             }
         };
-        let start = match (progress, ctx.config.iterator_type) {
-            (Progress::ShardEnd, _) => return self.finish(shard_id),
-            (Progress::At(position), _) => StartAt::Resume(position),
-            (Progress::None, IteratorType::Latest) if latest_start => StartAt::Latest,
-            (Progress::None, IteratorType::AtTimestamp) => match ctx.config.timestamp {
+        let start_sequence = ctx.config.start_sequences.get(shard_id).cloned();
+        let start = match (progress, ctx.config.iterator_type, start_sequence) {
+            (Progress::ShardEnd, _, _) => return self.finish(shard_id),
+            (Progress::At(position), _, _) => StartAt::Resume(position),
+            (Progress::None, _, Some(sequence)) => StartAt::AtSequence(sequence),
+            (Progress::None, IteratorType::Latest, None) if latest_start => StartAt::Latest,
+            (Progress::None, IteratorType::AtTimestamp, None) => match ctx.config.timestamp {
                 Some(at) => StartAt::AtTimestamp(at),
                 None => StartAt::TrimHorizon,
             },
             // Children of shards read here start at their beginning: nothing may be skipped.
-            (Progress::None, _) => StartAt::TrimHorizon,
+            (Progress::None, _, None) => StartAt::TrimHorizon,
         };
         let written = match &start {
             StartAt::Resume(position) => Some(position.clone()),
