@@ -21,6 +21,9 @@
 //! value; write the type out (`let p: JsonProcessor = ..` or `JsonProcessor::<MyType>::default()`)
 //! since Rust does not infer defaulted parameters in expressions.
 //!
+//! JSON numbers come back exactly as written (floats to the last bit, integers digit for digit)
+//! or the item is an error; [`JsonSerializer`] says which item types hold which numbers.
+//!
 //! Any serializer goes with any aggregator through [`Composed`]; implement [`Serializer`] or
 //! [`Aggregator`] for your own formats, and use [`BytesSerializer`] for raw bytes.
 //!

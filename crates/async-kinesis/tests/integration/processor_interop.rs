@@ -486,18 +486,22 @@ fn check_python_to_rust(processor: &str) {
     assert!(checked > 500);
 }
 
+/// Two test modules, one test per processor in each: `check_rust_to_python` and
+/// `check_python_to_rust` of the calling module.
 macro_rules! interop_tests {
-    ($($name:ident => $processor:literal),* $(,)?) => {
-        mod rust_writes_python_reads {
+    ($rust_writes:ident, $python_writes:ident: $($name:ident => $processor:literal),* $(,)?) => {
+        mod $rust_writes {
             $(#[test] fn $name() { super::check_rust_to_python($processor) })*
         }
-        mod python_writes_rust_reads {
+        mod $python_writes {
             $(#[test] fn $name() { super::check_python_to_rust($processor) })*
         }
     };
 }
+pub(crate) use interop_tests;
 
 interop_tests! {
+    rust_writes_python_reads, python_writes_rust_reads:
     string => "StringProcessor",
     json => "JsonProcessor",
     json_line => "JsonLineProcessor",

@@ -15,6 +15,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
+use testkit::group::error_chain as chain;
 use testkit::{Services, TestStream};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -24,18 +25,6 @@ const TWO_POW_70: &str = "1180591620717411303424";
 struct Reading {
     sensor: String,
     value: f64,
-}
-
-/// The error and its causes, one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

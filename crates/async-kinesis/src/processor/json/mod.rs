@@ -63,9 +63,10 @@ use std::marker::PhantomData;
 /// build: every crate that uses serde_json in the same binary gets it. Then a
 /// `serde_json::Number` keeps the text of the number it was read from (`1e+16` stays `1e+16`,
 /// and `Value` equality compares that text: read `1.0` and `1.00` are unequal values, compare
-/// numbers with `as_f64`/`as_i64`), parsing a `Value` allocates per number, and serde cannot
-/// read numbers inside `#[serde(flatten)]` fields, untagged or internally tagged enums through
-/// serde_json (the buffered number is a private map then). What this crate reads and writes
+/// numbers with `as_f64`/`as_i64`), parsing a `Value` allocates per float, and serde cannot
+/// read floats or integers beyond 64 bits inside `#[serde(flatten)]` fields, untagged or
+/// internally tagged enums through serde_json (serde_json hands them over as a private map
+/// there; 64-bit integers are not affected). What this crate reads and writes
 /// does not depend on the feature apart from the table above; check the build you run with
 /// [`serde_json_keeps_wide_integers`].
 ///

@@ -34,6 +34,30 @@ fn wide_integers_are_kept_exactly_when_the_feature_is_on() {
     );
 }
 
+/// What the feature costs other serde users (documented): with it, serde_json hands floats to
+/// buffered (untagged, internally tagged, flattened) types as a private map they refuse.
+#[test]
+fn arbitrary_precision_breaks_only_floats_in_buffered_types() {
+    #[derive(Deserialize, Debug)]
+    #[serde(tag = "t")]
+    enum Tagged {
+        A { n: u64 },
+        B { f: f64 },
+    }
+    let int = serde_json::from_str::<Tagged>(r#"{"t": "A", "n": 18446744073709551615}"#);
+    let Ok(Tagged::A { n }) = int else {
+        panic!("64-bit integers are unaffected: {int:?}")
+    };
+    assert_eq!(n, u64::MAX);
+    match serde_json::from_str::<Tagged>(r#"{"t": "B", "f": 1.5}"#) {
+        Ok(Tagged::B { f }) => {
+            assert!(!serde_json_keeps_wide_integers());
+            assert_eq!(f, 1.5);
+        }
+        other => assert!(serde_json_keeps_wide_integers(), "{other:?}"),
+    }
+}
+
 #[test]
 fn reads_python_separators_and_writes_compact() {
     let value: Value = read("{\"a\": [1, 2], \"b\": \"\\u00e9\"}").expect("python json");
