@@ -2,6 +2,9 @@
 //! decode (read), per processor, items of ~100 B and ~1 KB, 1,000 items per iteration over 16
 //! partition keys. Each is measured with `Throughput::Elements` (items/s) and
 //! `Throughput::Bytes` (serialized item bytes/s).
+//!
+//! The `*Numbers*` groups carry number-heavy items (17-digit floats, large integers) typed and as
+//! `serde_json::Value`: they measure what exact float parsing and the wide-integer checks cost.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use async_kinesis::processor::*;
@@ -31,6 +34,41 @@ fn events(size: usize) -> Vec<Event> {
             // Fixed fields take ~50 bytes of JSON.
             payload: "p".repeat(size.saturating_sub(50)),
         })
+        .collect()
+}
+
+/// A number-heavy item: full-precision floats and 64-bit integers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Reading {
+    id: u64,
+    sensor: String,
+    at: f64,
+    counters: Vec<i64>,
+    values: Vec<f64>,
+}
+
+fn readings(size: usize) -> Vec<Reading> {
+    // About 20 bytes of JSON per value; fixed fields take ~80 bytes.
+    let values = size.saturating_sub(80) / 20 + 1;
+    (0..ITEMS as u64)
+        .map(|id| Reading {
+            id: id * 7_919 + 1_000_000_000_000,
+            sensor: format!("sensor-{}", id % 64),
+            at: 1.7e9 + id as f64 * 0.001_953_125,
+            counters: vec![-(id as i64) * 1_000_003, i64::MAX - id as i64],
+            values: (0..values)
+                .map(|v| {
+                    ((id * 131 + v as u64) as f64 * 0.618_033_988_749_894_9).fract() * 1e3 - 5e2
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn reading_values(size: usize) -> Vec<serde_json::Value> {
+    readings(size)
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
         .collect()
 }
 
@@ -161,6 +199,24 @@ fn benches(c: &mut Criterion) {
         "JsonListProcessor",
         JsonListProcessor::<Event>::default(),
         events,
+    );
+    bench_processor(
+        c,
+        "JsonNumbers",
+        JsonProcessor::<Reading>::default(),
+        readings,
+    );
+    bench_processor(
+        c,
+        "JsonNumbersValue",
+        JsonProcessor::<serde_json::Value>::default(),
+        reading_values,
+    );
+    bench_processor(
+        c,
+        "JsonLineNumbersValue",
+        JsonLineProcessor::<serde_json::Value>::default(),
+        reading_values,
     );
     bench_processor(
         c,

@@ -77,6 +77,7 @@
 //! | `kpl` | no | KPL aggregation: `KplJsonProcessor`, `KplStringProcessor` (prost) |
 //! | `redis` | no | `RedisStore`: leases and checkpoints shared through Redis, single node or cluster, TLS with `rediss://` (redis-rs) |
 //! | `dynamodb` | no | `DynamoDbStore`: leases and checkpoints in a DynamoDB table (aws-sdk-dynamodb) |
+//! | `json-arbitrary-precision` | no | `serde_json::Value` items keep integers of any size (serde_json's `arbitrary_precision`, for the whole build; see [`processor::JsonSerializer`]) |
 #![deny(missing_docs)]
 
 pub mod checkpoint;

@@ -13,6 +13,13 @@ pub enum SerializeError {
     /// serde_json refused the item (e.g. a map with non-string keys).
     #[error("item could not be serialized as JSON")]
     Json(#[source] serde_json::Error),
+    /// The item holds a NaN or infinite float, which JSON cannot hold (serde_json would write
+    /// `null` in its place).
+    #[error("item holds the non-finite float {value}, which JSON cannot hold")]
+    NonFiniteFloat {
+        /// The float refused.
+        value: f64,
+    },
     /// rmp-serde refused the item.
     #[cfg(feature = "msgpack")]
     #[error("item could not be serialized as msgpack")]
@@ -32,6 +39,26 @@ pub enum DecodeError {
     /// The bytes are not valid JSON for the item type.
     #[error("invalid JSON")]
     Json(#[source] serde_json::Error),
+    /// An integer beyond 64 bits that the item type would receive as a rounded float; see
+    /// [`JsonSerializer`](super::JsonSerializer) for the item types that hold it.
+    #[error("{}", wide_integer_message(digits, *offset))]
+    WideInteger {
+        /// The integer as written.
+        digits: String,
+        /// Its byte offset in the item.
+        offset: usize,
+    },
+    /// A bare `NaN`, `Infinity` or `-Infinity` (Python's `json.dumps` writes them for
+    /// non-finite floats unless `allow_nan=False`): not JSON, no item type reads it.
+    #[error(
+        "`{literal}` at byte {offset} is not a JSON number (Python's json.dumps writes it for a non-finite float unless allow_nan=False)"
+    )]
+    NonFiniteNumber {
+        /// The literal as written.
+        literal: String,
+        /// Its byte offset in the item.
+        offset: usize,
+    },
     /// The bytes are not valid msgpack for the item type.
     #[cfg(feature = "msgpack")]
     #[error("invalid msgpack")]
@@ -39,6 +66,25 @@ pub enum DecodeError {
     /// A custom serializer failed.
     #[error("item could not be decoded")]
     Custom(#[source] BoxError),
+}
+
+/// What [`DecodeError::WideInteger`] says: the integer (shortened when huge), where, and what
+/// holds it in this build.
+fn wide_integer_message(digits: &str, offset: usize) -> String {
+    const SHOWN: usize = 60;
+    let shown = if digits.len() <= SHOWN {
+        digits.to_owned()
+    } else {
+        let head: String = digits.chars().take(SHOWN - 12).collect();
+        let tail: String = digits.chars().skip(digits.chars().count() - 8).collect();
+        format!("{head}…{tail} ({} characters)", digits.len())
+    };
+    let hint = if super::serde_json_keeps_wide_integers() {
+        "the item type would read it as a rounded float; read it into serde_json::Value, an i128/u128 field or Box<RawValue>"
+    } else {
+        "enable feature `json-arbitrary-precision` to keep it in serde_json::Value, or read it into an i128/u128 field or Box<RawValue>"
+    };
+    format!("integer {shown} at byte {offset} does not fit a 64-bit number; {hint}")
 }
 
 /// Why an aggregator refused an item.
@@ -204,7 +250,7 @@ pub enum ReadError {
     },
     /// A JSON-list record is not a JSON array.
     #[error("JSON-list record is not a JSON array")]
-    NotAJsonList(#[source] serde_json::Error),
+    NotAJsonList(#[source] DecodeError),
     /// One item could not be decoded; the other items of the record are still read.
     #[error("item {sub_sequence} of the record could not be decoded")]
     Item {

@@ -3,6 +3,7 @@
 use super::aggregator::Aggregator;
 use super::error::{DecodeError, ReadError};
 use super::grouped::{Framing, GroupedWriter};
+use super::json;
 use super::record::Frame;
 use super::serializer::Serializer;
 use bytes::Bytes;
@@ -39,9 +40,10 @@ impl Framing for ListFraming {
     }
 }
 
-/// Splits a JSON array into its elements' bytes (slices of `data`, no copies).
-fn elements(data: &Bytes) -> Result<Vec<Bytes>, serde_json::Error> {
-    let raw: Vec<&RawValue> = serde_json::from_slice(data)?;
+/// Splits a JSON array into its elements' bytes (slices of `data`, no copies, numbers as
+/// written).
+fn elements(data: &Bytes) -> Result<Vec<Bytes>, DecodeError> {
+    let raw: Vec<&RawValue> = serde_json::from_slice(data).map_err(|e| json::explain(data, e))?;
     Ok(raw
         .into_iter()
         .map(|value| data.slice_ref(value.get().as_bytes()))
@@ -66,8 +68,7 @@ impl Aggregator for ListAggregator {
         serializer: &S,
         data: &Bytes,
     ) -> Result<Vec<S::Item>, DecodeError> {
-        elements(data)
-            .map_err(DecodeError::Json)?
+        elements(data)?
             .iter()
             .map(|element| serializer.deserialize(element))
             .collect()

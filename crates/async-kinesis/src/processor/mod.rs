@@ -21,6 +21,9 @@
 //! value; write the type out (`let p: JsonProcessor = ..` or `JsonProcessor::<MyType>::default()`)
 //! since Rust does not infer defaulted parameters in expressions.
 //!
+//! JSON numbers come back exactly as written (floats to the last bit, integers digit for digit)
+//! or the item is an error; [`JsonSerializer`] says which item types hold which numbers.
+//!
 //! Any serializer goes with any aggregator through [`Composed`]; implement [`Serializer`] or
 //! [`Aggregator`] for your own formats, and use [`BytesSerializer`] for raw bytes.
 //!
@@ -61,6 +64,7 @@ mod aggregator;
 mod composed;
 mod error;
 mod grouped;
+mod json;
 #[cfg(feature = "kpl")]
 mod kpl;
 mod list;
@@ -80,6 +84,7 @@ pub use error::{
     SerializeError,
 };
 pub use grouped::{Framing, GroupedWriter};
+pub use json::{JsonSerializer, serde_json_keeps_wide_integers};
 #[cfg(feature = "kpl")]
 pub use kpl::{InnerKeys, KPL_DIGEST_LEN, KPL_MAGIC, KplAggregator, KplFrames, KplWriter};
 pub use list::{ListAggregator, ListFraming, ListItemFrames, ListItemsAggregator};
@@ -92,7 +97,7 @@ pub use record::{
     DEFAULT_MAX_RECORD_SIZE, Decoded, Frame, MAX_PARTITION_KEY_CHARS, MAX_RECORD_SIZE_LIMIT,
     OutgoingRecord,
 };
-pub use serializer::{BytesSerializer, JsonSerializer, Serializer, StringSerializer};
+pub use serializer::{BytesSerializer, Serializer, StringSerializer};
 pub use simple::{SimpleAggregator, SimpleWriter};
 
 use bytes::Bytes;

@@ -6,6 +6,8 @@
 mod consumer_support;
 #[cfg(feature = "dynamodb")]
 mod dynamodb_support;
+#[cfg(all(feature = "kpl", feature = "msgpack"))]
+mod json_numbers_support;
 #[cfg(feature = "redis")]
 mod redis_support;
 
@@ -26,6 +28,10 @@ mod consumer_stall;
 mod consumer_store_outage;
 #[cfg(all(feature = "kpl", feature = "msgpack"))]
 mod processor_interop;
+#[cfg(all(feature = "kpl", feature = "msgpack"))]
+mod processor_interop_numbers;
+#[cfg(all(feature = "kpl", feature = "msgpack"))]
+mod processor_numbers_end_to_end;
 #[cfg(all(feature = "kpl", feature = "msgpack"))]
 mod processor_props;
 mod producer;

@@ -24,7 +24,7 @@ const PROCESSORS: [&str; 7] = [
     "KPLStringProcessor",
 ];
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let path = std::env::var_os("ASYNC_KINESIS_PY_INTEROP")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -41,11 +41,11 @@ fn python() -> PathBuf {
 
 // ---- wire form of items: JSON, bytes tagged {"$bin": hex} ----
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(s: &str) -> Vec<u8> {
+pub fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
@@ -100,7 +100,7 @@ fn wire_to_msgpack(v: &Value) -> rmpv::Value {
 
 // ---- typed Rust side, by Python processor name ----
 
-fn write_with<P: Processor>(
+pub fn write_with<P: Processor>(
     p: &P,
     items: Vec<P::Item>,
     keys: &[String],
@@ -338,7 +338,6 @@ struct Outcome {
 fn outcome() -> &'static Outcome {
     static OUTCOME: OnceLock<Outcome> = OnceLock::new();
     OUTCOME.get_or_init(|| {
-        let python = python();
         let (rust_cases, python_writes) = cases();
         let rust_writes: Vec<_> = rust_cases
             .into_iter()
@@ -366,25 +365,32 @@ fn outcome() -> &'static Outcome {
             .map(|c| json!({"case": c.name, "processor": c.processor, "items": c.items, "keys": c.keys}))
             .collect();
         write.push(json!({"case": "agg", "processor": "aws_kinesis_agg", "items": agg_items, "keys": agg_keys, "ehks": agg_ehks}));
-        let request = json!({"read": read, "write": write});
-
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/processors.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let body = serde_json::to_vec(&request).unwrap();
-        let writer = std::thread::spawn(move || stdin.write_all(&body).unwrap());
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        assert!(output.status.success(), "python helper failed: {:?}", output.status);
-        let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let answer = ask_python(&json!({"read": read, "write": write}));
         Outcome { rust_writes, python_writes, answer }
     })
+}
+
+/// Runs `tests/interop/processors.py` on one request; its answer.
+pub fn ask_python(request: &Value) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/processors.py");
+    let mut child = Command::new(python())
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let body = serde_json::to_vec(request).unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&body).unwrap());
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        output.status.success(),
+        "python helper failed: {:?}",
+        output.status
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// Rust writes, Python reads: every record decodes in Python to the items it carries.
@@ -480,18 +486,22 @@ fn check_python_to_rust(processor: &str) {
     assert!(checked > 500);
 }
 
+/// Two test modules, one test per processor in each: `check_rust_to_python` and
+/// `check_python_to_rust` of the calling module.
 macro_rules! interop_tests {
-    ($($name:ident => $processor:literal),* $(,)?) => {
-        mod rust_writes_python_reads {
+    ($rust_writes:ident, $python_writes:ident: $($name:ident => $processor:literal),* $(,)?) => {
+        mod $rust_writes {
             $(#[test] fn $name() { super::check_rust_to_python($processor) })*
         }
-        mod python_writes_rust_reads {
+        mod $python_writes {
             $(#[test] fn $name() { super::check_python_to_rust($processor) })*
         }
     };
 }
+pub(crate) use interop_tests;
 
 interop_tests! {
+    rust_writes_python_reads, python_writes_rust_reads:
     string => "StringProcessor",
     json => "JsonProcessor",
     json_line => "JsonLineProcessor",

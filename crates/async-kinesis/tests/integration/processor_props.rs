@@ -1,8 +1,12 @@
 //! Property tests of the processors: write → read round-trips for every processor, records
-//! never above the size limit, every item accounted for exactly once, and readers that never
-//! panic on arbitrary bytes.
+//! never above the size limit, every item accounted for exactly once, readers that never
+//! panic on arbitrary bytes, and JSON numbers read exactly as Python writes them.
 #![allow(clippy::unwrap_used)]
 
+use crate::json_numbers_support::{
+    Num, NumItem, Shape, Style, check_numbers, float, integer, num_item, numbers_in, python_repr,
+    same_number,
+};
 use async_kinesis::processor::*;
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -238,5 +242,193 @@ proptest! {
             + KplStringProcessor::default().read(&data, "k").count();
         // Simple and list readers always yield exactly one result (item or error).
         prop_assert!(n >= 3);
+    }
+}
+
+// ---- JSON numbers exactly as written ----
+
+/// Checks one reader output against the numbers written into it (see [`check_numbers`]).
+fn expect_numbers(
+    got: Result<Value, ReadError>,
+    nums: &[Num],
+    what: &str,
+) -> Result<(), TestCaseError> {
+    let checked = check_numbers(&got, nums);
+    prop_assert!(checked.is_ok(), "{}: {}", what, checked.unwrap_err());
+    Ok(())
+}
+
+/// Our own writing of what was read, read again, gives the same numbers.
+fn expect_rewrite_exact(value: &Value, nums: &[Num], what: &str) -> Result<(), TestCaseError> {
+    let json = JsonSerializer::<Value>::new();
+    let bytes = json.serialize(value).unwrap();
+    let again = json.deserialize(&bytes).unwrap();
+    let found = numbers_in(&again);
+    prop_assert_eq!(found.len(), nums.len());
+    for (got, written) in found.iter().zip(nums) {
+        prop_assert!(same_number(got, written), "{}: rewritten as {}", what, got);
+    }
+    Ok(())
+}
+
+/// Reads `items` (Python-written texts) through every JSON processor and checks every number.
+fn check_python_numbers(items: &[NumItem], style: Style) -> Result<(), TestCaseError> {
+    let texts: Vec<String> = items.iter().map(|item| item.text(style)).collect();
+    let (sep, _) = style.separators();
+    let all_nums: Vec<Num> = items.iter().flat_map(|item| item.nums.clone()).collect();
+
+    // JsonProcessor: one item per record.
+    let json = JsonProcessor::<Value>::default();
+    for (item, text) in items.iter().zip(&texts) {
+        let mut read: Vec<_> = json
+            .read(&Bytes::from(text.clone()), "k")
+            .map(|r| r.map(|d| d.item))
+            .collect();
+        prop_assert_eq!(read.len(), 1);
+        let got = read.remove(0);
+        if let Ok(value) = &got {
+            expect_rewrite_exact(value, &item.nums, "Json")?;
+        }
+        expect_numbers(got, &item.nums, &format!("Json {text}"))?;
+    }
+
+    // JsonLineProcessor: items each followed by a newline.
+    let lines: String = texts.iter().map(|t| format!("{t}\n")).collect();
+    let read: Vec<_> = JsonLineProcessor::<Value>::default()
+        .read(&Bytes::from(lines), "k")
+        .map(|r| r.map(|d| d.item))
+        .collect();
+    prop_assert_eq!(read.len(), items.len());
+    for (got, item) in read.into_iter().zip(items) {
+        expect_numbers(got, &item.nums, "JsonLine")?;
+    }
+
+    // JsonListProcessor: the whole list is one item; item by item with ListItemsAggregator.
+    let list = Bytes::from(format!("[{}]", texts.join(sep)));
+    let mut read: Vec<_> = JsonListProcessor::<Value>::default()
+        .read(&list, "k")
+        .map(|r| r.map(|d| Value::Array(d.item)))
+        .collect();
+    prop_assert_eq!(read.len(), 1);
+    expect_numbers(read.remove(0), &all_nums, "JsonList")?;
+    let each = Composed::new(JsonSerializer::<Value>::new(), ListItemsAggregator);
+    let read: Vec<_> = each.read(&list, "k").map(|r| r.map(|d| d.item)).collect();
+    prop_assert_eq!(read.len(), items.len());
+    for (got, item) in read.into_iter().zip(items) {
+        expect_numbers(got, &item.nums, "JsonList item by item")?;
+    }
+
+    // KplJsonProcessor: user records as the Python library aggregates them.
+    let kpl = Composed::new(
+        JsonSerializer::<Value>::new(),
+        KplAggregator::python_compatible(),
+    );
+    let mut writer = kpl.writer::<usize>();
+    let mut records = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        records.extend(
+            writer
+                .push(i, Bytes::from(text.clone()), "k", None)
+                .unwrap(),
+        );
+    }
+    records.extend(writer.flush());
+    let mut read = Vec::new();
+    for record in &records {
+        read.extend(
+            kpl.read(&record.data, &record.partition_key)
+                .map(|r| r.map(|d| d.item)),
+        );
+    }
+    prop_assert_eq!(read.len(), items.len());
+    for (got, item) in read.into_iter().zip(items) {
+        expect_numbers(got, &item.nums, "KplJson")?;
+    }
+    Ok(())
+}
+
+fn style() -> impl Strategy<Value = Style> {
+    prop_oneof![Just(Style::Stdlib), Just(Style::Compact)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Every JSON processor reads every number Python writes, in both of its styles, as that
+    /// number (floats bit for bit, integers digit for digit) or, where the item type cannot
+    /// hold it, as an error for that item; and what we write of it reads back the same.
+    #[test]
+    fn json_numbers_read_exactly_as_python_writes_them(
+        items in prop::collection::vec(num_item(), 0..8),
+        style in style(),
+    ) {
+        check_python_numbers(&items, style)?;
+    }
+
+    /// Typed items: `f64` fields get every float bit for bit, `i128` fields every integer in
+    /// their range and an error beyond; our writing reads back the same.
+    #[test]
+    fn typed_json_numbers_are_exact(
+        floats in prop::collection::vec(float(), 0..8),
+        ints in prop::collection::vec(integer(), 0..8),
+        style in style(),
+    ) {
+        let (sep, _) = style.separators();
+        let text = format!("[{}]", floats.iter().map(|x| python_repr(*x)).collect::<Vec<_>>().join(sep));
+        let json = JsonSerializer::<Vec<f64>>::new();
+        let read = json.deserialize(&Bytes::from(text.clone())).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&read), bits(&floats), "{}", text);
+        let again = json.deserialize(&json.serialize(&read).unwrap()).unwrap();
+        prop_assert_eq!(bits(&again), bits(&floats));
+
+        let text = format!("[{}]", ints.join(sep));
+        let fits: Option<Vec<i128>> = ints.iter().map(|d| d.parse().ok()).collect();
+        let json = JsonSerializer::<Vec<i128>>::new();
+        match (json.deserialize(&Bytes::from(text.clone())), fits) {
+            (Ok(read), Some(expected)) => {
+                prop_assert_eq!(&read, &expected);
+                prop_assert_eq!(json.deserialize(&json.serialize(&read).unwrap()).unwrap(), expected);
+            }
+            (Err(_), None) => {}
+            (other, fits) => prop_assert!(false, "{}: {:?} for {:?}", text, other, fits),
+        }
+    }
+}
+
+#[test]
+fn the_python_numbers_of_the_report_read_exactly() {
+    let items = [NumItem {
+        shape: Shape::Object,
+        nums: vec![
+            Num::Float(966.552_226_836_037_3),
+            Num::Float(-2.5e-308),
+            Num::Int("1180591620717411303424".into()),
+        ],
+    }];
+    for style in [Style::Stdlib, Style::Compact] {
+        check_python_numbers(&items, style).unwrap();
+    }
+}
+
+#[test]
+fn python_repr_matches_known_outputs() {
+    for (x, repr) in [
+        (1e16, "1e+16"),
+        (1e15, "1000000000000000.0"),
+        (1e-5, "1e-05"),
+        (0.0001, "0.0001"),
+        (1.234_567_890_123_456_8e17, "1.2345678901234568e+17"),
+        (5e-324, "5e-324"),
+        (-0.0, "-0.0"),
+        (0.0, "0.0"),
+        (1.5, "1.5"),
+        (-2.25, "-2.25"),
+        (123.0, "123.0"),
+        (f64::MAX, "1.7976931348623157e+308"),
+        (966.552_226_836_037_3, "966.5522268360373"),
+        (1e100, "1e+100"),
+    ] {
+        assert_eq!(python_repr(x), repr);
     }
 }

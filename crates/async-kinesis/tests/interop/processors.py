@@ -5,15 +5,24 @@ Reads one JSON request on stdin, writes one JSON answer on stdout:
    "write": [{"case", "processor", "items": [...], "keys": [...], "ehks": [...]}]}
 Items travel as JSON; bytes are tagged {"$bin": hex}; record data is hex. Processor "aws_kinesis_agg" writes
 string items with aws-kinesis-agg's RecordAggregator (real keys and explicit hash keys).
+
+JSON numbers travel as text so that nothing on the way can change them: ["f", repr] for a float, ["i", digits]
+for an int.
+  {"numbers": {"write": [{"case", "processor", "style": "stdlib"|"compact", "items": [[number, ...], ...]}],
+               "read": [{"case", "processor", "records": [{"data": hex, "partition_key"}]}]}}
+Written items alternate between a list of the numbers and a dict {"k0": n0, "k1": n1, ...}. The answer gives
+the records written and the numbers of each item as Python holds them; for reading, the numbers of every item
+Python parses, per record.
 """
 
 import base64
+import contextlib
 import json
 import sys
 
 from aws_kinesis_agg import aggregator as agg
 from aws_kinesis_agg import deaggregator
-from kinesis import processors
+from kinesis import processors, serializers
 
 
 def to_wire(obj):
@@ -99,11 +108,83 @@ def write_case(case):
     return {"records": [out_record(o.data, o.partition_key, None, o.n) for o in outputs]}
 
 
+def number_from(spec):
+    kind, text = spec
+    return float(text) if kind == "f" else int(text)
+
+
+def number_spec(x):
+    return ["f", repr(x)] if isinstance(x, float) else ["i", str(x)]
+
+
+def numbers_of(obj):
+    if isinstance(obj, (list, tuple)):
+        return [spec for x in obj for spec in numbers_of(x)]
+    if isinstance(obj, dict):
+        return [spec for x in obj.values() for spec in numbers_of(x)]
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        return [number_spec(obj)]
+    return []
+
+
+class CompactJson:
+    """json with compact separators, as ujson writes (the library uses ujson when installed)."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(obj):
+        return json.dumps(obj, separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def json_style(style):
+    saved = serializers.json
+    serializers.json = CompactJson if style == "compact" else json
+    try:
+        yield
+    finally:
+        serializers.json = saved
+
+
+def write_numbers_case(case):
+    items = []
+    for i, specs in enumerate(case["items"]):
+        numbers = [number_from(spec) for spec in specs]
+        items.append(numbers if i % 2 == 0 else {f"k{j}": n for j, n in enumerate(numbers)})
+    with json_style(case["style"]):
+        processor = getattr(processors, case["processor"])()
+        outputs = []
+        for item in items:
+            outputs.extend(processor.add_item(item))
+        if processor.has_items():
+            outputs.extend(processor.get_items())
+    return {
+        "records": [out_record(o.data, o.partition_key, None, o.n) for o in outputs],
+        "numbers": [numbers_of(item) for item in items],
+    }
+
+
+def read_numbers_case(case):
+    processor = getattr(processors, case["processor"])()
+    return {
+        "items": [
+            [numbers_of(item) for item in processor.parse(bytes.fromhex(record["data"]))]
+            for record in case["records"]
+        ]
+    }
+
+
 def main():
     request = json.load(sys.stdin)
+    numbers = request.get("numbers", {})
     answer = {
         "read": {c["case"]: read_case(c) for c in request.get("read", [])},
         "write": {c["case"]: write_case(c) for c in request.get("write", [])},
+        "numbers": {
+            "read": {c["case"]: read_numbers_case(c) for c in numbers.get("read", [])},
+            "write": {c["case"]: write_numbers_case(c) for c in numbers.get("write", [])},
+        },
     }
     json.dump(answer, sys.stdout)
 
