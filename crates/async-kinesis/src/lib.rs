@@ -70,6 +70,8 @@
 //! | `kpl` | no | KPL aggregation: `KplJsonProcessor`, `KplStringProcessor` (prost) |
 //! | `redis` | no | `RedisStore`: leases and checkpoints shared through Redis, single node or cluster, TLS with `rediss://` (redis-rs) |
 //! | `dynamodb` | no | `DynamoDbStore`: leases and checkpoints in a DynamoDB table (aws-sdk-dynamodb) |
+//! | `prometheus` | no | [`metrics`]`::prometheus`: serve `/metrics` or render for your own server (metrics-exporter-prometheus) |
+//! | `cloudwatch` | no | [`metrics`]`::cloudwatch`: batched PutMetricData from a background task (aws-sdk-cloudwatch) |
 #![deny(missing_docs)]
 
 pub mod checkpoint;
@@ -103,3 +105,8 @@ pub use stream_ref::{IntoStreamRef, StreamRef};
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+// So do the metrics guide's.
+#[cfg(all(doctest, feature = "prometheus", feature = "cloudwatch"))]
+#[doc = include_str!("../../../docs/metrics.md")]
+struct MetricsGuideDoctests;

@@ -1,0 +1,39 @@
+//! Metrics of the producer and the consumer, through the [`metrics`](https://docs.rs/metrics)
+//! facade, and exporters for them.
+//!
+//! This is the only module that knows metric names ([`names`]); [`catalog`](mod@catalog) says what each one
+//! is (type, labels, unit, meaning), and the repository's `docs/metrics.md` lists them in one
+//! table. The names of the Python library `async-kinesis` are kept, so its dashboards carry over;
+//! the others cover what operators of the KCL and KPL watch: lag (millis behind latest) per
+//! shard, records processed, leases held / taken / handed off / lost, checkpoint latency and
+//! failures, user records vs Kinesis records put, put latency, retries, throttles and queue
+//! depth. Every metric has the label `stream_name`; per-shard ones also `shard_id`.
+//!
+//! # Exporters
+//!
+//! | feature | module | what it does |
+//! | --- | --- | --- |
+//! | `prometheus` | `prometheus` | serves `/metrics` on an address, or renders into your own HTTP server |
+//! | `cloudwatch` | `cloudwatch` | sends batched PutMetricData calls from a background task |
+//!
+//! Any other recorder of the `metrics` ecosystem works too. Install the recorder before the
+//! first producer or consumer records a value: handles are registered on first use and stay
+//! bound to the recorder of that moment.
+//!
+//! # Cost
+//!
+//! Handles are registered once per stream and shard, so recording is an atomic update with a
+//! recorder and a branch without one; no label strings are built per record. The `metrics`
+//! bench measures it against the client's CPU per item.
+
+pub mod catalog;
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
+pub mod names;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+mod recording;
+
+pub use catalog::{MetricInfo, MetricKind, MetricUnit, catalog, describe, find};
+pub(crate) use recording::{PutRecordsOutcome, StreamLabels};
+
