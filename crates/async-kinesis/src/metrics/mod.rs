@@ -37,3 +37,50 @@ mod recording;
 pub use catalog::{MetricInfo, MetricKind, MetricUnit, catalog, describe, find};
 pub(crate) use recording::{PutRecordsOutcome, StreamLabels};
 
+/// The recording calls of the producer and the consumer, for the `metrics` bench to time them
+/// exactly as the data path makes them. Not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    use super::{PutRecordsOutcome, StreamLabels};
+
+    /// The metrics of one stream.
+    #[derive(Debug, Clone)]
+    pub struct Recording(StreamLabels);
+
+    impl Recording {
+        /// As a producer or consumer of `stream` makes them.
+        pub fn new(stream: &str) -> Self {
+            Self(StreamLabels::new(stream))
+        }
+
+        /// What the producer records per PutRecords call of `records` records with `items`
+        /// items (and per turn of its loop, the queue gauges).
+        pub fn producer_call(&self, shard: &str, records: usize, items: u64, bytes: u64) {
+            self.0.put_records(
+                shard,
+                PutRecordsOutcome {
+                    records,
+                    accepted_records: records as u64,
+                    accepted_items: items,
+                    accepted_bytes: bytes,
+                    seconds: 0.02,
+                    put_latencies: vec![0.1; records],
+                    ..PutRecordsOutcome::default()
+                },
+            );
+            self.0.producer_queue(1_000, 1_000_000);
+        }
+
+        /// What a shard reader records per GetRecords batch.
+        pub fn consumer_batch(&self, shard: &str, records: u64, items: usize, bytes: u64) {
+            self.0.records_received(shard, records, bytes, Some(0));
+            self.0.records_processed(shard, items, bytes as usize);
+            self.0.consumer_backlog(shard, 100, 100_000, 10);
+        }
+
+        /// What the consumer records per item handed out.
+        pub fn consumer_item(&self, seconds: f64) {
+            self.0.processing_time(seconds);
+        }
+    }
+}
