@@ -78,6 +78,8 @@
 //! | `redis` | no | `RedisStore`: leases and checkpoints shared through Redis, single node or cluster, TLS with `rediss://` (redis-rs) |
 //! | `dynamodb` | no | `DynamoDbStore`: leases and checkpoints in a DynamoDB table (aws-sdk-dynamodb) |
 //! | `json-arbitrary-precision` | no | `serde_json::Value` items keep integers of any size (serde_json's `arbitrary_precision`, for the whole build; see [`processor::JsonSerializer`]) |
+//! | `prometheus` | no | [`metrics`]`::prometheus`: serve `/metrics` or render for your own server (metrics-exporter-prometheus) |
+//! | `cloudwatch` | no | [`metrics`]`::cloudwatch`: batched PutMetricData from a background task (aws-sdk-cloudwatch) |
 #![deny(missing_docs)]
 
 pub mod checkpoint;
@@ -116,3 +118,8 @@ pub use streams::Streams;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+// So do the metrics guide's.
+#[cfg(all(doctest, feature = "prometheus", feature = "cloudwatch"))]
+#[doc = include_str!("../../../docs/metrics.md")]
+struct MetricsGuideDoctests;

@@ -43,6 +43,7 @@ pub struct MotoServer {
     binary: PathBuf,
     port: u16,
     log: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -53,6 +54,15 @@ impl MotoServer {
     /// When the binary cannot be found or the server does not answer in time, with the
     /// server's log and how to install it.
     pub async fn spawn() -> Self {
+        Self::spawn_with_env(&[]).await
+    }
+
+    /// Like [`MotoServer::spawn`], with environment variables for the server, e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0` to make it check credentials (and refuse the test ones).
+    ///
+    /// # Panics
+    /// As [`MotoServer::spawn`].
+    pub async fn spawn_with_env(env: &[(&str, &str)]) -> Self {
         let binary = Self::binary();
         assert!(
             binary.is_file(),
@@ -67,6 +77,10 @@ impl MotoServer {
             binary,
             port,
             log,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             child: None,
         };
         server.start().await;
@@ -144,6 +158,7 @@ impl MotoServer {
             .unwrap_or_else(|e| panic!("moto log {}: {e}", self.log.display()));
         let child = Command::new(&self.binary)
             .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err_log)

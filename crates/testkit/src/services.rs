@@ -18,6 +18,8 @@ pub enum Service {
     Kinesalite,
     /// moto server, for DynamoDB.
     DynamoDb,
+    /// moto server, for CloudWatch (the same server as DynamoDB by default).
+    CloudWatch,
     /// redis-server.
     Redis,
 }
@@ -28,6 +30,7 @@ impl Service {
             Self::KinesisMock => "kinesis-mock",
             Self::Kinesalite => "kinesalite",
             Self::DynamoDb => "moto (DynamoDB)",
+            Self::CloudWatch => "moto (CloudWatch)",
             Self::Redis => "redis",
         }
     }
@@ -42,6 +45,8 @@ pub struct Services {
     pub kinesalite: String,
     /// moto server endpoint URL (`ASYNC_KINESIS_DYNAMODB_ENDPOINT`).
     pub dynamodb: String,
+    /// moto server endpoint URL for CloudWatch (`ASYNC_KINESIS_CLOUDWATCH_ENDPOINT`).
+    pub cloudwatch: String,
     /// Redis URL (`ASYNC_KINESIS_REDIS_URL`).
     pub redis_url: String,
     /// Python interpreter with the reference packages installed (`ASYNC_KINESIS_PY_INTEROP`).
@@ -61,6 +66,7 @@ impl Services {
             ),
             kinesalite: var("ASYNC_KINESIS_KINESALITE_ENDPOINT", "http://127.0.0.1:4569"),
             dynamodb: var("ASYNC_KINESIS_DYNAMODB_ENDPOINT", "http://127.0.0.1:4570"),
+            cloudwatch: var("ASYNC_KINESIS_CLOUDWATCH_ENDPOINT", "http://127.0.0.1:4570"),
             redis_url: var("ASYNC_KINESIS_REDIS_URL", "redis://127.0.0.1:4571"),
             python: std::env::var_os("ASYNC_KINESIS_PY_INTEROP")
                 .map_or(default_python, PathBuf::from),
@@ -73,6 +79,7 @@ impl Services {
             Service::KinesisMock => &self.kinesis_mock,
             Service::Kinesalite => &self.kinesalite,
             Service::DynamoDb => &self.dynamodb,
+            Service::CloudWatch => &self.cloudwatch,
             Service::Redis => &self.redis_url,
         }
     }

@@ -336,6 +336,8 @@ impl<P: Processor> Stream for Consumer<P> {
             match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(delivery)) => {
                     this.budget.release(&delivery);
+                    this.labels
+                        .consumer_queue(this.budget.queued_items(), this.budget.queued_bytes());
                     this.buffer.extend(delivery.items);
                 }
                 Poll::Ready(None) => return Poll::Ready(None),

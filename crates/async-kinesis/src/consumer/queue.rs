@@ -111,6 +111,11 @@ impl QueueBudget {
     pub(crate) fn queued_items(&self) -> usize {
         (self.max_items as usize).saturating_sub(self.items.available_permits())
     }
+
+    /// Bytes of the items waiting in the queue (as reserved).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        (self.max_bytes as usize).saturating_sub(self.bytes.available_permits())
+    }
 }
 
 /// Tokio semaphores hold at most this many permits.

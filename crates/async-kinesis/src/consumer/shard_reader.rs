@@ -428,6 +428,9 @@ impl<P: Processor> ShardReader<P> {
             if self.ctx.out.send(reservation.deliver(items)).is_err() {
                 return Step::Cancelled; // the consumer is gone
             }
+            self.ctx
+                .labels
+                .records_processed(&self.shard_id, ok_items, bytes);
         }
         if let Some(sequence) = last_complete {
             self.ctx
@@ -439,6 +442,7 @@ impl<P: Processor> ShardReader<P> {
         self.ctx.labels.consumer_backlog(
             &self.shard_id,
             self.ctx.budget.queued_items(),
+            self.ctx.budget.queued_bytes(),
             outstanding,
         );
         if stop {

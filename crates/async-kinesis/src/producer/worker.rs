@@ -100,6 +100,8 @@ pub(crate) struct Worker<P: Processor> {
     lanes: HashMap<Arc<str>, ShardLane<P>>,
     calls: FuturesUnordered<BoxFuture<'static, CallDone<P::Item>>>,
     ledger: Ledger,
+    /// Bytes of the items accepted and not resolved (the producer_queue_bytes metric).
+    queued_bytes: usize,
     flush_waiters: Vec<(u64, oneshot::Sender<()>)>,
     close_waiters: Vec<oneshot::Sender<()>>,
     closing: bool,
@@ -134,6 +136,7 @@ impl<P: Processor> Worker<P> {
             lanes: HashMap::new(),
             calls: FuturesUnordered::new(),
             ledger: Ledger::default(),
+            queued_bytes: 0,
             flush_waiters: Vec::new(),
             close_waiters: Vec::new(),
             closing: false,
@@ -210,6 +213,7 @@ impl<P: Processor> Worker<P> {
             reply,
             permits,
         } = pending;
+        self.queued_bytes += permits._bytes.num_permits();
         let ticket = Ticket {
             item,
             reply,
@@ -296,7 +300,8 @@ impl<P: Processor> Worker<P> {
             }
         }
         self.answer_settled_flushes();
-        self.labels.producer_queue(self.ledger.unresolved());
+        self.labels
+            .producer_queue(self.ledger.unresolved(), self.queued_bytes);
     }
 
     fn next_wake(&self, now: Instant) -> Option<Instant> {
@@ -382,6 +387,8 @@ impl<P: Processor> Worker<P> {
                     outcome.accepted_records += 1;
                     outcome.accepted_items += waiting.record.tags.len() as u64;
                     outcome.accepted_bytes += waiting.size as u64;
+                    let waited = now.saturating_duration_since(waiting.queued_at);
+                    outcome.put_latencies.push(waited.as_secs_f64());
                     report.accepted += 1;
                     let delivery = Delivery {
                         shard_id: shard_id.into(),
@@ -454,6 +461,8 @@ impl<P: Processor> Worker<P> {
                 self.rules.max_bytes = (sent / 2).max(1);
                 tracing::warn!(stream = %self.client.stream(), max_bytes = self.rules.max_bytes, "request too large; sending smaller PutRecords calls");
                 report.retried = batch.len();
+                self.labels
+                    .records_retried(&shard, batch.len() as u64, false);
                 if let Some(lane) = self.lanes.get_mut(&shard) {
                     lane.queue().retry_front(batch);
                     lane.queue().finish_flight();
@@ -461,6 +470,8 @@ impl<P: Processor> Worker<P> {
             }
             CallFailure::Retry { throttled } => {
                 report.retried = batch.len();
+                self.labels
+                    .records_retried(&shard, batch.len() as u64, throttled);
                 let delay = self.backoff.delay(attempts, rand::rng().random());
                 for waiting in &mut batch {
                     waiting.failed_attempts = attempts;
@@ -476,6 +487,7 @@ impl<P: Processor> Worker<P> {
             }
             CallFailure::StreamGone => {
                 report.failed = batch.len();
+                self.labels.producer_error("not_found", items_in(&batch));
                 self.stream_gone = true;
                 if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
                     queue.finish_flight();
@@ -493,7 +505,7 @@ impl<P: Processor> Worker<P> {
                     queue.finish_flight();
                 }
                 self.labels
-                    .producer_error(&error.class().to_string(), batch.len() as u64);
+                    .producer_error(&error.class().to_string(), items_in(&batch));
                 let source = Arc::new(error);
                 self.fail_records(batch, || PutErrorKind::Request {
                     source: source.clone(),
@@ -517,10 +529,7 @@ impl<P: Processor> Worker<P> {
         for lane in self.lanes.values_mut() {
             waiting.extend(lane.drain_all(now));
         }
-        self.labels.producer_error(
-            "not_found",
-            waiting.iter().map(|w| w.record.tags.len() as u64).sum(),
-        );
+        self.labels.producer_error("not_found", items_in(&waiting));
         let source = self.stream_gone_error();
         self.fail_records(waiting, || PutErrorKind::Request {
             source: source.clone(),
@@ -542,6 +551,7 @@ impl<P: Processor> Worker<P> {
 
     fn resolve(&mut self, ticket: Ticket<P::Item>, result: Result<Delivery, PutErrorKind>) {
         self.ledger.resolve(ticket.generation);
+        self.queued_bytes -= ticket._permits._bytes.num_permits();
         let outcome = result.map_err(|kind| PutError::new(kind, ticket.item));
         // The caller may have dropped the receipt; the item is resolved either way.
         let _ = ticket.reply.send(outcome);
@@ -609,6 +619,11 @@ impl<P: Processor> Worker<P> {
             }
         }
     }
+}
+
+/// User items inside `records` (the producer_errors_total metric counts items).
+fn items_in<T>(records: &[Waiting<Outgoing<T>>]) -> u64 {
+    records.iter().map(|w| w.record.tags.len() as u64).sum()
 }
 
 fn random_key() -> String {

@@ -8,6 +8,8 @@ mod consumer_support;
 mod dynamodb_support;
 #[cfg(all(feature = "kpl", feature = "msgpack"))]
 mod json_numbers_support;
+#[cfg(feature = "prometheus")]
+mod metrics_support;
 #[cfg(feature = "redis")]
 mod redis_support;
 
@@ -26,6 +28,12 @@ mod consumer_metrics;
 mod consumer_reshard;
 mod consumer_stall;
 mod consumer_store_outage;
+#[cfg(feature = "cloudwatch")]
+mod metrics_cloudwatch;
+mod metrics_dashboards;
+mod metrics_docs;
+#[cfg(feature = "prometheus")]
+mod metrics_prometheus;
 #[cfg(all(feature = "kpl", feature = "msgpack"))]
 mod processor_interop;
 #[cfg(all(feature = "kpl", feature = "msgpack"))]

@@ -29,6 +29,7 @@ impl<P: Processor> Supervisor<P> {
         }
         self.balance().await;
         self.schedule().await;
+        self.ctx.labels.leases_held(self.held());
         if self
             .states
             .values()
@@ -164,7 +165,7 @@ impl<P: Processor> Supervisor<P> {
                 tracing::debug!(shard = shard_id, "lease handed off");
                 self.states.insert(shard_id.to_owned(), ShardState::Waiting);
                 self.ctx.status.shard(shard_id, |s| s.allocated = false);
-                self.ctx.labels.leases(self.held(), 0, 0);
+                self.ctx.labels.lease_handed_off(self.held());
                 Written::Done
             }
             Err(err) => self.store_failed(shard_id, err),
@@ -203,7 +204,7 @@ impl<P: Processor> Supervisor<P> {
         }
         self.states.insert(shard_id.to_owned(), ShardState::Waiting);
         self.ctx.status.shard(shard_id, |s| s.allocated = false);
-        self.ctx.labels.leases(self.held(), 0, 1);
+        self.ctx.labels.lease_lost(self.held());
         self.ctx.report(ConsumeError::Checkpoint {
             shard_id: shard_id.to_owned(),
             source,

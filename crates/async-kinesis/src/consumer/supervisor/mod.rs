@@ -399,7 +399,7 @@ impl<P: Processor> Supervisor<P> {
                 cancel,
             }),
         );
-        self.ctx.labels.leases(self.held(), 1, 0);
+        self.ctx.labels.lease_taken(self.held());
     }
 
     fn finish(&mut self, shard_id: &str) {
@@ -468,6 +468,7 @@ impl<P: Processor> Supervisor<P> {
                 (tracker.to_write().cloned(), tracker.outstanding())
             };
             self.ctx.status.shard(shard_id, |s| s.unacked = outstanding);
+            self.ctx.labels.consumer_lag(shard_id, outstanding);
             let handle = (owned.lease.clone(), owned.acks.clone());
             pending.push((shard_id.clone(), handle, to_write, outstanding));
         }
@@ -475,11 +476,14 @@ impl<P: Processor> Supervisor<P> {
         let results = together(
             pending
                 .iter()
-                .map(|(_, (lease, _), to_write, _)| {
-                    let store = &store;
+                .map(|(shard_id, (lease, _), to_write, _)| {
+                    let (store, labels) = (&store, &self.ctx.labels);
                     async move {
                         match to_write {
-                            Some(position) => Some(store.checkpoint(lease, position).await),
+                            Some(position) => {
+                                let write = store.checkpoint(lease, position);
+                                Some(labels.timed_checkpoint(shard_id, write).await)
+                            }
                             None => None,
                         }
                     }
@@ -558,7 +562,8 @@ impl<P: Processor> Supervisor<P> {
         acks: &ShardAcks,
         position: Position,
     ) -> Written {
-        let result = self.ctx.store.checkpoint(lease, &position).await;
+        let write = self.ctx.store.checkpoint(lease, &position);
+        let result = self.ctx.labels.timed_checkpoint(shard_id, write).await;
         self.checkpoint_written(shard_id, acks, position, result)
     }
 
@@ -618,6 +623,7 @@ impl<P: Processor> Supervisor<P> {
                     .push(ConsumeError::Checkpoint { shard_id, source }),
             }
         }
+        self.ctx.labels.leases_held(0);
         let ctx = &self.ctx;
         if let Err(err) = ctx.store.leave(&ctx.stream_name, &ctx.worker).await {
             tracing::warn!(error = %err, "leaving the group failed; it expires with the session");
