@@ -69,6 +69,7 @@ mod context;
 mod decode;
 mod error;
 mod group;
+mod processing_time;
 mod queue;
 mod record;
 mod shard_reader;
@@ -104,6 +105,7 @@ use crate::processor::{JsonProcessor, Processor};
 use crate::stream_ref::IntoStreamRef;
 use config::ConsumerConfig;
 use context::Context;
+use processing_time::ProcessingTimer;
 use queue::{QueueBudget, Receiver};
 use status::StatusBoard;
 use supervisor::{Command, Supervisor};
@@ -116,7 +118,8 @@ pub struct Consumer<P: Processor = JsonProcessor> {
     rx: Receiver<P::Output>,
     buffer: VecDeque<Result<Record<P::Output>, ConsumeError>>,
     budget: Arc<QueueBudget>,
-    last_yielded: Option<(Acker, Instant)>,
+    last_yielded: Option<Acker>,
+    processing: ProcessingTimer,
     ack_policy: AckPolicy,
     commands: mpsc::UnboundedSender<Command>,
     status: Arc<StatusBoard>,
@@ -183,6 +186,7 @@ impl<P: Processor> Consumer<P> {
             buffer: VecDeque::new(),
             budget,
             last_yielded: None,
+            processing: ProcessingTimer::default(),
             ack_policy,
             commands,
             status,
@@ -291,6 +295,7 @@ impl<P: Processor> Consumer<P> {
     /// Not cancel safe: once started, the shutdown runs to its end in the background.
     pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
         self.ack_previous();
+        self.processing_run_over();
         let (reply, answer) = oneshot::channel();
         if self
             .commands
@@ -304,12 +309,18 @@ impl<P: Processor> Consumer<P> {
 
     /// Acknowledges the record handed out last, when the policy says polling does.
     fn ack_previous(&mut self) {
-        if let Some((acker, handed_at)) = self.last_yielded.take() {
-            if self.ack_policy == AckPolicy::OnNextPoll {
-                acker.ack();
-            }
-            self.labels
-                .processing_time(handed_at.elapsed().as_secs_f64());
+        if let Some(acker) = self.last_yielded.take()
+            && self.ack_policy == AckPolicy::OnNextPoll
+        {
+            acker.ack();
+        }
+    }
+
+    /// Records how long the application had the records handed out since the buffer was last
+    /// empty.
+    fn processing_run_over(&mut self) {
+        if let Some((each, records)) = self.processing.run_over(Instant::now) {
+            self.labels.processing_times(each, records);
         }
     }
 }
@@ -329,10 +340,13 @@ impl<P: Processor> Stream for Consumer<P> {
                     if !record.acker.mark_handed_out() {
                         continue; // its shard's lease moved on; the next owner delivers it
                     }
-                    this.last_yielded = Some((record.acker.clone(), Instant::now()));
+                    this.last_yielded = Some(record.acker.clone());
+                    this.processing.handed_out(Instant::now);
                 }
                 return Poll::Ready(Some(item));
             }
+            // Everything handed out so far was processed: the application asks for more.
+            this.processing_run_over();
             match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(delivery)) => {
                     this.budget.release(&delivery);

@@ -302,7 +302,7 @@ const CATALOG: &[MetricInfo] = &[
         names::CONSUMER_PROCESSING_TIME,
         STREAM,
         Seconds,
-        "Time from handing a record to the application until it asked for the next one",
+        "Time from handing a record to the application until it asked for the next one (each record of a run handed out back to back counts with the run's average)",
         PROCESSING_BUCKETS,
     ),
     metric(

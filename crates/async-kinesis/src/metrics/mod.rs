@@ -78,9 +78,9 @@ pub mod bench_support {
             self.0.consumer_backlog(shard, 100, 100_000, 10);
         }
 
-        /// What the consumer records per item handed out.
-        pub fn consumer_item(&self, seconds: f64) {
-            self.0.processing_time(seconds);
+        /// What the consumer records per run of `records` items handed out back to back.
+        pub fn consumer_run(&self, seconds_each: f64, records: usize) {
+            self.0.processing_times(seconds_each, records);
         }
     }
 }

@@ -314,9 +314,11 @@ impl StreamLabels {
             .set(records as f64);
     }
 
-    /// How long the application took with one record.
-    pub(crate) fn processing_time(&self, seconds: f64) {
-        self.consumer().processing_time.record(seconds);
+    /// How long the application took with each of `records` records (a run's average).
+    pub(crate) fn processing_times(&self, seconds_each: f64, records: usize) {
+        self.consumer()
+            .processing_time
+            .record_many(seconds_each, records);
     }
 
     /// This worker now holds `held` leases.

@@ -97,6 +97,14 @@ async fn every_documented_metric_is_scraped_with_its_labels_and_counts_that_add_
         }
     }
     assert_eq!(items, ITEMS);
+    // Asking for more with nothing left ends the last run of records handed out, whose
+    // processing time is then recorded.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), consumer.next())
+            .await
+            .is_err(),
+        "nothing beyond the items and the poison record"
+    );
     // Checkpoints of every shard are written within a few checkpoint intervals.
     let exposition = wait_for(server.local_addr(), |e| {
         let written = e.values(names::CONSUMER_CHECKPOINT_SUCCESS, &[]);
@@ -229,8 +237,10 @@ fn check_counts(e: &Exposition, stream: &str, missing: &str) {
         e.sum(names::CONSUMER_ERRORS, &[("error_type", "poison")]),
         1.0
     );
-    assert!(
-        e.sum(&format!("{}_count", names::CONSUMER_PROCESSING_TIME), &on) >= (ITEMS - 1) as f64
+    assert_eq!(
+        e.sum(&format!("{}_count", names::CONSUMER_PROCESSING_TIME), &on),
+        ITEMS as f64,
+        "one processing time per item handed out"
     );
     let checkpoints = e.sum(names::CONSUMER_CHECKPOINT_SUCCESS, &on);
     assert!(checkpoints >= SHARDS as f64);
