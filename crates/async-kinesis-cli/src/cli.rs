@@ -144,6 +144,17 @@ pub(crate) struct TailArgs {
     pub(crate) format: OutputFormat,
     #[command(flatten)]
     pub(crate) group: GroupArgs,
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
+}
+
+/// Serving metrics while a command runs (`tail`, `put`).
+#[derive(Debug, Args)]
+pub(crate) struct MetricsArgs {
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics while the command runs (port 0
+    /// picks a free port; the address is printed on stderr).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) metrics_addr: Option<String>,
 }
 
 /// Consumer-group options of `tail`.
@@ -212,6 +223,8 @@ pub(crate) struct PutArgs {
     /// Create an on-demand stream with --create.
     #[arg(long, requires = "create")]
     pub(crate) on_demand: bool,
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
 }
 
 /// `status`.

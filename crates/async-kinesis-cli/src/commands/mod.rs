@@ -2,6 +2,7 @@
 
 mod describe;
 mod list;
+mod metrics_server;
 mod put;
 mod reshard;
 mod shard_for;
@@ -21,8 +22,14 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::List => list::run(global).await,
         Command::Describe(args) => describe::run(global, args).await,
         Command::ShardFor(args) => shard_for::run(global, args).await,
-        Command::Tail(args) => tail::run(global, args).await,
-        Command::Put(args) => put::run(global, args).await,
+        Command::Tail(args) => {
+            let _metrics = metrics_server::start(global, &args.metrics)?;
+            tail::run(global, args).await
+        }
+        Command::Put(args) => {
+            let _metrics = metrics_server::start(global, &args.metrics)?;
+            put::run(global, args).await
+        }
         Command::Status(args) => status::run(global, args).await,
         Command::Reshard(args) => reshard::run(global, args).await,
         Command::Completions(args) => {

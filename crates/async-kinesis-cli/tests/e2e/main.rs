@@ -10,4 +10,5 @@ mod admin;
 mod bad_input;
 mod group;
 mod interop;
+mod metrics;
 mod tail;
