@@ -1,7 +1,7 @@
 //! A writer for formats that cannot carry per-item keys: one buffer per partition key (and
 //! explicit hash key), so every item lands in a record with its own keys.
 
-use super::aggregator::RecordWriter;
+use super::aggregator::{RecordWriter, WriterShape};
 use super::error::{RejectReason, Rejected};
 use super::record::{OutgoingRecord, check_keys};
 use bytes::Bytes;
@@ -32,6 +32,8 @@ struct Group<Tag> {
 /// Writer that aggregates items with equal keys into records of framing `F`.
 pub struct GroupedWriter<F, Tag> {
     max_record_size: usize,
+    /// A group is emitted before it would grow past this (at most `max_record_size`).
+    seal_at: usize,
     groups: HashMap<String, Vec<Group<Tag>>>,
     next_seq: u64,
     items: usize,
@@ -52,8 +54,14 @@ impl<F, Tag> fmt::Debug for GroupedWriter<F, Tag> {
 
 impl<F: Framing, Tag> GroupedWriter<F, Tag> {
     pub(crate) fn new(max_record_size: usize) -> Self {
+        Self::shaped(max_record_size, WriterShape::aggregates_of(max_record_size))
+    }
+
+    /// A writer whose groups are emitted before they grow past `shape.aggregate_bytes`.
+    pub(crate) fn shaped(max_record_size: usize, shape: WriterShape) -> Self {
         Self {
             max_record_size,
+            seal_at: shape.aggregate_bytes.min(max_record_size),
             groups: HashMap::new(),
             next_seq: 0,
             items: 0,
@@ -117,7 +125,7 @@ impl<F: Framing, Tag: Send + 'static> RecordWriter<Tag> for GroupedWriter<F, Tag
         let group = &mut groups[index];
         let mut emitted = None;
         let current = group.data.len() + F::RECORD_OVERHEAD + partition_key.len();
-        if !group.tags.is_empty() && current + framed > self.max_record_size {
+        if !group.tags.is_empty() && current + framed > self.seal_at {
             // Full: emit the group and start a fresh one (same slot, new creation order).
             let full = Group {
                 explicit_hash_key: group.explicit_hash_key.clone(),

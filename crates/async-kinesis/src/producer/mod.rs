@@ -46,7 +46,9 @@
 mod backoff;
 mod builder;
 mod config;
+mod keyless;
 mod lane;
+mod lane_rotation;
 mod ledger;
 mod outcome;
 mod put_records;
@@ -61,7 +63,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use builder::ProducerBuilder;
-pub use config::{AfterFlush, FlushReport, ProducerConfig};
+pub use config::{AfterFlush, DEFAULT_AGGREGATE_BYTES, FlushReport, ProducerConfig};
 pub use receipt::{Delivery, DeliveryResult, PutError, PutErrorKind, Receipt};
 
 use crate::error::Error;
@@ -296,6 +298,9 @@ impl<P: Processor> Producer<P> {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Closed { what: "producer" });
         }
+        // Puts waiting for room fail at once with their item.
+        self.shared.item_room.close();
+        self.shared.byte_room.close();
         let (reply, done) = oneshot::channel();
         self.shared
             .commands

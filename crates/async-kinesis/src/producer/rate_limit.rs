@@ -37,9 +37,24 @@ impl Bucket {
         Self { rate, tokens: rate }
     }
 
+    fn capacity(&self, scale: f64) -> f64 {
+        self.rate * scale
+    }
+
     fn refill(&mut self, elapsed: Duration, scale: f64) {
-        let capacity = self.rate * scale;
+        let capacity = self.capacity(scale);
         self.tokens = (self.tokens + elapsed.as_secs_f64() * capacity).min(capacity);
+    }
+
+    /// Whether the bucket holds all it can: then a lone record larger than the whole bucket
+    /// (a record when the slowed rate is below 1/s, an oversized record) may go.
+    fn is_full(&self, scale: f64) -> bool {
+        self.tokens + EPSILON >= self.capacity(scale)
+    }
+
+    /// Whether `taken` plus `amount` more fit, a lone amount also when the bucket is full.
+    fn fits(&self, taken: f64, amount: f64, scale: f64) -> bool {
+        taken + amount <= self.tokens + EPSILON || (taken == 0.0 && self.is_full(scale))
     }
 
     /// How long until `amount` tokens are there (zero if they are).
@@ -83,17 +98,17 @@ impl ShardBudget {
     /// Takes budget for the longest prefix of `sizes` (bytes of each waiting record, in order)
     /// that fits now, and returns its length.
     ///
-    /// A record larger than a whole second of byte budget is admitted alone once the bucket is
-    /// full, so no record waits forever.
+    /// A lone record is admitted whenever both buckets are full, even if it needs more than a
+    /// bucket holds (a record larger than a second of bytes, or one record when throttling
+    /// slowed the shard below one record per second), so no record waits forever. The tokens
+    /// then go negative and the debt is paid before anything else is admitted.
     pub(crate) fn admit(&mut self, now: Instant, sizes: impl IntoIterator<Item = usize>) -> usize {
         self.refill(now);
-        let byte_capacity = self.bytes.rate * self.scale;
         let (mut count, mut bytes) = (0usize, 0f64);
         for size in sizes {
             let size = size as f64;
-            let fits_records = (count + 1) as f64 <= self.records.tokens + EPSILON;
-            let fits_bytes = bytes + size <= self.bytes.tokens + EPSILON
-                || (count == 0 && size > byte_capacity && self.bytes.tokens >= byte_capacity);
+            let fits_records = self.records.fits(count as f64, 1.0, self.scale);
+            let fits_bytes = self.bytes.fits(bytes, size, self.scale);
             if !(fits_records && fits_bytes) {
                 break;
             }
@@ -106,12 +121,14 @@ impl ShardBudget {
     }
 
     /// When `records` records of `bytes` bytes in all can next be admitted together. Each
-    /// amount is capped at what the bucket can hold, so the answer is never "never".
+    /// amount is capped at what the bucket can hold, so the answer is never "never"; and when
+    /// the answer is `now`, [`ShardBudget::admit`] admits at least the first of them (a full
+    /// bucket admits a lone record of any size), so a caller waking then never spins.
     pub(crate) fn ready_at(&self, now: Instant, records: usize, bytes: usize) -> Instant {
         let mut budget = self.clone();
         budget.refill(now);
-        let record_capacity = budget.records.rate * budget.scale;
-        let byte_capacity = budget.bytes.rate * budget.scale;
+        let record_capacity = budget.records.capacity(budget.scale);
+        let byte_capacity = budget.bytes.capacity(budget.scale);
         let records_needed = (records.max(1) as f64).min(record_capacity);
         let bytes_needed = (bytes as f64).min(byte_capacity);
         let wait = budget
@@ -225,6 +242,52 @@ mod tests {
             budget.on_accepted();
         }
         assert_eq!(budget.scale(), 1.0);
+    }
+
+    #[test]
+    fn one_record_per_second_after_a_throttle_still_sends() {
+        // 1 record/s slowed to 0.7/s: the bucket never holds a whole record, yet a lone record
+        // goes whenever it is full, and the budget says so instead of "now" forever.
+        let start = Instant::now();
+        let mut budget = ShardBudget::new(1, 1 << 20, start);
+        budget.on_throttled(start);
+        let mut now = start;
+        let mut sent = 0;
+        for _ in 0..10 {
+            now = budget.ready_at(now, 1, 100);
+            assert_eq!(budget.admit(now, [100, 100]), 1, "a lone record when full");
+            assert_eq!(budget.admit(now, [100]), 0, "then empty");
+            assert!(budget.ready_at(now, 1, 100) > now, "and it says to wait");
+            sent += 1;
+        }
+        assert_eq!(sent, 10);
+        // Ten records at 0.7/s take about 14 s after the first: never faster than the rate.
+        let elapsed = now.saturating_duration_since(start).as_secs_f64();
+        assert!((12.5..=13.5).contains(&elapsed), "{elapsed}");
+    }
+
+    #[test]
+    fn ready_now_always_admits_one() {
+        // Whatever the rates, slowdown and sizes: when ready_at says now, admit takes one.
+        let start = Instant::now();
+        for records_per_sec in [1, 2, 9, 10, 1_000] {
+            for bytes_per_sec in [1, 100, 1 << 20] {
+                for throttles in 0..6 {
+                    let mut budget = ShardBudget::new(records_per_sec, bytes_per_sec, start);
+                    for _ in 0..throttles {
+                        budget.on_throttled(start);
+                    }
+                    let mut now = start;
+                    for size in [1, 50, 5_000, 2 << 20] {
+                        now = budget.ready_at(now, 3, size * 3);
+                        assert!(
+                            budget.admit(now, [size, size, size]) >= 1,
+                            "{records_per_sec}/s {bytes_per_sec} B/s {throttles} throttles {size} B"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
