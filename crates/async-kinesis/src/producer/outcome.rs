@@ -44,7 +44,10 @@ pub(crate) fn after_entry(entry: EntryResult, attempts: u32, retry_limit: u32) -
         },
         EntryResult::Refused { code, message } => {
             let class = ErrorClass::of_code(&code);
-            if class.is_retryable() && attempts < retry_limit {
+            // A code this library does not know may be a new transient one: retried like the
+            // consumer does, within the retry limit, rather than failing the item at once.
+            let retryable = class.is_retryable() || class == ErrorClass::Unknown;
+            if retryable && attempts < retry_limit {
                 Next::Retry {
                     throttled: class == ErrorClass::Throttling,
                 }
@@ -175,12 +178,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_permanent_codes_fail_at_once() {
-        for code in [
-            "SomethingNew",
-            "KMSAccessDeniedException",
-            "ValidationException",
-        ] {
+    fn unknown_codes_are_retried_until_the_limit() {
+        assert_eq!(
+            after_entry(refused("SomethingNew"), 1, 3),
+            Next::Retry { throttled: false }
+        );
+        assert!(matches!(
+            after_entry(refused("SomethingNew"), 3, 3),
+            Next::Fail {
+                class: ErrorClass::Unknown,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn permanent_codes_fail_at_once() {
+        for code in ["KMSAccessDeniedException", "ValidationException"] {
             match after_entry(refused(code), 1, 10) {
                 Next::Fail { code: got, .. } => assert_eq!(got, code),
                 other => panic!("{code}: {other:?}"),

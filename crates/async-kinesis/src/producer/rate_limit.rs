@@ -6,10 +6,17 @@
 //! independent rate limiters cannot do without wasting tokens; that is why this is not a
 //! general-purpose limiter crate.
 //!
-//! Adaptive slowdown: each throttled request lowers the shard's rate (multiplicatively, to a
-//! floor); each accepted request raises it back (additively) towards the configured rate. The
-//! configured limits are AWS's own, so a producer alone on a stream is rarely throttled; other
-//! writers to the same stream are what the slowdown is for.
+//! Adaptive slowdown: each throttled request lowers the shard's rate (multiplicatively, by as
+//! much of the request as was throttled, to a floor); each accepted request raises it back
+//! (additively) towards the configured rate. The configured limits are AWS's own, so a producer
+//! alone on a stream is rarely throttled; other writers to the same stream are what the
+//! slowdown is for.
+//!
+//! Pacing margin: the worker's budgets refill at [`SEND_PACE`] of the configured rate. The
+//! service's buckets count arrival times, this one send times; a call that arrives sooner after
+//! the previous one than it was sent (network or scheduling jitter) would find the service's
+//! bucket a little short, and its last record throttled. The small surplus the service banks
+//! meanwhile absorbs such jitter.
 
 use std::time::Duration;
 
@@ -21,6 +28,9 @@ const SLOWDOWN_FACTOR: f64 = 0.7;
 const SLOWDOWN_FLOOR: f64 = 0.1;
 /// Fraction of the configured rate regained per accepted request (additive increase).
 const RECOVERY_STEP: f64 = 0.05;
+
+/// Fraction of the configured rates the worker paces each shard at (see the module docs).
+pub(crate) const SEND_PACE: f64 = 0.98;
 
 /// Slack for floating-point rounding when comparing token counts.
 const EPSILON: f64 = 1e-6;
@@ -80,9 +90,19 @@ pub(crate) struct ShardBudget {
 impl ShardBudget {
     /// A full budget of `records_per_sec` and `bytes_per_sec`.
     pub(crate) fn new(records_per_sec: u32, bytes_per_sec: u32, now: Instant) -> Self {
+        Self::with_pace(records_per_sec, bytes_per_sec, 1.0, now)
+    }
+
+    /// A full budget of `pace` times `records_per_sec` and `bytes_per_sec`.
+    pub(crate) fn with_pace(
+        records_per_sec: u32,
+        bytes_per_sec: u32,
+        pace: f64,
+        now: Instant,
+    ) -> Self {
         Self {
-            records: Bucket::full(f64::from(records_per_sec.max(1))),
-            bytes: Bucket::full(f64::from(bytes_per_sec.max(1))),
+            records: Bucket::full(f64::from(records_per_sec.max(1)) * pace),
+            bytes: Bucket::full(f64::from(bytes_per_sec.max(1)) * pace),
             scale: 1.0,
             updated: now,
         }
@@ -140,8 +160,16 @@ impl ShardBudget {
 
     /// The service throttled this shard: slow down.
     pub(crate) fn on_throttled(&mut self, now: Instant) {
+        self.on_partly_throttled(now, 1.0);
+    }
+
+    /// The service throttled `fraction` (0..=1) of a request to this shard: slow down by that
+    /// much of a full slowdown. One record of a full call throttled by jitter costs little; a
+    /// request throttled whole (another writer takes the shard's budget) costs the full step.
+    pub(crate) fn on_partly_throttled(&mut self, now: Instant, fraction: f64) {
         self.refill(now);
-        self.scale = (self.scale * SLOWDOWN_FACTOR).max(SLOWDOWN_FLOOR);
+        let factor = 1.0 - (1.0 - SLOWDOWN_FACTOR) * fraction.clamp(0.0, 1.0);
+        self.scale = (self.scale * factor).max(SLOWDOWN_FLOOR);
         self.records.tokens = self.records.tokens.min(self.records.rate * self.scale);
         self.bytes.tokens = self.bytes.tokens.min(self.bytes.rate * self.scale);
     }
@@ -288,6 +316,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_partial_throttle_slows_down_in_proportion() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::new(1_000, 1 << 20, now);
+        budget.on_partly_throttled(now, 0.1);
+        assert!((budget.scale() - 0.97).abs() < 1e-9, "{}", budget.scale());
+        budget.on_partly_throttled(now, 1.0);
+        assert!((budget.scale() - 0.679).abs() < 1e-9, "{}", budget.scale());
+    }
+
+    #[test]
+    fn the_worker_pace_is_a_fraction_of_the_configuration() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::with_pace(1_000, 1 << 20, SEND_PACE, now);
+        assert_eq!(budget.admit(now, std::iter::repeat_n(1, 1_000)), 980);
     }
 
     #[test]

@@ -55,12 +55,13 @@ pub(crate) struct BatchRules {
 }
 
 impl BatchRules {
-    /// A whole second of a shard's write budget (`bytes_per_sec`), within the call's limit:
-    /// sending less would waste calls, sending more could not pass the shard's bytes/s bucket.
-    /// Aggregated records reach it with a few records, which then need not wait for the linger a
-    /// second time (the aggregator already waited for their items).
+    /// Half a second of a shard's write budget (`bytes_per_sec`), within the call's limit:
+    /// sending less would waste calls; waiting for a whole second would let a full bucket stop
+    /// refilling whenever the worker wakes late. Aggregated records reach it with a few records,
+    /// which then need not wait for the linger a second time (the aggregator already waited for
+    /// their items).
     pub(crate) fn full_enough(bytes_per_sec: usize, max_bytes: usize) -> usize {
-        bytes_per_sec.clamp(crate::limits::MIB.min(max_bytes), max_bytes)
+        (bytes_per_sec / 2).clamp((crate::limits::MIB / 2).min(max_bytes), max_bytes)
     }
 }
 
@@ -515,13 +516,13 @@ mod tests {
     }
 
     #[test]
-    fn full_enough_is_a_second_of_the_shard_budget_within_the_call_limit() {
+    fn full_enough_is_half_a_second_of_the_shard_budget_within_the_call_limit() {
         let mib = crate::limits::MIB;
-        assert_eq!(BatchRules::full_enough(mib, 10 * mib), mib);
-        assert_eq!(BatchRules::full_enough(4 * mib, 10 * mib), 4 * mib);
+        assert_eq!(BatchRules::full_enough(mib, 10 * mib), mib / 2);
+        assert_eq!(BatchRules::full_enough(4 * mib, 10 * mib), 2 * mib);
         assert_eq!(BatchRules::full_enough(1 << 40, 10 * mib), 10 * mib);
-        // A small budget still makes calls of a megabyte (the bucket lets them through slower).
-        assert_eq!(BatchRules::full_enough(100 * 1024, 10 * mib), mib);
-        assert_eq!(BatchRules::full_enough(mib, 512 * 1024), 512 * 1024);
+        // A small budget still makes calls of half a megabyte (the bucket lets them through slower).
+        assert_eq!(BatchRules::full_enough(100 * 1024, 10 * mib), mib / 2);
+        assert_eq!(BatchRules::full_enough(mib, 256 * 1024), 256 * 1024);
     }
 }

@@ -24,7 +24,7 @@ use super::lane_rotation::LaneRotation;
 use super::ledger::Ledger;
 use super::outcome::{CallFailure, EntryResult, Next, after_call_error, after_entry};
 use super::put_records::{put_records, request_entries};
-use super::rate_limit::ShardBudget;
+use super::rate_limit::{SEND_PACE, ShardBudget};
 use super::receipt::{Delivery, DeliveryResult, PutError, PutErrorKind};
 use super::shard_queue::{BatchRules, ShardQueue, Waiting};
 use crate::error::Error;
@@ -216,9 +216,19 @@ impl<P: Processor> Worker<P> {
                 () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
         }
-        // Puts that got room just as the producer closed may still be in the channel: they come
-        // back with their item, and the channel refuses any later ones (their `put` returns
-        // the item too).
+        self.refuse_late_commands(&mut commands);
+        for waiter in self.close_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        for (_, waiter) in self.flush_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// Puts that got room just as the producer closed may still be in the channel: they come
+    /// back with their item, and the closed channel refuses any later ones (their `put` hands
+    /// the item back too). Flushes and closes are answered with the rest.
+    fn refuse_late_commands(&mut self, commands: &mut mpsc::UnboundedReceiver<Command<P::Item>>) {
         commands.close();
         while let Ok(command) = commands.try_recv() {
             match command {
@@ -230,12 +240,6 @@ impl<P: Processor> Worker<P> {
                 }
                 Command::Flush(reply) | Command::Close(reply) => self.close_waiters.push(reply),
             }
-        }
-        for waiter in self.close_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-        for (_, waiter) in self.flush_waiters.drain(..) {
-            let _ = waiter.send(());
         }
     }
 
@@ -320,9 +324,10 @@ impl<P: Processor> Worker<P> {
             return name.clone();
         }
         let name: Arc<str> = Arc::from(shard);
-        let budget = ShardBudget::new(
+        let budget = ShardBudget::with_pace(
             self.config.put_rate_limit_per_shard,
             self.config.bandwidth_bytes_per_shard(),
+            SEND_PACE,
             now,
         );
         let lane = Lane::new(
@@ -350,7 +355,7 @@ impl<P: Processor> Worker<P> {
             self.rotate_keyless(now);
         }
         self.expire(now);
-        if self.refreshing.is_none() && now >= self.refresh_at && !self.stream_gone {
+        if self.refreshing.is_none() && now >= self.refresh_at {
             self.start_refresh();
         }
         let lanes = self.lane_order.len();
@@ -397,7 +402,7 @@ impl<P: Processor> Worker<P> {
             })
             .into_iter()
             .flatten();
-        let refresh = (self.refreshing.is_none() && !self.stream_gone).then_some(self.refresh_at);
+        let refresh = self.refreshing.is_none().then_some(self.refresh_at);
         lanes.chain(deadlines).chain(refresh).min()
     }
 
@@ -549,7 +554,8 @@ impl<P: Processor> Worker<P> {
         outcome.retried_records = retry.len() as u64;
         if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
             if outcome.throttled_records > 0 {
-                queue.budget_mut().on_throttled(now);
+                let fraction = outcome.throttled_records as f64 / sent as f64;
+                queue.budget_mut().on_partly_throttled(now, fraction);
             } else {
                 queue.budget_mut().on_accepted();
             }
@@ -626,6 +632,8 @@ impl<P: Processor> Worker<P> {
                 report.failed = batch.len();
                 self.labels.producer_error("not_found", items_in(&batch));
                 self.stream_gone = true;
+                // A stream created again under the name is noticed by the next listing.
+                self.refresh_at = now + REFRESH_RETRY;
                 if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
                     queue.resolved(batch.len());
                     queue.finish_flight();
@@ -733,6 +741,10 @@ impl<P: Processor> Worker<P> {
         let now = Instant::now();
         match shards.map(|shards| ShardMap::from_open_shards(&shards)) {
             Ok(Ok(map)) => {
+                if self.stream_gone {
+                    tracing::info!(stream = %self.client.stream(), "the stream exists again; sending to it");
+                    self.stream_gone = false;
+                }
                 if map.ranges() != self.shard_map.ranges() {
                     tracing::info!(stream = %self.client.stream(), shards = map.len(), "shard map changed");
                 }
@@ -781,4 +793,104 @@ fn items_in<T>(records: &[Waiting<Outgoing<T>>]) -> u64 {
 /// When the delivery timeout of the oldest item in a record ends.
 fn record_deadline<T>(waiting: &Waiting<Outgoing<T>>) -> Option<Instant> {
     waiting.record.tags.iter().filter_map(|t| t.deadline).min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::JsonLineProcessor;
+    use tokio::sync::Semaphore;
+
+    /// A worker over four even shards; nothing here reaches the network (no call is polled).
+    fn worker(config: ProducerConfig) -> Worker<JsonLineProcessor> {
+        let sdk = aws_sdk_kinesis::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+            .build();
+        let client = StreamClient::new(aws_sdk_kinesis::Client::from_conf(sdk), "s").expect("client");
+        let width = u128::MAX / 4;
+        let map = ShardMap::new((0..4u128).map(|i| {
+            let end = if i == 3 { u128::MAX } else { (i + 1) * width - 1 };
+            (format!("shardId-{i:012}"), i * width, end)
+        }))
+        .expect("map");
+        let config = Arc::new(config);
+        Worker::new(client, config, &JsonLineProcessor::default(), map, false)
+    }
+
+    fn keyless(data: &'static [u8]) -> (Pending<serde_json::Value>, oneshot::Receiver<DeliveryResult<serde_json::Value>>) {
+        let (reply, receipt) = oneshot::channel();
+        let items = Arc::new(Semaphore::new(1)).try_acquire_owned().expect("permit");
+        let bytes = Arc::new(Semaphore::new(data.len()))
+            .try_acquire_many_owned(u32::try_from(data.len()).expect("small"))
+            .expect("permits");
+        let pending = Pending {
+            item: serde_json::Value::Null,
+            data: Bytes::from_static(data),
+            partition_key: None,
+            explicit_hash_key: None,
+            reply,
+            permits: Permits {
+                _items: items,
+                _bytes: bytes,
+            },
+        };
+        (pending, receipt)
+    }
+
+    #[test]
+    fn every_seal_gives_keyless_items_a_new_key() {
+        const ITEM: &[u8] = &[b'x'; 1_000];
+        // Aggregates of 4 KiB: a fourth item overflows the record and seals it.
+        let mut worker = worker(ProducerConfig {
+            aggregate_bytes: 4 * 1024,
+            ..ProducerConfig::default()
+        });
+        let mut receipts = Vec::new();
+        let mut keys = vec![worker.unkeyed_key.clone()];
+        // Overflow seals: each sealed record's items move the key on.
+        for _ in 0..40 {
+            let (pending, receipt) = keyless(ITEM);
+            receipts.push(receipt);
+            worker.on_put(pending);
+            if keys.last() != Some(&worker.unkeyed_key) {
+                keys.push(worker.unkeyed_key.clone());
+            }
+        }
+        assert!(keys.len() >= 10, "a key per sealed record: {}", keys.len());
+        // A timer seal (the linger passed) moves it on too.
+        let before = worker.unkeyed_key.clone();
+        let (pending, receipt) = keyless(ITEM);
+        receipts.push(receipt);
+        worker.on_put(pending);
+        worker.turn(Instant::now() + worker.config.buffer_time);
+        assert_ne!(worker.unkeyed_key, before, "the linger seal rotates the key");
+        // The sealed records went to every shard, evenly: one record per shard per turn of four.
+        let shards: std::collections::BTreeSet<String> = worker
+            .lanes
+            .keys()
+            .map(|shard| shard.to_string())
+            .collect();
+        assert_eq!(shards.len(), 4, "{shards:?}");
+    }
+
+    #[test]
+    fn puts_still_in_the_channel_when_the_worker_ends_come_back_closed() {
+        let mut worker = worker(ProducerConfig::default());
+        let (commands, mut receiver) = mpsc::unbounded_channel();
+        let (pending, mut receipt) = keyless(b"{}");
+        commands.send(Command::Put(Box::new(pending))).expect("open");
+        worker.refuse_late_commands(&mut receiver);
+        let err = receipt
+            .try_recv()
+            .expect("resolved")
+            .expect_err("not delivered");
+        assert!(matches!(err.kind(), PutErrorKind::Closed), "{err}");
+        assert_eq!(err.into_item(), Some(serde_json::Value::Null));
+        let (late, _) = keyless(b"{}");
+        assert!(
+            commands.send(Command::Put(Box::new(late))).is_err(),
+            "later puts are refused by the channel, their item handed back by put()"
+        );
+    }
 }

@@ -70,7 +70,13 @@ def read_case(case):
                         k["partitionKey"],
                         k.get("explicitHashKey"),
                         k.get("subSequenceNumber"),
-                        base64.b64decode(k["data"]).decode("utf-8"),
+                        # A user record of an aggregate carries base64; a plain record passed
+                        # through keeps the raw bytes it came with.
+                        (
+                            base64.b64decode(k["data"])
+                            if "subSequenceNumber" in k
+                            else k["data"]
+                        ).decode("utf-8"),
                     ]
                 )
     return {"items": items, "kpl": kpl}
