@@ -176,3 +176,34 @@ impl<F: Framing, Tag: Send + 'static> RecordWriter<Tag> for GroupedWriter<F, Tag
         self.max_record_size
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::{NewlineFraming, WriterShape};
+
+    #[test]
+    fn groups_are_sealed_at_the_shape_size_and_a_larger_item_still_goes_alone() {
+        let mut w: GroupedWriter<NewlineFraming, u32> =
+            GroupedWriter::shaped(100_000, WriterShape::aggregates_of(4_096));
+        let mut records = Vec::new();
+        for tag in 0..40 {
+            records.extend(w.push(tag, Bytes::from(vec![b'x'; 500]), "k", None).expect("fits"));
+        }
+        records.extend(w.push(99, Bytes::from(vec![b'y'; 10_000]), "k", None).expect("fits"));
+        records.extend(w.push(100, Bytes::from(vec![b'z'; 10]), "k", None).expect("fits"));
+        records.extend(w.flush());
+        for record in &records {
+            if record.tags.contains(&99) {
+                assert_eq!(record.tags, [99], "alone");
+            } else {
+                assert!(record.size() <= 4_096, "{}", record.size());
+            }
+        }
+        let tags: Vec<u32> = records.iter().flat_map(|r| r.tags.clone()).collect();
+        assert_eq!(tags, (0..40).chain([99, 100]).collect::<Vec<_>>());
+        // 40 items of ~500 bytes in records of at most 4 KiB: at least five records.
+        assert!(records.len() >= 7, "{}", records.len());
+        assert!(w.push(1, Bytes::from(vec![b'x'; 100_001]), "k", None).is_err());
+    }
+}

@@ -59,18 +59,24 @@ impl Bucket {
     /// Whether the bucket holds all it can: then a lone record larger than the whole bucket
     /// (a record when the slowed rate is below 1/s, an oversized record) may go.
     fn is_full(&self, scale: f64) -> bool {
-        self.tokens + EPSILON >= self.capacity(scale)
+        self.tokens + self.slack(scale) >= self.capacity(scale)
+    }
+
+    /// Tokens that count as there: rounding slack, and a microsecond of refill, since a wait
+    /// computed by [`Bucket::wait_for`] is cut to whole nanoseconds and may end a hair early.
+    fn slack(&self, scale: f64) -> f64 {
+        (self.capacity(scale) * 1e-6).max(EPSILON)
     }
 
     /// Whether `taken` plus `amount` more fit, a lone amount also when the bucket is full.
     fn fits(&self, taken: f64, amount: f64, scale: f64) -> bool {
-        taken + amount <= self.tokens + EPSILON || (taken == 0.0 && self.is_full(scale))
+        taken + amount <= self.tokens + self.slack(scale) || (taken == 0.0 && self.is_full(scale))
     }
 
     /// How long until `amount` tokens are there (zero if they are).
     fn wait_for(&self, amount: f64, scale: f64) -> Duration {
         let missing = amount - self.tokens;
-        if missing <= EPSILON {
+        if missing <= self.slack(scale) {
             return Duration::ZERO;
         }
         Duration::from_secs_f64(missing / (self.rate * scale))
@@ -89,6 +95,7 @@ pub(crate) struct ShardBudget {
 
 impl ShardBudget {
     /// A full budget of `records_per_sec` and `bytes_per_sec`.
+    #[cfg(test)]
     pub(crate) fn new(records_per_sec: u32, bytes_per_sec: u32, now: Instant) -> Self {
         Self::with_pace(records_per_sec, bytes_per_sec, 1.0, now)
     }

@@ -74,7 +74,7 @@ async fn keyless_json_lines_spread_within_ten_percent_over_four_shards() {
     let per_shard = keyless_spread(JsonLineProcessor::default(), &stream, ITEMS).await;
     assert_even(&per_shard, 4, ITEMS, "JsonLine");
     // Every stored record decodes to items, and the items are exactly the ones put.
-    let processor = JsonLineProcessor::default();
+    let processor = JsonLineProcessor::<Value>::default();
     let mut seen = Vec::new();
     for record in read_stream(stream.client()).await {
         for decoded in processor.read(&record.data, &record.partition_key) {
@@ -324,7 +324,7 @@ async fn on_an_auto_distributed_stream_kpl_items_are_plain_records_every_reader_
         "no KPL aggregate"
     );
     // Our KPL reader.
-    let processor = KplJsonProcessor::default();
+    let processor = KplJsonProcessor::<Value>::default();
     let mut ours: Vec<u64> = Vec::new();
     for record in &records {
         for decoded in processor.read(&record.data, &record.partition_key) {
