@@ -172,9 +172,12 @@ impl<P: Processor> Worker<P> {
     /// key's items was sealed (see [`KeylessKeys`]).
     fn rotate_keyless(&mut self, now: Instant) {
         let lanes = &self.lanes;
+        // Two seconds of a shard's budget waiting: others' traffic is slowing it down.
+        let congested = self.config.bandwidth_bytes_per_shard() as usize * 2;
         self.unkeyed_key = self.keyless.next(
             &self.shard_map,
             |shard| lanes.get(shard).map_or(0, Lane::backlog),
+            congested,
             &mut rand::rng(),
         );
         self.unkeyed_shard = self.shard_for(&self.unkeyed_key.clone(), None, now);
@@ -292,7 +295,10 @@ impl<P: Processor> Worker<P> {
                 let shard = self.shard_for(&key, explicit_hash_key.as_deref(), now);
                 (key, shard)
             }
-            None => (self.unkeyed_key.clone(), self.unkeyed_shard.clone()),
+            None => {
+                self.keyless.gave(&self.unkeyed_shard, data.len());
+                (self.unkeyed_key.clone(), self.unkeyed_shard.clone())
+            }
         };
         let Some(lane) = self.lanes.get_mut(&shard) else {
             // Proven invariant: shard_for creates the lane, and the keyless shard's lane is only
@@ -747,6 +753,7 @@ impl<P: Processor> Worker<P> {
                 }
                 if map.ranges() != self.shard_map.ranges() {
                     tracing::info!(stream = %self.client.stream(), shards = map.len(), "shard map changed");
+                    self.keyless.restart();
                 }
                 self.shard_map = map;
                 // Lanes of shards that are gone and have nothing left are dropped.
