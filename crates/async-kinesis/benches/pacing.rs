@@ -167,7 +167,11 @@ fn print(rows: &[Row]) {
             .iter()
             .map(|u| format!("{:.1} %", u * 100.0))
             .collect();
-        let min = row.utilisation.iter().copied().fold(f64::INFINITY, f64::min);
+        let min = row
+            .utilisation
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
         println!(
             "| {} | {} | {:.1} | {} | {} | {:.1} % | {} | {} | {} | {} |",
             row.case,
@@ -189,10 +193,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--items" {
-            items = args
-                .next()
-                .and_then(|n| n.parse().ok())
-                .expect("--items N");
+            items = args.next().and_then(|n| n.parse().ok()).expect("--items N");
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -204,8 +205,20 @@ fn main() {
         vec![
             run("Json, keyed", JsonProcessor::default(), true, items).await,
             run("JsonLine, keyed", JsonLineProcessor::default(), true, items).await,
-            run("JsonLine, keyless", JsonLineProcessor::default(), false, items).await,
-            run("KplJson, keyless", KplJsonProcessor::default(), false, items).await,
+            run(
+                "JsonLine, keyless",
+                JsonLineProcessor::default(),
+                false,
+                items,
+            )
+            .await,
+            run(
+                "KplJson, keyless",
+                KplJsonProcessor::default(),
+                false,
+                items,
+            )
+            .await,
         ]
     });
     println!(

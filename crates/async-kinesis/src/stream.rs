@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{
-    RecordDistributionStrategy as SdkDistribution, StreamMode as SdkStreamMode,
-    StreamModeDetails, StreamStatus as SdkStatus,
+    RecordDistributionStrategy as SdkDistribution, StreamMode as SdkStreamMode, StreamModeDetails,
+    StreamStatus as SdkStatus,
 };
 use tokio::time::Instant;
 

@@ -188,10 +188,19 @@ mod tests {
             GroupedWriter::shaped(100_000, WriterShape::aggregates_of(4_096));
         let mut records = Vec::new();
         for tag in 0..40 {
-            records.extend(w.push(tag, Bytes::from(vec![b'x'; 500]), "k", None).expect("fits"));
+            records.extend(
+                w.push(tag, Bytes::from(vec![b'x'; 500]), "k", None)
+                    .expect("fits"),
+            );
         }
-        records.extend(w.push(99, Bytes::from(vec![b'y'; 10_000]), "k", None).expect("fits"));
-        records.extend(w.push(100, Bytes::from(vec![b'z'; 10]), "k", None).expect("fits"));
+        records.extend(
+            w.push(99, Bytes::from(vec![b'y'; 10_000]), "k", None)
+                .expect("fits"),
+        );
+        records.extend(
+            w.push(100, Bytes::from(vec![b'z'; 10]), "k", None)
+                .expect("fits"),
+        );
         records.extend(w.flush());
         for record in &records {
             if record.tags.contains(&99) {
@@ -204,6 +213,9 @@ mod tests {
         assert_eq!(tags, (0..40).chain([99, 100]).collect::<Vec<_>>());
         // 40 items of ~500 bytes in records of at most 4 KiB: at least five records.
         assert!(records.len() >= 7, "{}", records.len());
-        assert!(w.push(1, Bytes::from(vec![b'x'; 100_001]), "k", None).is_err());
+        assert!(
+            w.push(1, Bytes::from(vec![b'x'; 100_001]), "k", None)
+                .is_err()
+        );
     }
 }

@@ -266,7 +266,10 @@ mod tests {
         type Change = fn(&mut ProducerConfig);
         let cases: [(Change, &str); 11] = [
             (|c| c.put_bandwidth_limit_per_shard = 0, "rate limits"),
-            (|c| c.put_bandwidth_limit_per_shard = 1_023, "put_bandwidth_limit_per_shard"),
+            (
+                |c| c.put_bandwidth_limit_per_shard = 1_023,
+                "put_bandwidth_limit_per_shard",
+            ),
             (|c| c.aggregate_bytes = 0, "aggregate_bytes"),
             (
                 |c| c.delivery_timeout = Some(Duration::from_millis(100)),

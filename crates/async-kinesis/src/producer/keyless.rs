@@ -97,7 +97,11 @@ mod tests {
     fn map(shards: u128) -> ShardMap {
         let width = u128::MAX / shards;
         ShardMap::new((0..shards).map(|i| {
-            let end = if i + 1 == shards { u128::MAX } else { (i + 1) * width - 1 };
+            let end = if i + 1 == shards {
+                u128::MAX
+            } else {
+                (i + 1) * width - 1
+            };
             (format!("shardId-{i:012}"), i * width, end)
         }))
         .expect("map")
@@ -141,7 +145,13 @@ mod tests {
         for _ in 0..20 {
             let key = keys.next(
                 &map,
-                |shard| if busy.iter().any(|b| b == shard) { 1 << 20 } else { 0 },
+                |shard| {
+                    if busy.iter().any(|b| b == shard) {
+                        1 << 20
+                    } else {
+                        0
+                    }
+                },
                 1 << 20,
                 &mut rng,
             );
@@ -154,7 +164,11 @@ mod tests {
         let map = map(4);
         let mut keys = KeylessKeys::default();
         let mut rng = rand::rng();
-        let shards: Vec<String> = map.ranges().iter().map(|r| r.shard_id().to_owned()).collect();
+        let shards: Vec<String> = map
+            .ranges()
+            .iter()
+            .map(|r| r.shard_id().to_owned())
+            .collect();
         // Uneven aggregates (as a KPL record that started with items already buffered):
         // the byte totals still even out.
         let mut given: HashMap<String, u64> = HashMap::new();

@@ -155,7 +155,10 @@ mod tests {
                 .expect("fits");
             assert!(!completed);
         }
-        assert_eq!(lane.wake_at(&rules(), now, false, true), Some(now + 100 * MS));
+        assert_eq!(
+            lane.wake_at(&rules(), now, false, true),
+            Some(now + 100 * MS)
+        );
         assert!(!lane.seal(now + 50 * MS, rules().linger, false));
         assert!(
             lane.queue()

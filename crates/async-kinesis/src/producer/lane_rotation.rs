@@ -50,14 +50,12 @@ mod tests {
         let mut last_served = vec![0usize; lanes];
         let mut longest = vec![0usize; lanes];
         for turn in 1..=turns {
-            let mut in_flight = 0;
             let mut stopped = None;
-            for index in rotation.turn(lanes) {
+            for (in_flight, index) in rotation.turn(lanes).enumerate() {
                 if in_flight == slots {
                     stopped = Some(index);
                     break;
                 }
-                in_flight += 1;
                 longest[index] = longest[index].max(turn - last_served[index]);
                 last_served[index] = turn;
             }

@@ -121,7 +121,10 @@ impl<R> ShardQueue<R> {
     }
 
     /// Takes the front records for which `expired` holds (a delivery timeout passed), in order.
-    pub(crate) fn expire_front(&mut self, expired: impl Fn(&Waiting<R>) -> bool) -> Vec<Waiting<R>> {
+    pub(crate) fn expire_front(
+        &mut self,
+        expired: impl Fn(&Waiting<R>) -> bool,
+    ) -> Vec<Waiting<R>> {
         let mut gone = Vec::new();
         while self.waiting.front().is_some_and(&expired) {
             if let Some(waiting) = self.waiting.pop_front() {

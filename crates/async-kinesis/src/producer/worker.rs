@@ -304,7 +304,13 @@ impl<P: Processor> Worker<P> {
             // Proven invariant: shard_for creates the lane, and the keyless shard's lane is only
             // dropped after a refresh, which chooses a new keyless key.
             let source = Arc::new(Error::Closed { what: "shard lane" });
-            return self.resolve(ticket, Err(PutErrorKind::Request { source, attempts: 0 }));
+            return self.resolve(
+                ticket,
+                Err(PutErrorKind::Request {
+                    source,
+                    attempts: 0,
+                }),
+            );
         };
         match lane.push(ticket, data, &key, explicit_hash_key.as_deref(), now) {
             // Items put without a key share a key until the record holding them is sealed, so
@@ -814,10 +820,15 @@ mod tests {
             .behavior_version_latest()
             .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
             .build();
-        let client = StreamClient::new(aws_sdk_kinesis::Client::from_conf(sdk), "s").expect("client");
+        let client =
+            StreamClient::new(aws_sdk_kinesis::Client::from_conf(sdk), "s").expect("client");
         let width = u128::MAX / 4;
         let map = ShardMap::new((0..4u128).map(|i| {
-            let end = if i == 3 { u128::MAX } else { (i + 1) * width - 1 };
+            let end = if i == 3 {
+                u128::MAX
+            } else {
+                (i + 1) * width - 1
+            };
             (format!("shardId-{i:012}"), i * width, end)
         }))
         .expect("map");
@@ -825,9 +836,16 @@ mod tests {
         Worker::new(client, config, &JsonLineProcessor::default(), map, false)
     }
 
-    fn keyless(data: &'static [u8]) -> (Pending<serde_json::Value>, oneshot::Receiver<DeliveryResult<serde_json::Value>>) {
+    fn keyless(
+        data: &'static [u8],
+    ) -> (
+        Pending<serde_json::Value>,
+        oneshot::Receiver<DeliveryResult<serde_json::Value>>,
+    ) {
         let (reply, receipt) = oneshot::channel();
-        let items = Arc::new(Semaphore::new(1)).try_acquire_owned().expect("permit");
+        let items = Arc::new(Semaphore::new(1))
+            .try_acquire_owned()
+            .expect("permit");
         let bytes = Arc::new(Semaphore::new(data.len()))
             .try_acquire_many_owned(u32::try_from(data.len()).expect("small"))
             .expect("permits");
@@ -865,20 +883,24 @@ mod tests {
                 keys.push(worker.unkeyed_key.clone());
             }
         }
-        assert_eq!(keys.len(), 9, "a new key after each of the 8 sealed records");
+        assert_eq!(
+            keys.len(),
+            9,
+            "a new key after each of the 8 sealed records"
+        );
         // A timer seal (the linger passed) moves it on too.
         let before = worker.unkeyed_key.clone();
         let (pending, receipt) = keyless(ITEM);
         receipts.push(receipt);
         worker.on_put(pending);
         worker.turn(Instant::now() + worker.config.buffer_time);
-        assert_ne!(worker.unkeyed_key, before, "the linger seal rotates the key");
+        assert_ne!(
+            worker.unkeyed_key, before,
+            "the linger seal rotates the key"
+        );
         // The keys went to every shard.
-        let shards: std::collections::BTreeSet<String> = worker
-            .lanes
-            .keys()
-            .map(|shard| shard.to_string())
-            .collect();
+        let shards: std::collections::BTreeSet<String> =
+            worker.lanes.keys().map(|shard| shard.to_string()).collect();
         assert_eq!(shards.len(), 4, "{shards:?}");
     }
 
@@ -887,7 +909,9 @@ mod tests {
         let mut worker = worker(ProducerConfig::default());
         let (commands, mut receiver) = mpsc::unbounded_channel();
         let (pending, mut receipt) = keyless(b"{}");
-        commands.send(Command::Put(Box::new(pending))).expect("open");
+        commands
+            .send(Command::Put(Box::new(pending)))
+            .expect("open");
         worker.refuse_late_commands(&mut receiver);
         let err = receipt
             .try_recv()

@@ -146,7 +146,11 @@ async fn an_unknown_error_code_is_retried_then_hands_the_items_back() {
         refused.push(err.into_item().expect("the item comes back"));
     }
     producer.close().await.expect("close");
-    assert_eq!(proxy.fault_stats(fault).fired, 3 * ITEMS as u64, "three attempts each");
+    assert_eq!(
+        proxy.fault_stats(fault).fired,
+        3 * ITEMS as u64,
+        "three attempts each"
+    );
     assert_eq!(refused.len(), ITEMS, "every item comes back");
     assert!(stored_counts(&stream).await.is_empty(), "nothing stored");
     proxy.shutdown().await.expect("proxy");

@@ -53,8 +53,16 @@ where
 }
 
 fn assert_even(per_shard: &BTreeMap<String, u64>, shards: usize, items: u64, what: &str) {
-    assert_eq!(per_shard.len(), shards, "{what}: every shard used: {per_shard:?}");
-    assert_eq!(per_shard.values().sum::<u64>(), items, "{what}: all delivered");
+    assert_eq!(
+        per_shard.len(),
+        shards,
+        "{what}: every shard used: {per_shard:?}"
+    );
+    assert_eq!(
+        per_shard.values().sum::<u64>(),
+        items,
+        "{what}: all delivered"
+    );
     let mean = items as f64 / shards as f64;
     for (shard, &n) in per_shard {
         let off = (n as f64 - mean).abs() / mean;
@@ -83,7 +91,11 @@ async fn keyless_json_lines_spread_within_ten_percent_over_four_shards() {
         }
     }
     seen.sort_unstable();
-    assert_eq!(seen, (0..ITEMS).collect::<Vec<_>>(), "each item stored once");
+    assert_eq!(
+        seen,
+        (0..ITEMS).collect::<Vec<_>>(),
+        "each item stored once"
+    );
     stream.delete().await;
 }
 
@@ -152,7 +164,11 @@ async fn close_racing_a_thousand_waiting_puts_delivers_or_hands_back_every_item(
             }
         }
     }
-    assert_eq!(delivered.len() + handed_back, PUTS, "every put accounted for");
+    assert_eq!(
+        delivered.len() + handed_back,
+        PUTS,
+        "every put accounted for"
+    );
     assert!(handed_back > 0, "some puts were waiting when close() came");
     assert!(!delivered.is_empty(), "the accepted ones were delivered");
     let mut stored: Vec<String> = read_stream(stream.client())
@@ -199,7 +215,13 @@ async fn a_call_refused_as_a_whole_for_one_record_delivers_the_others() {
         } else {
             format!("k-{n}")
         };
-        receipts.push((n, producer.put_with_key(format!("item-{n}"), key).await.expect("accepted")));
+        receipts.push((
+            n,
+            producer
+                .put_with_key(format!("item-{n}"), key)
+                .await
+                .expect("accepted"),
+        ));
     }
     let mut delivered = Vec::new();
     for (n, receipt) in receipts {
@@ -207,7 +229,12 @@ async fn a_call_refused_as_a_whole_for_one_record_delivers_the_others() {
             Ok(_) => delivered.push(format!("item-{n}")),
             Err(err) => {
                 assert_eq!(n, 17, "only the bad record fails: {err}");
-                let message = format!("{err:?} {}", std::error::Error::source(err.kind()).map(ToString::to_string).unwrap_or_default());
+                let message = format!(
+                    "{err:?} {}",
+                    std::error::Error::source(err.kind())
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                );
                 assert!(message.contains("validation error detected"), "{message}");
                 assert_eq!(err.into_item().as_deref(), Some("item-17"));
             }
@@ -268,7 +295,10 @@ async fn an_item_not_stored_within_its_delivery_timeout_comes_back_with_the_last
     }
     assert_eq!(err.into_item().as_deref(), Some("late"));
     producer.close().await.expect("close");
-    assert!(read_stream(stream.client()).await.is_empty(), "nothing stored");
+    assert!(
+        read_stream(stream.client()).await.is_empty(),
+        "nothing stored"
+    );
     proxy.shutdown().await.expect("proxy");
     stream.delete().await;
 }
@@ -308,7 +338,9 @@ async fn on_an_auto_distributed_stream_kpl_items_are_plain_records_every_reader_
         let receipt = if n % 2 == 0 {
             producer.put(item(n)).await
         } else {
-            producer.put_with_key(item(n), format!("key-{}", n % 7)).await
+            producer
+                .put_with_key(item(n), format!("key-{}", n % 7))
+                .await
         };
         receipts.push(receipt.expect("accepted"));
     }
@@ -342,7 +374,9 @@ async fn on_an_auto_distributed_stream_kpl_items_are_plain_records_every_reader_
         "read": [{"case": "auto", "processor": "aws_kinesis_agg", "records": wire}],
         "write": [],
     }));
-    let kpl = answer["read"]["auto"]["kpl"].as_array().expect("kpl answer");
+    let kpl = answer["read"]["auto"]["kpl"]
+        .as_array()
+        .expect("kpl answer");
     let mut theirs: Vec<u64> = kpl
         .iter()
         .map(|user| {
@@ -352,7 +386,11 @@ async fn on_an_auto_distributed_stream_kpl_items_are_plain_records_every_reader_
         })
         .collect();
     theirs.sort_unstable();
-    assert_eq!(theirs, (0..ITEMS).collect::<Vec<_>>(), "aws-kinesis-agg reads every item");
+    assert_eq!(
+        theirs,
+        (0..ITEMS).collect::<Vec<_>>(),
+        "aws-kinesis-agg reads every item"
+    );
     let by_key: HashMap<&str, usize> = records.iter().fold(HashMap::new(), |mut m, r| {
         *m.entry(r.partition_key.as_str()).or_default() += 1;
         m

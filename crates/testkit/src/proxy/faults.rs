@@ -442,8 +442,15 @@ mod tests {
                 .on("PutRecords")
                 .holding_partition_key("bad"),
         );
-        assert_eq!(set.on_call_holding("PutRecords", None, &["a", "b"]).end, None);
-        assert!(set.on_call_holding("PutRecords", None, &["a", "bad"]).end.is_some());
+        assert_eq!(
+            set.on_call_holding("PutRecords", None, &["a", "b"]).end,
+            None
+        );
+        assert!(
+            set.on_call_holding("PutRecords", None, &["a", "bad"])
+                .end
+                .is_some()
+        );
     }
 
     #[test]

@@ -106,7 +106,11 @@ impl<Tag> KplWriter<Tag> {
         )
     }
 
-    pub(super) fn shaped(max_record_size: usize, inner_keys: InnerKeys, shape: WriterShape) -> Self {
+    pub(super) fn shaped(
+        max_record_size: usize,
+        inner_keys: InnerKeys,
+        shape: WriterShape,
+    ) -> Self {
         Self {
             max_record_size,
             seal_at: shape.aggregate_bytes.min(max_record_size),
