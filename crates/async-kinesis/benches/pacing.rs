@@ -2,7 +2,14 @@
 //! producer uses when it has more to send than the shards take. Prints a markdown table.
 //!
 //! Needs the local services (`scripts/local-stack up`), then:
-//! `cargo bench -p async-kinesis --all-features --bench pacing` (options: `-- --items N`).
+//! `cargo bench -p async-kinesis --all-features --bench pacing` (options: `-- --items N`,
+//! `--kinesis-mock` to forward to kinesis-mock instead of kinesalite, `--case TEXT` for the cases
+//! whose name contains it).
+//!
+//! The emulator must keep up: each shard has one call in flight, so a shard's throughput is at
+//! most a call's records over the emulator's time to store them. When the emulator (or a busy
+//! machine) is the bottleneck, the utilisation shows it with no throttling: the pacing is then
+//! not what is measured.
 //!
 //! Each case writes 40,000 items of ~1 KB as fast as back-pressure lets it, through the
 //! project's limits proxy (`testkit::proxy`, a token bucket per shard of 1,000 records/s and
@@ -15,7 +22,8 @@
 //! records the proxy refused, which the producer retried.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_kinesis::processor::{JsonLineProcessor, JsonProcessor, KplJsonProcessor, Processor};
 use async_kinesis::producer::Producer;
@@ -41,17 +49,38 @@ struct Row {
     duplicates: u64,
     throttled: u64,
     records: u64,
+    /// PutRecords calls, and their mean records and duration.
+    calls: usize,
+    records_per_call: f64,
+    call_ms: f64,
 }
 
-async fn run<P>(case: &'static str, processor: P, keyed: bool, items: u64) -> Row
+/// Which emulator the proxy forwards to.
+#[derive(Clone, Copy)]
+enum Emulator {
+    Kinesalite,
+    KinesisMock,
+}
+
+async fn run<P>(
+    emulator: Emulator,
+    case: &'static str,
+    processor: P,
+    keyed: bool,
+    items: u64,
+) -> Row
 where
     P: Processor<Item = Value, Output = Value>,
 {
     let services = Services::from_env();
-    let kinesalite = services.kinesalite();
-    let stream = TestStream::create(&kinesalite, "bench-pacing", SHARDS).await;
+    let (endpoint, upstream) = match emulator {
+        Emulator::Kinesalite => (services.kinesalite(), services.kinesalite.clone()),
+        Emulator::KinesisMock => (services.kinesis_mock(), services.kinesis_mock.clone()),
+    };
+    let stream = TestStream::create(&endpoint, "bench-pacing", SHARDS).await;
+    let calls: Arc<Mutex<Vec<(usize, Duration)>>> = Arc::default();
     let proxy = LimitsProxy::start(
-        &services.kinesalite,
+        &upstream,
         ProxyConfig {
             limits: Limits::default(),
             ..ProxyConfig::default()
@@ -62,6 +91,14 @@ where
     let producer = Producer::builder(stream.name())
         .client(proxy.client())
         .processor(processor.clone())
+        .after_flush({
+            let calls = calls.clone();
+            move |report| {
+                if let Ok(mut calls) = calls.lock() {
+                    calls.push((report.records, report.duration));
+                }
+            }
+        })
         .build()
         .await
         .expect("producer");
@@ -114,7 +151,9 @@ where
             seconds.last().copied().unwrap_or(0),
         )
     };
-    let start = shards.iter().map(|c| active(c).0).min().unwrap_or(0) + 1;
+    // The first two seconds hold the buckets' initial burst (a full second of budget, spent as
+    // the items come in), which would read as more than 100 %.
+    let start = shards.iter().map(|c| active(c).0).min().unwrap_or(0) + 2;
     let end = shards.iter().map(|c| active(c).1).min().unwrap_or(0); // exclusive
     let window = end.saturating_sub(start);
     let utilisation = shards
@@ -143,7 +182,12 @@ where
     assert_eq!(delivered, items, "{case}: every receipt delivered");
     proxy.shutdown().await.expect("proxy");
     stream.delete().await;
+    let calls = calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let n = calls.len().max(1) as f64;
     Row {
+        calls: calls.len(),
+        records_per_call: calls.iter().map(|c| c.0 as f64).sum::<f64>() / n,
+        call_ms: calls.iter().map(|c| c.1.as_secs_f64() * 1e3).sum::<f64>() / n,
         case,
         items,
         seconds,
@@ -158,9 +202,9 @@ where
 
 fn print(rows: &[Row]) {
     println!(
-        "| case | items | seconds | steady window (s) | utilisation per shard (binding limit) | min | records | lost | duplicates | throttled |"
+        "| case | items | seconds | steady window (s) | utilisation per shard (binding limit) | min | records | lost | duplicates | throttled | calls | records/call | ms/call |"
     );
-    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let per_shard: Vec<String> = row
             .utilisation
@@ -173,7 +217,7 @@ fn print(rows: &[Row]) {
             .copied()
             .fold(f64::INFINITY, f64::min);
         println!(
-            "| {} | {} | {:.1} | {} | {} | {:.1} % | {} | {} | {} | {} |",
+            "| {} | {} | {:.1} | {} | {} | {:.1} % | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
             row.case,
             row.items,
             row.seconds,
@@ -183,46 +227,85 @@ fn print(rows: &[Row]) {
             row.records,
             row.lost,
             row.duplicates,
-            row.throttled
+            row.throttled,
+            row.calls,
+            row.records_per_call,
+            row.call_ms
         );
     }
 }
 
 fn main() {
     let mut items = 40_000u64;
+    let mut emulator = Emulator::Kinesalite;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--items" {
-            items = args.next().and_then(|n| n.parse().ok()).expect("--items N");
+        match arg.as_str() {
+            "--items" => {
+                items = args.next().and_then(|n| n.parse().ok()).expect("--items N");
+            }
+            "--kinesis-mock" => emulator = Emulator::KinesisMock,
+            "--case" => only = args.next(),
+            _ => {}
         }
     }
+    let wanted = |case: &str| only.as_deref().is_none_or(|o| case.contains(o));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    let e = emulator;
     let rows = runtime.block_on(async {
-        vec![
-            run("Json, keyed", JsonProcessor::default(), true, items).await,
-            run("JsonLine, keyed", JsonLineProcessor::default(), true, items).await,
-            run(
-                "JsonLine, keyless",
-                JsonLineProcessor::default(),
-                false,
-                items,
-            )
-            .await,
-            run(
-                "KplJson, keyless",
-                KplJsonProcessor::default(),
-                false,
-                items,
-            )
-            .await,
-        ]
+        let mut rows = Vec::new();
+        if wanted("Json, keyed") {
+            rows.push(run(e, "Json, keyed", JsonProcessor::default(), true, items).await);
+        }
+        if wanted("JsonLine, keyed") {
+            rows.push(
+                run(
+                    e,
+                    "JsonLine, keyed",
+                    JsonLineProcessor::default(),
+                    true,
+                    items,
+                )
+                .await,
+            );
+        }
+        if wanted("JsonLine, keyless") {
+            rows.push(
+                run(
+                    e,
+                    "JsonLine, keyless",
+                    JsonLineProcessor::default(),
+                    false,
+                    items,
+                )
+                .await,
+            );
+        }
+        if wanted("KplJson, keyless") {
+            rows.push(
+                run(
+                    e,
+                    "KplJson, keyless",
+                    KplJsonProcessor::default(),
+                    false,
+                    items,
+                )
+                .await,
+            );
+        }
+        rows
     });
+    let upstream = match emulator {
+        Emulator::Kinesalite => "kinesalite",
+        Emulator::KinesisMock => "kinesis-mock",
+    };
     println!(
-        "\n{SHARDS} shards at {RECORDS_PER_SEC} records/s and 1 MiB/s each (limits proxy over kinesalite), ~1 KB items\n"
+        "\n{SHARDS} shards at {RECORDS_PER_SEC} records/s and 1 MiB/s each (limits proxy over {upstream}), ~1 KB items\n"
     );
     print(&rows);
 }
