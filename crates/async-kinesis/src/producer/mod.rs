@@ -41,8 +41,9 @@
 //!   shard's byte budget in small steps. Shards are served in rotation when more are busy than
 //!   calls may be in flight.
 //! - **Keyless items spread.** Items put without a key share a random key until the record
-//!   holding them is sealed; each next key is drawn to route to the shard with the least
-//!   backlog, so keyless traffic spreads evenly, aggregated or not. (An item that overflowed a
+//!   holding them is sealed; each next key is drawn to route to the shard that has had the
+//!   fewest keyless bytes (passing over congested shards), so keyless traffic spreads evenly,
+//!   aggregated or not. (An item that overflowed a
 //!   full record starts the next one under the same key.)
 //! - **One bad record does not fail a call.** Keys are checked as the service counts them
 //!   (1–256 UTF-16 code units); a call the service still refuses as a whole for its input is
@@ -157,7 +158,8 @@ impl<P: Processor> Producer<P> {
     }
 
     /// Puts an item under a partition key the producer chooses (a random one per record, drawn
-    /// to route to the shard with the least backlog, so records spread evenly over the shards).
+    /// to route to the shard that has had the fewest keyless bytes, so records spread evenly
+    /// over the shards).
     ///
     /// Waiting here is back-pressure: it returns once the producer has room for the item. The
     /// returned [`Receipt`] resolves when the item is delivered or has failed.
