@@ -109,7 +109,8 @@ pub use consumer::{ConsumeError, Consumer, Record};
 pub use error::{Error, ErrorClass};
 pub use shard::Shard;
 pub use stream::{
-    CreateStream, ShardListing, StreamClient, StreamMode, StreamStatus, StreamSummary,
+    CreateStream, RecordDistribution, ShardListing, StreamClient, StreamMode, StreamStatus,
+    StreamSummary,
 };
 pub use stream_ref::{IntoStreamRef, StreamRef};
 pub use streams::Streams;

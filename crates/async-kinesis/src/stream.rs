@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{
-    StreamMode as SdkStreamMode, StreamModeDetails, StreamStatus as SdkStatus,
+    RecordDistributionStrategy as SdkDistribution, StreamMode as SdkStreamMode, StreamModeDetails,
+    StreamStatus as SdkStatus,
 };
 use tokio::time::Instant;
 
@@ -75,6 +76,47 @@ pub enum StreamMode {
     OnDemand,
 }
 
+/// How a stream places records on its shards (DescribeStreamSummary's
+/// `RecordDistributionStrategy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordDistribution {
+    /// By the MD5 of each record's partition key, or its explicit hash key (the classic rule,
+    /// `USER_PARTITION_KEY`, and what a service that does not report the field does).
+    PartitionKey,
+    /// The service places records itself and ignores partition and explicit hash keys
+    /// (`AUTO`, on-demand streams): records of one key may land on different shards, so their
+    /// order is not kept across shards. KPL aggregates are then written as plain records, since
+    /// KPL readers drop aggregated items whose keys do not belong to the shard they are read from.
+    Auto,
+    /// A strategy this library does not know, as the service named it.
+    Other(String),
+}
+
+impl RecordDistribution {
+    fn from_sdk(strategy: Option<&SdkDistribution>) -> Self {
+        match strategy {
+            None | Some(SdkDistribution::UserPartitionKey) => Self::PartitionKey,
+            Some(SdkDistribution::Auto) => Self::Auto,
+            Some(other) => Self::Other(other.as_str().to_owned()),
+        }
+    }
+
+    /// Whether the service ignores partition keys when placing records.
+    pub fn ignores_keys(&self) -> bool {
+        matches!(self, Self::Auto)
+    }
+}
+
+impl std::fmt::Display for RecordDistribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PartitionKey => f.write_str("USER_PARTITION_KEY"),
+            Self::Auto => f.write_str("AUTO"),
+            Self::Other(strategy) => f.write_str(strategy),
+        }
+    }
+}
+
 /// What [`StreamClient::create`] creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateStream {
@@ -111,6 +153,8 @@ pub struct StreamSummary {
     pub encrypted: bool,
     /// When the stream was created.
     pub created_at: Option<SystemTime>,
+    /// How the stream places records on its shards (by partition key when not reported).
+    pub record_distribution: RecordDistribution,
 }
 
 /// How to list shards.
@@ -288,6 +332,9 @@ impl StreamClient {
                 .encryption_type()
                 .is_some_and(|t| t.as_str() != "NONE"),
             created_at: SystemTime::try_from(*summary.stream_creation_timestamp()).ok(),
+            record_distribution: RecordDistribution::from_sdk(
+                summary.record_distribution_strategy(),
+            ),
         })
     }
 

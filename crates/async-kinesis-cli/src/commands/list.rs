@@ -39,12 +39,12 @@ impl StreamRow {
     }
 }
 
-/// The stream's record distribution strategy, once the library reports it.
+/// The stream's record distribution strategy as the service names it (`USER_PARTITION_KEY`,
+/// also when the service does not report one, or `AUTO`).
 ///
-/// The one place the `distribution` column is filled from: [`StreamSummary`] does not carry the
-/// strategy yet, so nothing is shown rather than a guess.
-pub(crate) fn distribution(_summary: &StreamSummary) -> Option<String> {
-    None
+/// The one place the `distribution` column is filled from.
+pub(crate) fn distribution(summary: &StreamSummary) -> Option<String> {
+    Some(summary.record_distribution.to_string())
 }
 
 pub(crate) fn mode_name(mode: StreamMode) -> &'static str {

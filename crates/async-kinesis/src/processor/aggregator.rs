@@ -38,6 +38,41 @@ pub trait RecordWriter<Tag>: Send {
     fn max_record_size(&self) -> usize;
 }
 
+/// How a producer wants its records shaped, beyond the maximum record size.
+///
+/// See [`Aggregator::shaped_writer`]. Formats that hold one item per record ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriterShape {
+    /// An aggregate is sealed before it would grow past this many bytes (data plus partition
+    /// key). An item that needs more alone still gets a record of its own, up to the maximum
+    /// record size. Smaller aggregates pass a shard's per-second byte budget in smaller steps.
+    pub aggregate_bytes: usize,
+    /// The stream's service places records itself and ignores partition and explicit hash
+    /// keys (record distribution strategy `AUTO`). Formats whose readers check each item's key
+    /// against the shard (KPL: the KCL drops items that do not belong to the shard) then write
+    /// every item as a plain record of its own, which every reader accepts. Formats without
+    /// per-item keys aggregate as usual.
+    pub service_distributes: bool,
+}
+
+impl WriterShape {
+    /// Aggregates of up to `aggregate_bytes`, on a stream that routes by key.
+    pub fn aggregates_of(aggregate_bytes: usize) -> Self {
+        Self {
+            aggregate_bytes,
+            service_distributes: false,
+        }
+    }
+
+    /// The same, for a stream whose service ignores keys (see
+    /// [`WriterShape::service_distributes`]).
+    pub fn service_distributing(mut self, service_distributes: bool) -> Self {
+        self.service_distributes = service_distributes;
+        self
+    }
+}
+
 /// A record format: writes items into records ([`RecordWriter`]) and splits records into items.
 ///
 /// Implementations: [`SimpleAggregator`](super::SimpleAggregator),
@@ -56,6 +91,17 @@ pub trait Aggregator: Clone + Send + Sync + fmt::Debug + 'static {
     /// partition key). The size is validated by the caller
     /// ([`Composed::with_max_record_size`](super::Composed::with_max_record_size)).
     fn writer<Tag: Send + 'static>(&self, max_record_size: usize) -> Self::Writer<Tag>;
+
+    /// A new, empty writer emitting records of at most `max_record_size` bytes, shaped as
+    /// `shape` asks. The default ignores the shape (formats of one item per record).
+    fn shaped_writer<Tag: Send + 'static>(
+        &self,
+        max_record_size: usize,
+        shape: WriterShape,
+    ) -> Self::Writer<Tag> {
+        let _ = shape;
+        self.writer(max_record_size)
+    }
 
     /// Splits one Kinesis record (its data and partition key) into item frames, in order.
     /// Framing errors are items of the iterator; the iterator ends after an error it cannot

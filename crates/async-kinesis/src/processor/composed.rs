@@ -1,7 +1,7 @@
 //! A processor built from any serializer and any aggregator.
 
 use super::Processor;
-use super::aggregator::Aggregator;
+use super::aggregator::{Aggregator, WriterShape};
 use super::error::{ConfigError, ReadError, SerializeError};
 use super::record::{DEFAULT_MAX_RECORD_SIZE, Decoded, check_max_record_size};
 use super::serializer::Serializer;
@@ -103,6 +103,10 @@ impl<S: Serializer, A: Aggregator> Processor for Composed<S, A> {
 
     fn writer<Tag: Send + 'static>(&self) -> A::Writer<Tag> {
         self.aggregator.writer(self.max_record_size)
+    }
+
+    fn shaped_writer<Tag: Send + 'static>(&self, shape: WriterShape) -> A::Writer<Tag> {
+        self.aggregator.shaped_writer(self.max_record_size, shape)
     }
 
     fn read<'a>(&'a self, data: &Bytes, partition_key: &str) -> ComposedReader<'a, S, A> {

@@ -104,10 +104,13 @@ pub enum RejectReason {
     /// Kinesis requires a partition key of at least one character.
     #[error("partition key is empty")]
     EmptyPartitionKey,
-    /// Kinesis allows at most 256 Unicode characters in a partition key.
-    #[error("partition key has {chars} characters, more than 256")]
+    /// Kinesis allows at most 256 characters in a partition key, counted in UTF-16 code units
+    /// (a character outside the Basic Multilingual Plane, like an emoji, counts twice).
+    #[error(
+        "partition key has {chars} characters counted as Kinesis counts them (UTF-16 code units), more than 256"
+    )]
     PartitionKeyTooLong {
-        /// Number of Unicode characters in the key.
+        /// Length of the key in UTF-16 code units.
         chars: usize,
     },
     /// An explicit hash key must be a decimal integer in 0 ..= 2^128 - 1.

@@ -1,7 +1,7 @@
 //! A writer for formats that cannot carry per-item keys: one buffer per partition key (and
 //! explicit hash key), so every item lands in a record with its own keys.
 
-use super::aggregator::RecordWriter;
+use super::aggregator::{RecordWriter, WriterShape};
 use super::error::{RejectReason, Rejected};
 use super::record::{OutgoingRecord, check_keys};
 use bytes::Bytes;
@@ -32,6 +32,8 @@ struct Group<Tag> {
 /// Writer that aggregates items with equal keys into records of framing `F`.
 pub struct GroupedWriter<F, Tag> {
     max_record_size: usize,
+    /// A group is emitted before it would grow past this (at most `max_record_size`).
+    seal_at: usize,
     groups: HashMap<String, Vec<Group<Tag>>>,
     next_seq: u64,
     items: usize,
@@ -52,8 +54,14 @@ impl<F, Tag> fmt::Debug for GroupedWriter<F, Tag> {
 
 impl<F: Framing, Tag> GroupedWriter<F, Tag> {
     pub(crate) fn new(max_record_size: usize) -> Self {
+        Self::shaped(max_record_size, WriterShape::aggregates_of(max_record_size))
+    }
+
+    /// A writer whose groups are emitted before they grow past `shape.aggregate_bytes`.
+    pub(crate) fn shaped(max_record_size: usize, shape: WriterShape) -> Self {
         Self {
             max_record_size,
+            seal_at: shape.aggregate_bytes.min(max_record_size),
             groups: HashMap::new(),
             next_seq: 0,
             items: 0,
@@ -117,7 +125,7 @@ impl<F: Framing, Tag: Send + 'static> RecordWriter<Tag> for GroupedWriter<F, Tag
         let group = &mut groups[index];
         let mut emitted = None;
         let current = group.data.len() + F::RECORD_OVERHEAD + partition_key.len();
-        if !group.tags.is_empty() && current + framed > self.max_record_size {
+        if !group.tags.is_empty() && current + framed > self.seal_at {
             // Full: emit the group and start a fresh one (same slot, new creation order).
             let full = Group {
                 explicit_hash_key: group.explicit_hash_key.clone(),
@@ -166,5 +174,48 @@ impl<F: Framing, Tag: Send + 'static> RecordWriter<Tag> for GroupedWriter<F, Tag
 
     fn max_record_size(&self) -> usize {
         self.max_record_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::{NewlineFraming, WriterShape};
+
+    #[test]
+    fn groups_are_sealed_at_the_shape_size_and_a_larger_item_still_goes_alone() {
+        let mut w: GroupedWriter<NewlineFraming, u32> =
+            GroupedWriter::shaped(100_000, WriterShape::aggregates_of(4_096));
+        let mut records = Vec::new();
+        for tag in 0..40 {
+            records.extend(
+                w.push(tag, Bytes::from(vec![b'x'; 500]), "k", None)
+                    .expect("fits"),
+            );
+        }
+        records.extend(
+            w.push(99, Bytes::from(vec![b'y'; 10_000]), "k", None)
+                .expect("fits"),
+        );
+        records.extend(
+            w.push(100, Bytes::from(vec![b'z'; 10]), "k", None)
+                .expect("fits"),
+        );
+        records.extend(w.flush());
+        for record in &records {
+            if record.tags.contains(&99) {
+                assert_eq!(record.tags, [99], "alone");
+            } else {
+                assert!(record.size() <= 4_096, "{}", record.size());
+            }
+        }
+        let tags: Vec<u32> = records.iter().flat_map(|r| r.tags.clone()).collect();
+        assert_eq!(tags, (0..40).chain([99, 100]).collect::<Vec<_>>());
+        // 40 items of ~500 bytes in records of at most 4 KiB: at least five records.
+        assert!(records.len() >= 7, "{}", records.len());
+        assert!(
+            w.push(1, Bytes::from(vec![b'x'; 100_001]), "k", None)
+                .is_err()
+        );
     }
 }

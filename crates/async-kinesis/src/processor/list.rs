@@ -1,6 +1,6 @@
 //! JSON-list aggregators: the items of a record written as one JSON array.
 
-use super::aggregator::Aggregator;
+use super::aggregator::{Aggregator, WriterShape};
 use super::error::{DecodeError, ReadError};
 use super::grouped::{Framing, GroupedWriter};
 use super::json;
@@ -59,6 +59,14 @@ impl Aggregator for ListAggregator {
         GroupedWriter::new(max_record_size)
     }
 
+    fn shaped_writer<Tag: Send + 'static>(
+        &self,
+        max_record_size: usize,
+        shape: WriterShape,
+    ) -> Self::Writer<Tag> {
+        GroupedWriter::shaped(max_record_size, shape)
+    }
+
     fn frames(&self, data: &Bytes, partition_key: &str) -> Self::Frames {
         std::iter::once(Ok(Frame::new(0, Arc::from(partition_key), data.clone())))
     }
@@ -85,6 +93,14 @@ impl Aggregator for ListItemsAggregator {
 
     fn writer<Tag: Send + 'static>(&self, max_record_size: usize) -> Self::Writer<Tag> {
         GroupedWriter::new(max_record_size)
+    }
+
+    fn shaped_writer<Tag: Send + 'static>(
+        &self,
+        max_record_size: usize,
+        shape: WriterShape,
+    ) -> Self::Writer<Tag> {
+        GroupedWriter::shaped(max_record_size, shape)
     }
 
     fn frames(&self, data: &Bytes, partition_key: &str) -> ListItemFrames {

@@ -77,7 +77,7 @@ mod scratch;
 mod serializer;
 mod simple;
 
-pub use aggregator::{Aggregator, RecordWriter};
+pub use aggregator::{Aggregator, RecordWriter, WriterShape};
 pub use composed::{Composed, ComposedReader};
 pub use error::{
     BoxError, ConfigError, DecodeError, NetstringProblem, ReadError, RejectReason, Rejected,
@@ -123,6 +123,13 @@ pub trait Processor: Clone + Send + Sync + 'static {
 
     /// A new, empty writer for this processor's format and maximum record size.
     fn writer<Tag: Send + 'static>(&self) -> Self::Writer<Tag>;
+
+    /// A new, empty writer shaped as `shape` asks (see [`Aggregator::shaped_writer`]). The
+    /// default ignores the shape.
+    fn shaped_writer<Tag: Send + 'static>(&self, shape: WriterShape) -> Self::Writer<Tag> {
+        let _ = shape;
+        self.writer()
+    }
 
     /// Reads one Kinesis record (its data and partition key) into items, in order. Errors are
     /// items of the iterator and never panics; the record is only borrowed, so the caller keeps

@@ -1,6 +1,6 @@
 //! Netstring aggregator: `<decimal length>:<bytes>,` per item.
 
-use super::aggregator::Aggregator;
+use super::aggregator::{Aggregator, WriterShape};
 use super::error::{DecodeError, NetstringProblem, ReadError};
 use super::grouped::{Framing, GroupedWriter};
 use super::record::Frame;
@@ -130,6 +130,14 @@ impl Aggregator for NetstringAggregator {
 
     fn writer<Tag: Send + 'static>(&self, max_record_size: usize) -> Self::Writer<Tag> {
         GroupedWriter::new(max_record_size)
+    }
+
+    fn shaped_writer<Tag: Send + 'static>(
+        &self,
+        max_record_size: usize,
+        shape: WriterShape,
+    ) -> Self::Writer<Tag> {
+        GroupedWriter::shaped(max_record_size, shape)
     }
 
     fn frames(&self, data: &Bytes, partition_key: &str) -> NetstringFrames {

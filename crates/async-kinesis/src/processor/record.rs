@@ -1,6 +1,7 @@
 //! The records that cross the processor boundary, size limits and key validation.
 
 use super::error::{ConfigError, RejectReason};
+use crate::partition_key::{PartitionKeyError, check_partition_key};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -8,7 +9,8 @@ use std::sync::Arc;
 pub const DEFAULT_MAX_RECORD_SIZE: usize = crate::limits::DEFAULT_MAX_RECORD_BYTES;
 /// Largest maximum record size a stream can be raised to: 10 MiB.
 pub const MAX_RECORD_SIZE_LIMIT: usize = crate::limits::MAX_RECORD_BYTES_CEILING;
-/// Most Unicode characters allowed in a partition key.
+/// Most characters allowed in a partition key, counted in UTF-16 code units as the service
+/// counts them (a character outside the Basic Multilingual Plane counts twice).
 pub const MAX_PARTITION_KEY_CHARS: usize = crate::limits::PARTITION_KEY_MAX_CHARS;
 
 /// Checks a maximum record size against what Kinesis allows.
@@ -22,21 +24,18 @@ pub(crate) fn check_max_record_size(size: usize) -> Result<usize, ConfigError> {
     Ok(size)
 }
 
-/// Checks a partition key and an explicit hash key against the Kinesis rules.
-/// Checks a partition key (1–256 characters) and an explicit hash key (0..=2^128−1, written
-/// as Kinesis writes it).
+/// Checks a partition key (1–256 UTF-16 code units, as the service counts them; see
+/// [`check_partition_key`]) and an explicit hash key (0..=2^128−1, written as Kinesis writes
+/// it).
 pub(crate) fn check_keys(
     partition_key: &str,
     explicit_hash_key: Option<&str>,
 ) -> Result<(), RejectReason> {
-    if partition_key.is_empty() {
-        return Err(RejectReason::EmptyPartitionKey);
-    }
-    // Byte length bounds the char count, so most keys skip the count.
-    if partition_key.len() > MAX_PARTITION_KEY_CHARS {
-        let chars = partition_key.chars().count();
-        if chars > MAX_PARTITION_KEY_CHARS {
-            return Err(RejectReason::PartitionKeyTooLong { chars });
+    match check_partition_key(partition_key) {
+        Ok(()) => {}
+        Err(PartitionKeyError::Empty) => return Err(RejectReason::EmptyPartitionKey),
+        Err(PartitionKeyError::TooLong { utf16_units }) => {
+            return Err(RejectReason::PartitionKeyTooLong { chars: utf16_units });
         }
     }
     if let Some(ehk) = explicit_hash_key
@@ -125,6 +124,13 @@ mod tests {
             check_keys(&long, None),
             Err(RejectReason::PartitionKeyTooLong { chars: 257 })
         );
+        // The service counts UTF-16 code units: 129 emoji are 258 of them.
+        let emoji = "\u{1F600}".repeat(129);
+        assert_eq!(
+            check_keys(&emoji, None),
+            Err(RejectReason::PartitionKeyTooLong { chars: 258 })
+        );
+        assert_eq!(check_keys(&"\u{1F600}".repeat(128), None), Ok(()));
         let max = u128::MAX.to_string();
         assert_eq!(check_keys("k", Some(&max)), Ok(()));
         assert_eq!(check_keys("k", Some("0")), Ok(()));

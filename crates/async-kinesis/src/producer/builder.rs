@@ -138,6 +138,21 @@ impl<P: Processor> ProducerBuilder<P> {
         self
     }
 
+    /// Largest aggregate an aggregating processor builds (64 KiB; see
+    /// [`DEFAULT_AGGREGATE_BYTES`](super::DEFAULT_AGGREGATE_BYTES)). The processor's maximum
+    /// record size gives aggregates as large as the Python library's.
+    pub fn aggregate_bytes(mut self, bytes: usize) -> Self {
+        self.config.aggregate_bytes = bytes;
+        self
+    }
+
+    /// How long an item may take from `put` to being stored before its receipt hands it back
+    /// with [`PutErrorKind::TimedOut`](super::PutErrorKind::TimedOut) (no limit).
+    pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
+        self.config.delivery_timeout = Some(timeout);
+        self
+    }
+
     /// A callback after each PutRecords call.
     pub fn after_flush(mut self, hook: impl Fn(&FlushReport) + Send + Sync + 'static) -> Self {
         let hook: AfterFlush = std::sync::Arc::new(hook);
@@ -166,8 +181,18 @@ impl<P: Processor> ProducerBuilder<P> {
                 .await?;
         }
         let processor_max = self.processor.max_record_size();
+        let mut service_distributes = false;
         if !config.skip_describe_stream {
             let summary = client.wait_until_usable(config.describe_timeout).await?;
+            if summary.record_distribution.ignores_keys() {
+                service_distributes = true;
+                tracing::info!(
+                    stream = %client.stream(),
+                    distribution = %summary.record_distribution,
+                    "the stream places records itself and ignores partition keys: per-key order \
+                     is not kept across shards, and KPL items are written as plain records"
+                );
+            }
             if processor_max > summary.max_record_bytes {
                 return Err(Error::InvalidArgument(format!(
                     "the processor writes records of up to {processor_max} bytes, but stream {} \
@@ -195,7 +220,13 @@ impl<P: Processor> ProducerBuilder<P> {
             &config,
             processor_max,
         );
-        let worker = Worker::new(client, config, &self.processor, shard_map);
+        let worker = Worker::new(
+            client,
+            config,
+            &self.processor,
+            shard_map,
+            service_distributes,
+        );
         tokio::spawn(worker.run(commands));
         Ok(producer)
     }

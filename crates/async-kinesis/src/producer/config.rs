@@ -73,7 +73,26 @@ pub struct ProducerConfig {
     pub max_in_flight_requests: usize,
     /// Called after each PutRecords call.
     pub after_flush: Option<AfterFlush>,
+    /// Largest aggregate an aggregating processor builds, data plus partition key (64 KiB;
+    /// see [`DEFAULT_AGGREGATE_BYTES`]). Capped at the processor's maximum record size; set it
+    /// to that maximum (1 MiB by default) for aggregates as large as the Python library writes.
+    pub aggregate_bytes: usize,
+    /// How long an item may take from `put` to being stored (none: only `retry_limit` ends
+    /// retries). An item not stored by then comes back in its receipt with the last error.
+    /// Like rdkafka's `message.timeout.ms`; it must exceed `buffer_time`.
+    pub delivery_timeout: Option<Duration>,
 }
+
+/// The default largest aggregate: 64 KiB, a sixteenth of a shard's byte budget per second.
+///
+/// An aggregate passes a shard's bytes/s bucket only whole. At 1 MiB (the record limit, and the
+/// Python library's size) a record waits until the shard's entire second of budget is free,
+/// and after a throttle has lowered the rate it waits a second more; at 64 KiB a shard is
+/// never more than a sixteenth of a second of budget away from the next record, so calls keep
+/// the bucket busy. It is still large enough that a shard's 1,000 records/s is not the limit
+/// (16 records carry a full second of bytes) and that the per-record overhead of KPL and the
+/// other formats stays negligible. The KPL's own default is 50 KiB for the same reason.
+pub const DEFAULT_AGGREGATE_BYTES: usize = 64 * 1024;
 
 impl Default for ProducerConfig {
     fn default() -> Self {
@@ -85,6 +104,8 @@ impl Default for ProducerConfig {
             max_queue_bytes: 64 * MIB,
             put_rate_limit_per_shard: SHARD_WRITE_RECORDS_PER_SEC,
             put_bandwidth_limit_per_shard: SHARD_WRITE_BYTES_PER_SEC / 1024,
+            aggregate_bytes: DEFAULT_AGGREGATE_BYTES,
+            delivery_timeout: None,
             retry_limit: 10,
             expo_backoff: Duration::from_millis(100),
             expo_backoff_limit: Duration::from_secs(120),
@@ -124,6 +145,8 @@ impl fmt::Debug for ProducerConfig {
             .field("shard_refresh_interval", &self.shard_refresh_interval)
             .field("max_in_flight_requests", &self.max_in_flight_requests)
             .field("after_flush", &self.after_flush.is_some())
+            .field("aggregate_bytes", &self.aggregate_bytes)
+            .field("delivery_timeout", &self.delivery_timeout)
             .finish()
     }
 }
@@ -163,6 +186,28 @@ impl ProducerConfig {
         }
         if self.put_rate_limit_per_shard == 0 || self.put_bandwidth_limit_per_shard == 0 {
             return invalid("per-shard rate limits must be at least 1".into());
+        }
+        // Records above 1 MiB (streams raised beyond it) pass the service's 1 MiB/s alone, as
+        // the budget's oversized-record rule does; smaller ones must fit a second of budget.
+        let one_record = max_record_size.min(MIB);
+        if (self.bandwidth_bytes_per_shard() as usize) < one_record {
+            return invalid(format!(
+                "put_bandwidth_limit_per_shard ({} KiB/s) must pass at least one record of the \
+                 maximum size ({one_record} bytes) per second; lower the processor's maximum \
+                 record size for a smaller bandwidth",
+                self.put_bandwidth_limit_per_shard
+            ));
+        }
+        if self.aggregate_bytes == 0 {
+            return invalid("aggregate_bytes must be at least 1".into());
+        }
+        if let Some(timeout) = self.delivery_timeout
+            && timeout <= self.buffer_time
+        {
+            return invalid(format!(
+                "delivery_timeout ({timeout:?}) must exceed buffer_time ({:?})",
+                self.buffer_time
+            ));
         }
         if self.retry_limit == 0 {
             return invalid("retry_limit counts attempts and must be at least 1".into());
@@ -209,6 +254,8 @@ mod tests {
         assert_eq!(config.shard_refresh_interval, Duration::from_secs(60));
         assert_eq!(config.max_in_flight_requests, 64);
         assert!(config.after_flush.is_none());
+        assert_eq!(config.aggregate_bytes, 64 * 1024);
+        assert_eq!(config.delivery_timeout, None);
         config
             .validate(DEFAULT_MAX_RECORD_BYTES)
             .expect("defaults are valid");
@@ -217,7 +264,17 @@ mod tests {
     #[test]
     fn invalid_options_are_named() {
         type Change = fn(&mut ProducerConfig);
-        let cases: [(Change, &str); 7] = [
+        let cases: [(Change, &str); 11] = [
+            (|c| c.put_bandwidth_limit_per_shard = 0, "rate limits"),
+            (
+                |c| c.put_bandwidth_limit_per_shard = 1_023,
+                "put_bandwidth_limit_per_shard",
+            ),
+            (|c| c.aggregate_bytes = 0, "aggregate_bytes"),
+            (
+                |c| c.delivery_timeout = Some(Duration::from_millis(100)),
+                "delivery_timeout",
+            ),
             (|c| c.batch_size = 501, "batch_size"),
             (|c| c.batch_size = 0, "batch_size"),
             (|c| c.batch_bytes = 1_000, "batch_bytes"),
@@ -235,6 +292,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bandwidth_must_pass_one_record_of_the_maximum_size() {
+        let small = ProducerConfig {
+            put_bandwidth_limit_per_shard: 64,
+            ..ProducerConfig::default()
+        };
+        assert!(small.validate(DEFAULT_MAX_RECORD_BYTES).is_err());
+        small
+            .validate(64 * 1024)
+            .expect("64 KiB/s passes records of up to 64 KiB");
+    }
+
+    #[test]
     fn a_larger_stream_record_size_needs_room_in_batches() {
         let config = ProducerConfig::default();
         config
@@ -242,7 +311,7 @@ mod tests {
             .expect("10 MiB records fit a 10 MiB request");
         let small = ProducerConfig {
             max_queue_bytes: 2 * 1024 * 1024,
-            ..ProducerConfig::default()
+            ..config
         };
         assert!(small.validate(10 * 1024 * 1024).is_err());
     }

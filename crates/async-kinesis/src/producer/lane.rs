@@ -58,29 +58,47 @@ impl<W: RecordWriter<Tag>, Tag> Lane<W, Tag> {
 
     /// Turns the buffered items into queued records when the oldest waited `linger`, or at once
     /// when `force`d. Their queue time is the oldest item's arrival, so they do not linger twice.
-    pub(crate) fn seal(&mut self, now: Instant, linger: Duration, force: bool) {
-        let Some(since) = self.since else { return };
+    /// Returns whether it sealed anything.
+    pub(crate) fn seal(&mut self, now: Instant, linger: Duration, force: bool) -> bool {
+        let Some(since) = self.since else {
+            return false;
+        };
         if force || now.saturating_duration_since(since) >= linger {
             for record in self.writer.flush() {
                 self.queue_record(record, since);
             }
             self.since = None;
+            return true;
         }
+        false
     }
 
-    /// When this lane next needs attention.
+    /// Bytes the shard still has to take: buffered in the aggregator, queued or in flight.
+    pub(crate) fn backlog(&self) -> usize {
+        self.writer.buffered_bytes() + self.queue.backlog_bytes()
+    }
+
+    /// When this lane next needs attention; with `can_send` false (no room for another call)
+    /// only its aggregator's linger counts, a finished call wakes the worker for the rest.
     pub(crate) fn wake_at(
         &self,
         rules: &BatchRules,
         now: Instant,
         flushing: bool,
+        can_send: bool,
     ) -> Option<Instant> {
         let seal = self
             .since
             .map(|since| if flushing { now } else { since + rules.linger });
-        seal.into_iter()
-            .chain(self.queue.wake_at(rules, now, flushing))
-            .min()
+        let send = can_send
+            .then(|| self.queue.wake_at(rules, now, flushing))
+            .flatten();
+        seal.into_iter().chain(send).min()
+    }
+
+    /// The shard's queue, to read.
+    pub(crate) fn queue_ref(&self) -> &ShardQueue<OutgoingRecord<Tag>> {
+        &self.queue
     }
 
     /// The shard's queue.
@@ -137,15 +155,18 @@ mod tests {
                 .expect("fits");
             assert!(!completed);
         }
-        assert_eq!(lane.wake_at(&rules(), now, false), Some(now + 100 * MS));
-        lane.seal(now + 50 * MS, rules().linger, false);
+        assert_eq!(
+            lane.wake_at(&rules(), now, false, true),
+            Some(now + 100 * MS)
+        );
+        assert!(!lane.seal(now + 50 * MS, rules().linger, false));
         assert!(
             lane.queue()
                 .take_batch(&rules(), now + 50 * MS, false)
                 .is_none(),
             "still buffering"
         );
-        lane.seal(now + 100 * MS, rules().linger, false);
+        assert!(lane.seal(now + 100 * MS, rules().linger, false));
         let batch = lane
             .queue()
             .take_batch(&rules(), now + 100 * MS, false)
@@ -163,7 +184,7 @@ mod tests {
             lane.push(7, bytes::Bytes::from_static(b"x"), "k", None, now)
                 .expect("fits")
         );
-        assert!(lane.wake_at(&rules(), now, false).is_some());
+        assert!(lane.wake_at(&rules(), now, false, true).is_some());
         assert!(!lane.is_idle());
         assert_eq!(lane.drain_all(now).len(), 1);
         assert!(lane.is_idle());
@@ -176,7 +197,7 @@ mod tests {
         let mut lane = Lane::new(processor.writer::<u32>(), queue(now));
         lane.push(1, bytes::Bytes::from_static(b"{}"), "k", None, now)
             .expect("fits");
-        assert_eq!(lane.wake_at(&rules(), now, true), Some(now));
+        assert_eq!(lane.wake_at(&rules(), now, true, true), Some(now));
         lane.seal(now, rules().linger, true);
         assert!(lane.queue().take_batch(&rules(), now, true).is_some());
     }

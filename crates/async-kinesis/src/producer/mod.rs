@@ -28,16 +28,32 @@
 //!   PutRecords call in flight; records that must be retried go back to the front of their
 //!   shard's queue. Within one call, Kinesis may accept a later record of a key and refuse an
 //!   earlier one; the refused one is then stored after it. During resharding, records of a key
-//!   may briefly go to the parent and child shards in parallel.
+//!   may briefly go to the parent and child shards in parallel. On a stream whose service
+//!   distributes records itself ([`RecordDistribution::Auto`](crate::RecordDistribution)),
+//!   keys do not route: order is kept only within a shard, and KPL items are written as plain
+//!   records (KPL readers drop aggregated items whose keys do not belong to the shard).
 //! - **Rate limits per shard.** Records are routed by the MD5 of their partition key (or their
 //!   explicit hash key) onto the stream's shard map, and each shard's records/s and bytes/s
 //!   budget is respected, slowing down when Kinesis throttles anyway. A shard at its limit
 //!   sends full calls (up to a second of its budget) as the budget allows, not one record at a
-//!   time as each fits.
+//!   time as each fits; a full budget always admits one record, so a shard never stalls.
+//!   Aggregates are at most [`ProducerConfig::aggregate_bytes`] (64 KiB) so they pass a
+//!   shard's byte budget in small steps. Shards are served in rotation when more are busy than
+//!   calls may be in flight.
+//! - **Keyless items spread.** Items put without a key share a random key until the record
+//!   holding them is sealed; each next key is drawn to route to the shard that has had the
+//!   fewest keyless bytes (passing over congested shards), so keyless traffic spreads evenly,
+//!   aggregated or not. (An item that overflowed a
+//!   full record starts the next one under the same key.)
+//! - **One bad record does not fail a call.** Keys are checked as the service counts them
+//!   (1–256 UTF-16 code units); a call the service still refuses as a whole for its input is
+//!   split in halves until the bad record is alone, which comes back with the service's
+//!   message while the others are delivered.
 //!
 //! # Closing and dropping
 //!
 //! [`Producer::close`] sends everything, waits until every receipt is resolved, and stops.
+//! Puts still waiting for room fail at once with their item ([`PutErrorKind::Closed`]).
 //! Dropping the last handle without closing does the same in the background: the task keeps
 //! running until everything accepted is resolved, without blocking the drop. Only stopping the
 //! tokio runtime stops it early; then unresolved receipts report
@@ -46,7 +62,9 @@
 mod backoff;
 mod builder;
 mod config;
+mod keyless;
 mod lane;
+mod lane_rotation;
 mod ledger;
 mod outcome;
 mod put_records;
@@ -61,7 +79,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use builder::ProducerBuilder;
-pub use config::{AfterFlush, FlushReport, ProducerConfig};
+pub use config::{AfterFlush, DEFAULT_AGGREGATE_BYTES, FlushReport, ProducerConfig};
 pub use receipt::{Delivery, DeliveryResult, PutError, PutErrorKind, Receipt};
 
 use crate::error::Error;
@@ -139,8 +157,9 @@ impl<P: Processor> Producer<P> {
         &self.shared.stream
     }
 
-    /// Puts an item under a partition key the producer chooses (random per record, so records
-    /// spread over the shards).
+    /// Puts an item under a partition key the producer chooses (a random one per record, drawn
+    /// to route to the shard that has had the fewest keyless bytes, so records spread evenly
+    /// over the shards).
     ///
     /// Waiting here is back-pressure: it returns once the producer has room for the item. The
     /// returned [`Receipt`] resolves when the item is delivered or has failed.
@@ -156,7 +175,8 @@ impl<P: Processor> Producer<P> {
         self.put_inner(item, None, None).await
     }
 
-    /// Puts an item under `partition_key` (1–256 characters). Items of one key keep their order.
+    /// Puts an item under `partition_key` (1–256 characters, counted in UTF-16 code units as the
+    /// service counts them). Items of one key keep their order.
     ///
     /// # Errors
     /// As for [`Producer::put`], and for an invalid key.
@@ -296,6 +316,9 @@ impl<P: Processor> Producer<P> {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Closed { what: "producer" });
         }
+        // Puts waiting for room fail at once with their item.
+        self.shared.item_room.close();
+        self.shared.byte_room.close();
         let (reply, done) = oneshot::channel();
         self.shared
             .commands

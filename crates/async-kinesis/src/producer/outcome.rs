@@ -44,7 +44,10 @@ pub(crate) fn after_entry(entry: EntryResult, attempts: u32, retry_limit: u32) -
         },
         EntryResult::Refused { code, message } => {
             let class = ErrorClass::of_code(&code);
-            if class.is_retryable() && attempts < retry_limit {
+            // A code this library does not know may be a new transient one: retried like the
+            // consumer does, within the retry limit, rather than failing the item at once.
+            let retryable = class.is_retryable() || class == ErrorClass::Unknown;
+            if retryable && attempts < retry_limit {
                 Next::Retry {
                     throttled: class == ErrorClass::Throttling,
                 }
@@ -66,6 +69,9 @@ pub(crate) enum CallFailure {
     Retry { throttled: bool },
     /// The request was too large for the endpoint: send the records again in smaller calls.
     Split,
+    /// The call was refused as a whole for its input (a validation error), which one bad
+    /// record causes: send the records again in halves until the bad one is alone.
+    Isolate,
     /// The stream is gone: fail this batch and everything else waiting.
     StreamGone,
     /// Fail this batch's items with the error.
@@ -84,6 +90,9 @@ pub(crate) fn after_call_error(
     }
     if error.code() == Some(REQUEST_TOO_LARGE) && records > 1 {
         return CallFailure::Split;
+    }
+    if error.class() == ErrorClass::Validation && records > 1 {
+        return CallFailure::Isolate;
     }
     if error.is_retryable() && attempts < retry_limit {
         CallFailure::Retry {
@@ -106,6 +115,19 @@ mod tests {
         };
         assert_eq!(after_call_error(&too_large, 2, 1, 3), CallFailure::Split);
         assert_eq!(after_call_error(&too_large, 1, 1, 3), CallFailure::Fail);
+    }
+
+    #[test]
+    fn a_call_refused_for_its_input_is_split_to_isolate_the_record() {
+        let invalid = Error::Service {
+            operation: "PutRecords",
+            class: ErrorClass::Validation,
+            code: "ValidationException".into(),
+            message: "1 validation error detected: Value at 'records.3.member.partitionKey'".into(),
+        };
+        assert_eq!(after_call_error(&invalid, 7, 1, 3), CallFailure::Isolate);
+        // Alone, the record is the bad one: it fails with the service's message.
+        assert_eq!(after_call_error(&invalid, 1, 1, 3), CallFailure::Fail);
     }
 
     use super::*;
@@ -156,12 +178,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_permanent_codes_fail_at_once() {
-        for code in [
-            "SomethingNew",
-            "KMSAccessDeniedException",
-            "ValidationException",
-        ] {
+    fn unknown_codes_are_retried_until_the_limit() {
+        assert_eq!(
+            after_entry(refused("SomethingNew"), 1, 3),
+            Next::Retry { throttled: false }
+        );
+        assert!(matches!(
+            after_entry(refused("SomethingNew"), 3, 3),
+            Next::Fail {
+                class: ErrorClass::Unknown,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn permanent_codes_fail_at_once() {
+        for code in ["KMSAccessDeniedException", "ValidationException"] {
             match after_entry(refused(code), 1, 10) {
                 Next::Fail { code: got, .. } => assert_eq!(got, code),
                 other => panic!("{code}: {other:?}"),

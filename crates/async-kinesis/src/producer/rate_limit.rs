@@ -6,10 +6,17 @@
 //! independent rate limiters cannot do without wasting tokens; that is why this is not a
 //! general-purpose limiter crate.
 //!
-//! Adaptive slowdown: each throttled request lowers the shard's rate (multiplicatively, to a
-//! floor); each accepted request raises it back (additively) towards the configured rate. The
-//! configured limits are AWS's own, so a producer alone on a stream is rarely throttled; other
-//! writers to the same stream are what the slowdown is for.
+//! Adaptive slowdown: each throttled request lowers the shard's rate (multiplicatively, by as
+//! much of the request as was throttled, to a floor); each accepted request raises it back
+//! (additively) towards the configured rate. The configured limits are AWS's own, so a producer
+//! alone on a stream is rarely throttled; other writers to the same stream are what the
+//! slowdown is for.
+//!
+//! Pacing margin: the worker's budgets refill at [`SEND_PACE`] of the configured rate. The
+//! service's buckets count arrival times, this one send times; a call that arrives sooner after
+//! the previous one than it was sent (network or scheduling jitter) would find the service's
+//! bucket a little short, and its last record throttled. The small surplus the service banks
+//! meanwhile absorbs such jitter.
 
 use std::time::Duration;
 
@@ -21,6 +28,9 @@ const SLOWDOWN_FACTOR: f64 = 0.7;
 const SLOWDOWN_FLOOR: f64 = 0.1;
 /// Fraction of the configured rate regained per accepted request (additive increase).
 const RECOVERY_STEP: f64 = 0.05;
+
+/// Fraction of the configured rates the worker paces each shard at (see the module docs).
+pub(crate) const SEND_PACE: f64 = 0.98;
 
 /// Slack for floating-point rounding when comparing token counts.
 const EPSILON: f64 = 1e-6;
@@ -37,15 +47,36 @@ impl Bucket {
         Self { rate, tokens: rate }
     }
 
+    fn capacity(&self, scale: f64) -> f64 {
+        self.rate * scale
+    }
+
     fn refill(&mut self, elapsed: Duration, scale: f64) {
-        let capacity = self.rate * scale;
+        let capacity = self.capacity(scale);
         self.tokens = (self.tokens + elapsed.as_secs_f64() * capacity).min(capacity);
+    }
+
+    /// Whether the bucket holds all it can: then a lone record larger than the whole bucket
+    /// (a record when the slowed rate is below 1/s, an oversized record) may go.
+    fn is_full(&self, scale: f64) -> bool {
+        self.tokens + self.slack(scale) >= self.capacity(scale)
+    }
+
+    /// Tokens that count as there: rounding slack, and a microsecond of refill, since a wait
+    /// computed by [`Bucket::wait_for`] is cut to whole nanoseconds and may end a hair early.
+    fn slack(&self, scale: f64) -> f64 {
+        (self.capacity(scale) * 1e-6).max(EPSILON)
+    }
+
+    /// Whether `taken` plus `amount` more fit, a lone amount also when the bucket is full.
+    fn fits(&self, taken: f64, amount: f64, scale: f64) -> bool {
+        taken + amount <= self.tokens + self.slack(scale) || (taken == 0.0 && self.is_full(scale))
     }
 
     /// How long until `amount` tokens are there (zero if they are).
     fn wait_for(&self, amount: f64, scale: f64) -> Duration {
         let missing = amount - self.tokens;
-        if missing <= EPSILON {
+        if missing <= self.slack(scale) {
             return Duration::ZERO;
         }
         Duration::from_secs_f64(missing / (self.rate * scale))
@@ -64,10 +95,21 @@ pub(crate) struct ShardBudget {
 
 impl ShardBudget {
     /// A full budget of `records_per_sec` and `bytes_per_sec`.
+    #[cfg(test)]
     pub(crate) fn new(records_per_sec: u32, bytes_per_sec: u32, now: Instant) -> Self {
+        Self::with_pace(records_per_sec, bytes_per_sec, 1.0, now)
+    }
+
+    /// A full budget of `pace` times `records_per_sec` and `bytes_per_sec`.
+    pub(crate) fn with_pace(
+        records_per_sec: u32,
+        bytes_per_sec: u32,
+        pace: f64,
+        now: Instant,
+    ) -> Self {
         Self {
-            records: Bucket::full(f64::from(records_per_sec.max(1))),
-            bytes: Bucket::full(f64::from(bytes_per_sec.max(1))),
+            records: Bucket::full(f64::from(records_per_sec.max(1)) * pace),
+            bytes: Bucket::full(f64::from(bytes_per_sec.max(1)) * pace),
             scale: 1.0,
             updated: now,
         }
@@ -83,17 +125,17 @@ impl ShardBudget {
     /// Takes budget for the longest prefix of `sizes` (bytes of each waiting record, in order)
     /// that fits now, and returns its length.
     ///
-    /// A record larger than a whole second of byte budget is admitted alone once the bucket is
-    /// full, so no record waits forever.
+    /// A lone record is admitted whenever both buckets are full, even if it needs more than a
+    /// bucket holds (a record larger than a second of bytes, or one record when throttling
+    /// slowed the shard below one record per second), so no record waits forever. The tokens
+    /// then go negative and the debt is paid before anything else is admitted.
     pub(crate) fn admit(&mut self, now: Instant, sizes: impl IntoIterator<Item = usize>) -> usize {
         self.refill(now);
-        let byte_capacity = self.bytes.rate * self.scale;
         let (mut count, mut bytes) = (0usize, 0f64);
         for size in sizes {
             let size = size as f64;
-            let fits_records = (count + 1) as f64 <= self.records.tokens + EPSILON;
-            let fits_bytes = bytes + size <= self.bytes.tokens + EPSILON
-                || (count == 0 && size > byte_capacity && self.bytes.tokens >= byte_capacity);
+            let fits_records = self.records.fits(count as f64, 1.0, self.scale);
+            let fits_bytes = self.bytes.fits(bytes, size, self.scale);
             if !(fits_records && fits_bytes) {
                 break;
             }
@@ -106,12 +148,14 @@ impl ShardBudget {
     }
 
     /// When `records` records of `bytes` bytes in all can next be admitted together. Each
-    /// amount is capped at what the bucket can hold, so the answer is never "never".
+    /// amount is capped at what the bucket can hold, so the answer is never "never"; and when
+    /// the answer is `now`, [`ShardBudget::admit`] admits at least the first of them (a full
+    /// bucket admits a lone record of any size), so a caller waking then never spins.
     pub(crate) fn ready_at(&self, now: Instant, records: usize, bytes: usize) -> Instant {
         let mut budget = self.clone();
         budget.refill(now);
-        let record_capacity = budget.records.rate * budget.scale;
-        let byte_capacity = budget.bytes.rate * budget.scale;
+        let record_capacity = budget.records.capacity(budget.scale);
+        let byte_capacity = budget.bytes.capacity(budget.scale);
         let records_needed = (records.max(1) as f64).min(record_capacity);
         let bytes_needed = (bytes as f64).min(byte_capacity);
         let wait = budget
@@ -123,8 +167,16 @@ impl ShardBudget {
 
     /// The service throttled this shard: slow down.
     pub(crate) fn on_throttled(&mut self, now: Instant) {
+        self.on_partly_throttled(now, 1.0);
+    }
+
+    /// The service throttled `fraction` (0..=1) of a request to this shard: slow down by that
+    /// much of a full slowdown. One record of a full call throttled by jitter costs little; a
+    /// request throttled whole (another writer takes the shard's budget) costs the full step.
+    pub(crate) fn on_partly_throttled(&mut self, now: Instant, fraction: f64) {
         self.refill(now);
-        self.scale = (self.scale * SLOWDOWN_FACTOR).max(SLOWDOWN_FLOOR);
+        let factor = 1.0 - (1.0 - SLOWDOWN_FACTOR) * fraction.clamp(0.0, 1.0);
+        self.scale = (self.scale * factor).max(SLOWDOWN_FLOOR);
         self.records.tokens = self.records.tokens.min(self.records.rate * self.scale);
         self.bytes.tokens = self.bytes.tokens.min(self.bytes.rate * self.scale);
     }
@@ -225,6 +277,69 @@ mod tests {
             budget.on_accepted();
         }
         assert_eq!(budget.scale(), 1.0);
+    }
+
+    #[test]
+    fn one_record_per_second_after_a_throttle_still_sends() {
+        // 1 record/s slowed to 0.7/s: the bucket never holds a whole record, yet a lone record
+        // goes whenever it is full, and the budget says so instead of "now" forever.
+        let start = Instant::now();
+        let mut budget = ShardBudget::new(1, 1 << 20, start);
+        budget.on_throttled(start);
+        let mut now = start;
+        let mut sent = 0;
+        for _ in 0..10 {
+            now = budget.ready_at(now, 1, 100);
+            assert_eq!(budget.admit(now, [100, 100]), 1, "a lone record when full");
+            assert_eq!(budget.admit(now, [100]), 0, "then empty");
+            assert!(budget.ready_at(now, 1, 100) > now, "and it says to wait");
+            sent += 1;
+        }
+        assert_eq!(sent, 10);
+        // Ten records at 0.7/s take about 14 s after the first: never faster than the rate.
+        let elapsed = now.saturating_duration_since(start).as_secs_f64();
+        assert!((12.5..=13.5).contains(&elapsed), "{elapsed}");
+    }
+
+    #[test]
+    fn ready_now_always_admits_one() {
+        // Whatever the rates, slowdown and sizes: when ready_at says now, admit takes one.
+        let start = Instant::now();
+        for records_per_sec in [1, 2, 9, 10, 1_000] {
+            for bytes_per_sec in [1, 100, 1 << 20] {
+                for throttles in 0..6 {
+                    let mut budget = ShardBudget::new(records_per_sec, bytes_per_sec, start);
+                    for _ in 0..throttles {
+                        budget.on_throttled(start);
+                    }
+                    let mut now = start;
+                    for size in [1, 50, 5_000, 2 << 20] {
+                        now = budget.ready_at(now, 3, size * 3);
+                        assert!(
+                            budget.admit(now, [size, size, size]) >= 1,
+                            "{records_per_sec}/s {bytes_per_sec} B/s {throttles} throttles {size} B"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_partial_throttle_slows_down_in_proportion() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::new(1_000, 1 << 20, now);
+        budget.on_partly_throttled(now, 0.1);
+        assert!((budget.scale() - 0.97).abs() < 1e-9, "{}", budget.scale());
+        budget.on_partly_throttled(now, 1.0);
+        assert!((budget.scale() - 0.679).abs() < 1e-9, "{}", budget.scale());
+    }
+
+    #[test]
+    fn the_worker_pace_is_a_fraction_of_the_configuration() {
+        let now = Instant::now();
+        let mut budget = ShardBudget::with_pace(1_000, 1 << 20, SEND_PACE, now);
+        assert_eq!(budget.admit(now, std::iter::repeat_n(1, 1_000)), 980);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -73,6 +74,16 @@ pub enum PutErrorKind {
         source: Arc<Error>,
         /// Attempts made.
         attempts: u32,
+    },
+    /// The item was not stored within the configured `delivery_timeout`.
+    #[error("not stored within the delivery timeout of {timeout:?} after {attempts} attempt(s){}", last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
+    TimedOut {
+        /// The configured delivery timeout.
+        timeout: Duration,
+        /// Sends of the item's record that failed.
+        attempts: u32,
+        /// The last failure of the item's record, if it was sent at all.
+        last_error: Option<String>,
     },
     /// The producer's background task ended unexpectedly; the item may or may not have been
     /// delivered. This is a bug.

@@ -23,6 +23,8 @@ pub(crate) struct Waiting<R> {
     pub(crate) queued_at: Instant,
     /// Not to be sent before this (backoff after a failure).
     pub(crate) not_before: Instant,
+    /// Why its last send failed, for a delivery timeout to report.
+    pub(crate) last_error: Option<String>,
 }
 
 impl<R> Waiting<R> {
@@ -33,6 +35,7 @@ impl<R> Waiting<R> {
             failed_attempts: 0,
             queued_at: now,
             not_before: now,
+            last_error: None,
         }
     }
 }
@@ -52,12 +55,13 @@ pub(crate) struct BatchRules {
 }
 
 impl BatchRules {
-    /// A whole second of a shard's write budget (`bytes_per_sec`), within the call's limit:
-    /// sending less would waste calls, sending more could not pass the shard's bytes/s bucket.
-    /// Aggregated records reach it with a few records, which then need not wait for the linger a
-    /// second time (the aggregator already waited for their items).
+    /// Half a second of a shard's write budget (`bytes_per_sec`), within the call's limit:
+    /// sending less would waste calls; waiting for a whole second would let a full bucket stop
+    /// refilling whenever the worker wakes late. Aggregated records reach it with a few records,
+    /// which then need not wait for the linger a second time (the aggregator already waited for
+    /// their items).
     pub(crate) fn full_enough(bytes_per_sec: usize, max_bytes: usize) -> usize {
-        bytes_per_sec.clamp(crate::limits::MIB.min(max_bytes), max_bytes)
+        (bytes_per_sec / 2).clamp((crate::limits::MIB / 2).min(max_bytes), max_bytes)
     }
 }
 
@@ -68,6 +72,12 @@ pub(crate) struct ShardQueue<R> {
     waiting_bytes: usize,
     in_flight: bool,
     budget: ShardBudget,
+    /// Front records among which a call refused as a whole hides a bad one: they go in calls
+    /// of at most `narrow_to` records until each is resolved (see [`ShardQueue::isolate`]).
+    suspects: usize,
+    narrow_to: usize,
+    /// Bytes in the call in flight.
+    flight_bytes: usize,
 }
 
 impl<R> ShardQueue<R> {
@@ -77,7 +87,53 @@ impl<R> ShardQueue<R> {
             waiting_bytes: 0,
             in_flight: false,
             budget,
+            suspects: 0,
+            narrow_to: usize::MAX,
+            flight_bytes: 0,
         }
+    }
+
+    /// The call in flight (of `records` records) was refused as a whole for one record's input:
+    /// its records, put back at the front, go again in calls of half the size, and so on down
+    /// to one record, so the bad record is isolated and the others are delivered. Returns
+    /// whether there is anything to split (false for a call of one record: that one is bad).
+    pub(crate) fn isolate(&mut self, records: usize) -> bool {
+        if records <= 1 {
+            return false;
+        }
+        self.suspects = self.suspects.max(records);
+        self.narrow_to = records.div_ceil(2);
+        true
+    }
+
+    /// `resolved` records of the call that just finished left the queue for good (delivered or
+    /// failed), the rest were put back: the suspects among them are cleared.
+    pub(crate) fn resolved(&mut self, resolved: usize) {
+        self.suspects = self.suspects.saturating_sub(resolved);
+        if self.suspects == 0 {
+            self.narrow_to = usize::MAX;
+        }
+    }
+
+    /// The front record, if any.
+    pub(crate) fn front(&self) -> Option<&Waiting<R>> {
+        self.waiting.front()
+    }
+
+    /// Takes the front records for which `expired` holds (a delivery timeout passed), in order.
+    pub(crate) fn expire_front(
+        &mut self,
+        expired: impl Fn(&Waiting<R>) -> bool,
+    ) -> Vec<Waiting<R>> {
+        let mut gone = Vec::new();
+        while self.waiting.front().is_some_and(&expired) {
+            if let Some(waiting) = self.waiting.pop_front() {
+                self.waiting_bytes -= waiting.size;
+                gone.push(waiting);
+            }
+        }
+        self.resolved(gone.len());
+        gone
     }
 
     /// Adds a new record at the back.
@@ -113,6 +169,18 @@ impl<R> ShardQueue<R> {
     /// The call in flight finished (its records were resolved or put back).
     pub(crate) fn finish_flight(&mut self) {
         self.in_flight = false;
+        self.flight_bytes = 0;
+    }
+
+    /// Bytes waiting to be sent or in flight: what the shard still has to take.
+    pub(crate) fn backlog_bytes(&self) -> usize {
+        self.waiting_bytes + self.flight_bytes
+    }
+
+    /// Bytes waiting to be sent.
+    #[cfg(test)]
+    pub(crate) fn waiting_bytes(&self) -> usize {
+        self.waiting_bytes
     }
 
     /// Whether the front record should go now: the batch is full, the front waited its linger,
@@ -153,7 +221,8 @@ impl<R> ShardQueue<R> {
         if self.budget.ready_at(now, wanted, wanted_bytes) > now {
             return None;
         }
-        let (count, _) = self.prefix(rules.max_records, rules.max_bytes, now);
+        let max_records = rules.max_records.min(self.narrow_to);
+        let (count, _) = self.prefix(max_records, rules.max_bytes, now);
         let admitted = self
             .budget
             .admit(now, self.waiting.iter().take(count).map(|w| w.size));
@@ -161,8 +230,10 @@ impl<R> ShardQueue<R> {
             return None;
         }
         let batch: Vec<_> = self.waiting.drain(..admitted).collect();
-        self.waiting_bytes -= batch.iter().map(|w| w.size).sum::<usize>();
+        let bytes = batch.iter().map(|w| w.size).sum::<usize>();
+        self.waiting_bytes -= bytes;
         self.in_flight = true;
+        self.flight_bytes = bytes;
         Some(batch)
     }
 
@@ -206,6 +277,8 @@ impl<R> ShardQueue<R> {
     /// Empties the queue (the stream is gone): every waiting record, in order.
     pub(crate) fn drain_all(&mut self) -> Vec<Waiting<R>> {
         self.waiting_bytes = 0;
+        self.suspects = 0;
+        self.narrow_to = usize::MAX;
         self.waiting.drain(..).collect()
     }
 }
@@ -384,6 +457,57 @@ mod tests {
     }
 
     #[test]
+    fn a_call_refused_as_a_whole_is_halved_until_the_bad_record_is_alone() {
+        let now = Instant::now();
+        let rules = BatchRules {
+            max_records: 500,
+            ..rules()
+        };
+        let mut q = queue(now);
+        // Record 6 of 8 is bad: every call holding it is refused as a whole.
+        for id in 1..=8 {
+            q.push(Waiting::new(id, 10, now));
+        }
+        let mut delivered = Vec::new();
+        let mut failed = Vec::new();
+        while let Some(batch) = q.take_batch(&rules, now, true) {
+            let n = batch.len();
+            if ids(&batch).contains(&6) {
+                if q.isolate(n) {
+                    q.retry_front(batch);
+                } else {
+                    failed.extend(ids(&batch));
+                    q.resolved(n);
+                }
+            } else {
+                delivered.extend(ids(&batch));
+                q.resolved(n);
+            }
+            q.finish_flight();
+        }
+        assert_eq!(failed, [6]);
+        assert_eq!(delivered, [1, 2, 3, 4, 5, 7, 8], "in order, none lost");
+        // Once isolated, calls are full-size again.
+        for id in 10..20 {
+            q.push(Waiting::new(id, 10, now));
+        }
+        assert_eq!(q.take_batch(&rules, now, true).map(|b| b.len()), Some(10));
+    }
+
+    #[test]
+    fn expired_front_records_leave_in_order() {
+        let now = Instant::now();
+        let mut q = queue(now);
+        for id in 1..=4 {
+            q.push(Waiting::new(id, 10, now));
+        }
+        let gone = q.expire_front(|w| w.record <= 2);
+        assert_eq!(ids(&gone), [1, 2]);
+        assert_eq!(q.front().map(|w| w.record), Some(3));
+        assert_eq!(q.waiting_bytes(), 20);
+    }
+
+    #[test]
     fn drain_all_returns_everything_in_order() {
         let now = Instant::now();
         let mut q = queue(now);
@@ -395,13 +519,13 @@ mod tests {
     }
 
     #[test]
-    fn full_enough_is_a_second_of_the_shard_budget_within_the_call_limit() {
+    fn full_enough_is_half_a_second_of_the_shard_budget_within_the_call_limit() {
         let mib = crate::limits::MIB;
-        assert_eq!(BatchRules::full_enough(mib, 10 * mib), mib);
-        assert_eq!(BatchRules::full_enough(4 * mib, 10 * mib), 4 * mib);
+        assert_eq!(BatchRules::full_enough(mib, 10 * mib), mib / 2);
+        assert_eq!(BatchRules::full_enough(4 * mib, 10 * mib), 2 * mib);
         assert_eq!(BatchRules::full_enough(1 << 40, 10 * mib), 10 * mib);
-        // A small budget still makes calls of a megabyte (the bucket lets them through slower).
-        assert_eq!(BatchRules::full_enough(100 * 1024, 10 * mib), mib);
-        assert_eq!(BatchRules::full_enough(mib, 512 * 1024), 512 * 1024);
+        // A small budget still makes calls of half a megabyte (the bucket lets them through slower).
+        assert_eq!(BatchRules::full_enough(100 * 1024, 10 * mib), mib / 2);
+        assert_eq!(BatchRules::full_enough(mib, 256 * 1024), 256 * 1024);
     }
 }

@@ -18,16 +18,18 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use super::config::{FlushReport, ProducerConfig};
+use super::keyless::KeylessKeys;
 use super::lane::Lane;
+use super::lane_rotation::LaneRotation;
 use super::ledger::Ledger;
 use super::outcome::{CallFailure, EntryResult, Next, after_call_error, after_entry};
 use super::put_records::{put_records, request_entries};
-use super::rate_limit::ShardBudget;
+use super::rate_limit::{SEND_PACE, ShardBudget};
 use super::receipt::{Delivery, DeliveryResult, PutError, PutErrorKind};
 use super::shard_queue::{BatchRules, ShardQueue, Waiting};
 use crate::error::Error;
 use crate::metrics::{PutRecordsOutcome, StreamLabels};
-use crate::processor::{OutgoingRecord, Processor};
+use crate::processor::{OutgoingRecord, Processor, WriterShape};
 use crate::shard::Shard;
 use crate::shard_map::ShardMap;
 use crate::stream::{ShardListing, StreamClient};
@@ -69,6 +71,8 @@ struct Ticket<T> {
     item: T,
     reply: oneshot::Sender<DeliveryResult<T>>,
     generation: u64,
+    /// When the delivery timeout ends for this item.
+    deadline: Option<Instant>,
     _permits: Permits,
 }
 
@@ -93,11 +97,20 @@ pub(crate) struct Worker<P: Processor> {
     backoff: Backoff,
     labels: StreamLabels,
     processor: P,
+    /// How the lanes' aggregators shape records.
+    shape: WriterShape,
+    /// The key of items put without one, until the record holding them is sealed.
     unkeyed_key: String,
+    /// The shard `unkeyed_key` routes to.
+    unkeyed_shard: Arc<str>,
+    keyless: KeylessKeys,
     shard_map: ShardMap,
     refresh_at: Instant,
     refreshing: Option<BoxFuture<'static, Result<Vec<Shard>, Error>>>,
     lanes: HashMap<Arc<str>, ShardLane<P>>,
+    /// The lanes in a stable order, served in rotation.
+    lane_order: Vec<Arc<str>>,
+    rotation: LaneRotation,
     calls: FuturesUnordered<BoxFuture<'static, CallDone<P::Item>>>,
     ledger: Ledger,
     /// Bytes of the items accepted and not resolved (the producer_queue_bytes metric).
@@ -114,9 +127,10 @@ impl<P: Processor> Worker<P> {
         config: Arc<ProducerConfig>,
         processor: &P,
         shard_map: ShardMap,
+        service_distributes: bool,
     ) -> Self {
         let now = Instant::now();
-        Self {
+        let mut worker = Self {
             rules: BatchRules {
                 max_records: config.batch_size,
                 max_bytes: config.batch_bytes,
@@ -129,11 +143,17 @@ impl<P: Processor> Worker<P> {
             backoff: Backoff::new(config.expo_backoff, config.expo_backoff_limit),
             labels: StreamLabels::new(client.stream().name()),
             processor: processor.clone(),
-            unkeyed_key: random_key(),
+            shape: WriterShape::aggregates_of(config.aggregate_bytes)
+                .service_distributing(service_distributes),
+            unkeyed_key: String::new(),
+            unkeyed_shard: Arc::from(UNROUTED),
+            keyless: KeylessKeys::default(),
             shard_map,
             refresh_at: now + config.shard_refresh_interval,
             refreshing: None,
             lanes: HashMap::new(),
+            lane_order: Vec::new(),
+            rotation: LaneRotation::default(),
             calls: FuturesUnordered::new(),
             ledger: Ledger::default(),
             queued_bytes: 0,
@@ -143,7 +163,24 @@ impl<P: Processor> Worker<P> {
             stream_gone: false,
             client,
             config,
-        }
+        };
+        worker.rotate_keyless(now);
+        worker
+    }
+
+    /// Chooses the key for the next items put without one: the record holding the previous
+    /// key's items was sealed (see [`KeylessKeys`]).
+    fn rotate_keyless(&mut self, now: Instant) {
+        let lanes = &self.lanes;
+        // Two seconds of a shard's budget waiting: others' traffic is slowing it down.
+        let congested = self.config.bandwidth_bytes_per_shard() as usize * 2;
+        self.unkeyed_key = self.keyless.next(
+            &self.shard_map,
+            |shard| lanes.get(shard).map_or(0, Lane::backlog),
+            congested,
+            &mut rand::rng(),
+        );
+        self.unkeyed_shard = self.shard_for(&self.unkeyed_key.clone(), None, now);
     }
 
     /// Runs until closed (by `close()` or by every handle being dropped) and everything accepted
@@ -182,11 +219,30 @@ impl<P: Processor> Worker<P> {
                 () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
         }
+        self.refuse_late_commands(&mut commands);
         for waiter in self.close_waiters.drain(..) {
             let _ = waiter.send(());
         }
         for (_, waiter) in self.flush_waiters.drain(..) {
             let _ = waiter.send(());
+        }
+    }
+
+    /// Puts that got room just as the producer closed may still be in the channel: they come
+    /// back with their item, and the closed channel refuses any later ones (their `put` hands
+    /// the item back too). Flushes and closes are answered with the rest.
+    fn refuse_late_commands(&mut self, commands: &mut mpsc::UnboundedReceiver<Command<P::Item>>) {
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                Command::Put(pending) => {
+                    let pending = *pending;
+                    let _ = pending
+                        .reply
+                        .send(Err(PutError::new(PutErrorKind::Closed, pending.item)));
+                }
+                Command::Flush(reply) | Command::Close(reply) => self.close_waiters.push(reply),
+            }
         }
     }
 
@@ -214,10 +270,12 @@ impl<P: Processor> Worker<P> {
             permits,
         } = pending;
         self.queued_bytes += permits._bytes.num_permits();
+        let now = Instant::now();
         let ticket = Ticket {
             item,
             reply,
             generation: self.ledger.add(),
+            deadline: self.config.delivery_timeout.map(|timeout| now + timeout),
             _permits: permits,
         };
         if self.stream_gone {
@@ -232,19 +290,34 @@ impl<P: Processor> Worker<P> {
             return;
         }
         let unkeyed = partition_key.is_none();
-        let key = partition_key.unwrap_or_else(|| self.unkeyed_key.clone());
-        let now = Instant::now();
-        let shard = self.shard_for(&key, explicit_hash_key.as_deref(), now);
-        let lane = self
-            .lanes
-            .get_mut(&shard)
-            .expect("shard_for creates the lane");
+        let (key, shard) = match partition_key {
+            Some(key) => {
+                let shard = self.shard_for(&key, explicit_hash_key.as_deref(), now);
+                (key, shard)
+            }
+            None => {
+                self.keyless.gave(&self.unkeyed_shard, data.len());
+                (self.unkeyed_key.clone(), self.unkeyed_shard.clone())
+            }
+        };
+        let Some(lane) = self.lanes.get_mut(&shard) else {
+            // Proven invariant: shard_for creates the lane, and the keyless shard's lane is only
+            // dropped after a refresh, which chooses a new keyless key.
+            let source = Arc::new(Error::Closed { what: "shard lane" });
+            return self.resolve(
+                ticket,
+                Err(PutErrorKind::Request {
+                    source,
+                    attempts: 0,
+                }),
+            );
+        };
         match lane.push(ticket, data, &key, explicit_hash_key.as_deref(), now) {
-            // Items put without a key share a random key until it completes a record, so
-            // records spread over the shards while items still aggregate.
+            // Items put without a key share a key until the record holding them is sealed, so
+            // they still aggregate while their records spread over the shards.
             Ok(completed) => {
-                if unkeyed && completed {
-                    self.unkeyed_key = random_key();
+                if completed && (unkeyed || shard == self.unkeyed_shard) {
+                    self.rotate_keyless(now);
                 }
             }
             Err(rejected) => {
@@ -263,13 +336,18 @@ impl<P: Processor> Worker<P> {
             return name.clone();
         }
         let name: Arc<str> = Arc::from(shard);
-        let budget = ShardBudget::new(
+        let budget = ShardBudget::with_pace(
             self.config.put_rate_limit_per_shard,
             self.config.bandwidth_bytes_per_shard(),
+            SEND_PACE,
             now,
         );
-        let lane = Lane::new(self.processor.writer(), ShardQueue::new(budget));
+        let lane = Lane::new(
+            self.processor.shaped_writer(self.shape),
+            ShardQueue::new(budget),
+        );
         self.lanes.insert(name.clone(), lane);
+        self.lane_order.push(name.clone());
         name
     }
 
@@ -281,23 +359,35 @@ impl<P: Processor> Worker<P> {
     /// every batch that is due, settles finished flushes, and starts a shard refresh when due.
     fn turn(&mut self, now: Instant) {
         let flushing = self.flushing();
+        let mut sealed = false;
         for lane in self.lanes.values_mut() {
-            lane.seal(now, self.config.buffer_time, flushing);
+            sealed |= lane.seal(now, self.config.buffer_time, flushing);
         }
-        if self.refreshing.is_none() && now >= self.refresh_at && !self.stream_gone {
+        if sealed {
+            self.rotate_keyless(now);
+        }
+        self.expire(now);
+        if self.refreshing.is_none() && now >= self.refresh_at {
             self.start_refresh();
         }
-        let shards: Vec<Arc<str>> = self.lanes.keys().cloned().collect();
-        for shard in shards {
+        let lanes = self.lane_order.len();
+        let mut stopped = None;
+        for index in self.rotation.turn(lanes) {
             if self.calls.len() >= self.config.max_in_flight_requests {
+                stopped = Some(index);
                 break;
             }
+            let shard = self.lane_order[index].clone();
             let Some(lane) = self.lanes.get_mut(&shard) else {
                 continue;
             };
             if let Some(batch) = lane.queue().take_batch(&self.rules, now, flushing) {
                 self.start_call(shard, batch, now);
             }
+        }
+        match stopped {
+            Some(index) => self.rotation.stopped_at(index),
+            None => self.rotation.completed(lanes),
         }
         self.answer_settled_flushes();
         self.labels
@@ -306,12 +396,54 @@ impl<P: Processor> Worker<P> {
 
     fn next_wake(&self, now: Instant) -> Option<Instant> {
         let flushing = self.flushing();
+        // With every call slot taken, only a finished call can let a batch go: waking for a
+        // due batch then would spin.
+        let can_send = self.calls.len() < self.config.max_in_flight_requests;
         let lanes = self
             .lanes
             .values()
-            .filter_map(|lane| lane.wake_at(&self.rules, now, flushing));
-        let refresh = (self.refreshing.is_none() && !self.stream_gone).then_some(self.refresh_at);
-        lanes.chain(refresh).min()
+            .filter_map(|lane| lane.wake_at(&self.rules, now, flushing, can_send));
+        let deadlines = self
+            .config
+            .delivery_timeout
+            .is_some()
+            .then(|| {
+                self.lanes
+                    .values()
+                    .filter_map(|lane| lane.queue_ref().front().and_then(record_deadline))
+            })
+            .into_iter()
+            .flatten();
+        let refresh = self.refreshing.is_none().then_some(self.refresh_at);
+        lanes.chain(deadlines).chain(refresh).min()
+    }
+
+    /// Fails the queued records whose delivery timeout has passed, handing their items back.
+    fn expire(&mut self, now: Instant) {
+        let Some(timeout) = self.config.delivery_timeout else {
+            return;
+        };
+        let mut expired = Vec::new();
+        for lane in self.lanes.values_mut() {
+            expired.extend(
+                lane.queue()
+                    .expire_front(|w| record_deadline(w).is_some_and(|d| d <= now)),
+            );
+        }
+        if expired.is_empty() {
+            return;
+        }
+        self.labels.producer_error("timeout", items_in(&expired));
+        for waiting in expired {
+            for ticket in waiting.record.tags {
+                let kind = PutErrorKind::TimedOut {
+                    timeout,
+                    attempts: waiting.failed_attempts,
+                    last_error: waiting.last_error.clone(),
+                };
+                self.resolve(ticket, Err(kind));
+            }
+        }
     }
 
     fn start_call(
@@ -376,8 +508,13 @@ impl<P: Processor> Worker<P> {
         };
         let mut retry = Vec::new();
         let mut reshard_seen = false;
+        let sent = batch.len();
         for (mut waiting, entry) in batch.into_iter().zip(entries) {
             let attempts = waiting.failed_attempts + 1;
+            let refusal = match &entry {
+                EntryResult::Refused { code, message } => Some(format!("{code}: {message}")),
+                EntryResult::Accepted { .. } => None,
+            };
             match after_entry(entry, attempts, self.config.retry_limit) {
                 Next::Deliver {
                     shard_id,
@@ -402,6 +539,7 @@ impl<P: Processor> Worker<P> {
                     outcome.throttled_records += u64::from(throttled);
                     waiting.failed_attempts = attempts;
                     waiting.not_before = now + self.backoff.delay(attempts, rand::rng().random());
+                    waiting.last_error = refusal;
                     retry.push(waiting);
                 }
                 Next::Fail {
@@ -428,10 +566,12 @@ impl<P: Processor> Worker<P> {
         outcome.retried_records = retry.len() as u64;
         if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
             if outcome.throttled_records > 0 {
-                queue.budget_mut().on_throttled(now);
+                let fraction = outcome.throttled_records as f64 / sent as f64;
+                queue.budget_mut().on_partly_throttled(now, fraction);
             } else {
                 queue.budget_mut().on_accepted();
             }
+            queue.resolved(sent - retry.len());
             queue.retry_front(retry);
             queue.finish_flight();
         }
@@ -454,6 +594,19 @@ impl<P: Processor> Worker<P> {
         let attempts = batch.iter().map(|w| w.failed_attempts).max().unwrap_or(0) + 1;
         tracing::warn!(stream = %self.client.stream(), shard = %shard, attempts, error = %error, "PutRecords failed");
         match after_call_error(&error, batch.len(), attempts, self.config.retry_limit) {
+            CallFailure::Isolate => {
+                // Refused as a whole for some record's input: send the records again in
+                // halves until the bad one is alone, so the others are delivered.
+                report.retried = batch.len();
+                tracing::warn!(stream = %self.client.stream(), shard = %shard, records = batch.len(), "PutRecords refused as a whole; splitting the call to isolate the record");
+                self.labels
+                    .records_retried(&shard, batch.len() as u64, false);
+                if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
+                    queue.isolate(batch.len());
+                    queue.retry_front(batch);
+                    queue.finish_flight();
+                }
+            }
             CallFailure::Split => {
                 // The endpoint takes less than the configured request size (emulators, proxies):
                 // halve the call size for good and send the same records again.
@@ -473,9 +626,11 @@ impl<P: Processor> Worker<P> {
                 self.labels
                     .records_retried(&shard, batch.len() as u64, throttled);
                 let delay = self.backoff.delay(attempts, rand::rng().random());
+                let last_error = error.to_string();
                 for waiting in &mut batch {
                     waiting.failed_attempts = attempts;
                     waiting.not_before = now + delay;
+                    waiting.last_error = Some(last_error.clone());
                 }
                 if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
                     if throttled {
@@ -489,7 +644,10 @@ impl<P: Processor> Worker<P> {
                 report.failed = batch.len();
                 self.labels.producer_error("not_found", items_in(&batch));
                 self.stream_gone = true;
+                // A stream created again under the name is noticed by the next listing.
+                self.refresh_at = now + REFRESH_RETRY;
                 if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
+                    queue.resolved(batch.len());
                     queue.finish_flight();
                 }
                 let source = self.stream_gone_error();
@@ -502,6 +660,7 @@ impl<P: Processor> Worker<P> {
             CallFailure::Fail => {
                 report.failed = batch.len();
                 if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
+                    queue.resolved(batch.len());
                     queue.finish_flight();
                 }
                 self.labels
@@ -594,8 +753,13 @@ impl<P: Processor> Worker<P> {
         let now = Instant::now();
         match shards.map(|shards| ShardMap::from_open_shards(&shards)) {
             Ok(Ok(map)) => {
+                if self.stream_gone {
+                    tracing::info!(stream = %self.client.stream(), "the stream exists again; sending to it");
+                    self.stream_gone = false;
+                }
                 if map.ranges() != self.shard_map.ranges() {
                     tracing::info!(stream = %self.client.stream(), shards = map.len(), "shard map changed");
+                    self.keyless.restart();
                 }
                 self.shard_map = map;
                 // Lanes of shards that are gone and have nothing left are dropped.
@@ -605,9 +769,22 @@ impl<P: Processor> Worker<P> {
                     .iter()
                     .map(|r| r.shard_id())
                     .collect();
-                self.lanes
-                    .retain(|shard, lane| open.contains(&&**shard) || !lane.is_idle());
+                let unkeyed_shard = self.unkeyed_shard.clone();
+                self.lanes.retain(|shard, lane| {
+                    open.contains(&&**shard) || !lane.is_idle() || *shard == unkeyed_shard
+                });
+                let mut index = 0;
+                while index < self.lane_order.len() {
+                    if self.lanes.contains_key(&self.lane_order[index]) {
+                        index += 1;
+                    } else {
+                        self.lane_order.remove(index);
+                        self.rotation.removed(index);
+                    }
+                }
                 self.refresh_at = now + self.config.shard_refresh_interval;
+                // Keyless items go to an open shard of the new map from now on.
+                self.rotate_keyless(now);
             }
             Ok(Err(err)) => {
                 tracing::warn!(stream = %self.client.stream(), error = %err, "inconsistent shard map; keeping the old one");
@@ -626,6 +803,126 @@ fn items_in<T>(records: &[Waiting<Outgoing<T>>]) -> u64 {
     records.iter().map(|w| w.record.tags.len() as u64).sum()
 }
 
-fn random_key() -> String {
-    format!("{:032x}", rand::rng().random::<u128>())
+/// When the delivery timeout of the oldest item in a record ends.
+fn record_deadline<T>(waiting: &Waiting<Outgoing<T>>) -> Option<Instant> {
+    waiting.record.tags.iter().filter_map(|t| t.deadline).min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::JsonLineProcessor;
+    use tokio::sync::Semaphore;
+
+    /// A worker over four even shards; nothing here reaches the network (no call is polled).
+    fn worker(config: ProducerConfig) -> Worker<JsonLineProcessor> {
+        let sdk = aws_sdk_kinesis::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+            .build();
+        let client =
+            StreamClient::new(aws_sdk_kinesis::Client::from_conf(sdk), "s").expect("client");
+        let width = u128::MAX / 4;
+        let map = ShardMap::new((0..4u128).map(|i| {
+            let end = if i == 3 {
+                u128::MAX
+            } else {
+                (i + 1) * width - 1
+            };
+            (format!("shardId-{i:012}"), i * width, end)
+        }))
+        .expect("map");
+        let config = Arc::new(config);
+        Worker::new(client, config, &JsonLineProcessor::default(), map, false)
+    }
+
+    fn keyless(
+        data: &'static [u8],
+    ) -> (
+        Pending<serde_json::Value>,
+        oneshot::Receiver<DeliveryResult<serde_json::Value>>,
+    ) {
+        let (reply, receipt) = oneshot::channel();
+        let items = Arc::new(Semaphore::new(1))
+            .try_acquire_owned()
+            .expect("permit");
+        let bytes = Arc::new(Semaphore::new(data.len()))
+            .try_acquire_many_owned(u32::try_from(data.len()).expect("small"))
+            .expect("permits");
+        let pending = Pending {
+            item: serde_json::Value::Null,
+            data: Bytes::from_static(data),
+            partition_key: None,
+            explicit_hash_key: None,
+            reply,
+            permits: Permits {
+                _items: items,
+                _bytes: bytes,
+            },
+        };
+        (pending, receipt)
+    }
+
+    #[test]
+    fn every_seal_gives_keyless_items_a_new_key() {
+        const ITEM: &[u8] = &[b'x'; 1_000];
+        // Aggregates of 4 KiB hold four items: the fifth seals the record (and starts the next
+        // under the same key), and the items after it get a new key.
+        let mut worker = worker(ProducerConfig {
+            aggregate_bytes: 4 * 1024,
+            ..ProducerConfig::default()
+        });
+        let mut receipts = Vec::new();
+        let mut keys = vec![worker.unkeyed_key.clone()];
+        // Overflow seals: each sealed record's items move the key on.
+        for _ in 0..40 {
+            let (pending, receipt) = keyless(ITEM);
+            receipts.push(receipt);
+            worker.on_put(pending);
+            if keys.last() != Some(&worker.unkeyed_key) {
+                keys.push(worker.unkeyed_key.clone());
+            }
+        }
+        assert_eq!(
+            keys.len(),
+            9,
+            "a new key after each of the 8 sealed records"
+        );
+        // A timer seal (the linger passed) moves it on too.
+        let before = worker.unkeyed_key.clone();
+        let (pending, receipt) = keyless(ITEM);
+        receipts.push(receipt);
+        worker.on_put(pending);
+        worker.turn(Instant::now() + worker.config.buffer_time);
+        assert_ne!(
+            worker.unkeyed_key, before,
+            "the linger seal rotates the key"
+        );
+        // The keys went to every shard.
+        let shards: std::collections::BTreeSet<String> =
+            worker.lanes.keys().map(|shard| shard.to_string()).collect();
+        assert_eq!(shards.len(), 4, "{shards:?}");
+    }
+
+    #[test]
+    fn puts_still_in_the_channel_when_the_worker_ends_come_back_closed() {
+        let mut worker = worker(ProducerConfig::default());
+        let (commands, mut receiver) = mpsc::unbounded_channel();
+        let (pending, mut receipt) = keyless(b"{}");
+        commands
+            .send(Command::Put(Box::new(pending)))
+            .expect("open");
+        worker.refuse_late_commands(&mut receiver);
+        let err = receipt
+            .try_recv()
+            .expect("resolved")
+            .expect_err("not delivered");
+        assert!(matches!(err.kind(), PutErrorKind::Closed), "{err}");
+        assert_eq!(err.into_item(), Some(serde_json::Value::Null));
+        let (late, _) = keyless(b"{}");
+        assert!(
+            commands.send(Command::Put(Box::new(late))).is_err(),
+            "later puts are refused by the channel, their item handed back by put()"
+        );
+    }
 }

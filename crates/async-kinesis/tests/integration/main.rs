@@ -45,5 +45,6 @@ mod processor_props;
 mod producer;
 mod producer_faults;
 mod producer_limits;
+mod producer_pacing;
 mod stream_admin;
 mod stream_client;

@@ -115,46 +115,44 @@ async fn partially_failed_records_are_retried_until_all_arrive_once() {
 }
 
 #[tokio::test]
-async fn an_unknown_error_code_hands_exactly_those_items_back() {
-    const ITEMS: usize = 300;
+async fn an_unknown_error_code_is_retried_then_hands_the_items_back() {
+    const ITEMS: usize = 60;
     let Setup {
         proxy,
         stream,
         producer,
-    } = setup("faults-unknown", 10).await;
-    let fault =
-        proxy.add_fault(Fault::fail_records("BrandNewException").schedule(Schedule::First(5)));
+    } = setup("faults-unknown", 3).await;
+    // A code no table knows may be a new transient one: retried up to the limit, like the
+    // consumer does, then handed back.
+    let fault = proxy.add_fault(Fault::fail_records("BrandNewException"));
 
     let mut refused = Vec::new();
     for receipt in put_all(&producer, ITEMS).await {
-        if let Err(err) = receipt.await {
-            match err.kind() {
-                PutErrorKind::Refused {
-                    code,
-                    class,
-                    attempts,
-                    ..
-                } => {
-                    assert_eq!(
-                        (code.as_str(), *class, *attempts),
-                        ("BrandNewException", ErrorClass::Unknown, 1)
-                    );
-                }
-                other => panic!("unexpected error {other:?}"),
+        let err = receipt.await.expect_err("every record is refused");
+        match err.kind() {
+            PutErrorKind::Refused {
+                code,
+                class,
+                attempts,
+                ..
+            } => {
+                assert_eq!(
+                    (code.as_str(), *class, *attempts),
+                    ("BrandNewException", ErrorClass::Unknown, 3)
+                );
             }
-            refused.push(err.into_item().expect("the item comes back"));
+            other => panic!("unexpected error {other:?}"),
         }
+        refused.push(err.into_item().expect("the item comes back"));
     }
     producer.close().await.expect("close");
-    assert_eq!(proxy.fault_stats(fault).fired, 5);
-    assert_eq!(refused.len(), 5, "exactly the refused records come back");
-    let counts = stored_counts(&stream).await;
-    assert_eq!(counts.len(), ITEMS - 5);
-    assert!(
-        refused.iter().all(|item| !counts.contains_key(item)),
-        "refused items were not stored"
+    assert_eq!(
+        proxy.fault_stats(fault).fired,
+        3 * ITEMS as u64,
+        "three attempts each"
     );
-    assert!(counts.values().all(|&c| c == 1), "no duplicates");
+    assert_eq!(refused.len(), ITEMS, "every item comes back");
+    assert!(stored_counts(&stream).await.is_empty(), "nothing stored");
     proxy.shutdown().await.expect("proxy");
     stream.delete().await;
 }

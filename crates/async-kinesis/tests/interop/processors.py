@@ -4,7 +4,8 @@ Reads one JSON request on stdin, writes one JSON answer on stdout:
   {"read": [{"case", "processor", "records": [{"data": hex, "partition_key"}]}],
    "write": [{"case", "processor", "items": [...], "keys": [...], "ehks": [...]}]}
 Items travel as JSON; bytes are tagged {"$bin": hex}; record data is hex. Processor "aws_kinesis_agg" writes
-string items with aws-kinesis-agg's RecordAggregator (real keys and explicit hash keys).
+string items with aws-kinesis-agg's RecordAggregator (real keys and explicit hash keys); read with it, it only
+deaggregates (answering "kpl", plain records passed through as the KCL does).
 
 JSON numbers travel as text so that nothing on the way can change them: ["f", repr] for a float, ["i", digits]
 for an int.
@@ -46,12 +47,16 @@ def from_wire(obj):
 
 
 def read_case(case):
-    processor = getattr(processors, case["processor"])()
+    # "aws_kinesis_agg" only deaggregates (it also passes plain records through, which the
+    # Python library's KPL processors cannot parse).
+    agg_only = case["processor"] == "aws_kinesis_agg"
+    processor = None if agg_only else getattr(processors, case["processor"])()
     items, kpl = [], []
     for record in case["records"]:
         data = bytes.fromhex(record["data"])
-        items.append([to_wire(x) for x in processor.parse(data)])
-        if case["processor"].startswith("KPL"):
+        if processor is not None:
+            items.append([to_wire(x) for x in processor.parse(data)])
+        if agg_only or case["processor"].startswith("KPL"):
             boto = {
                 "Data": data,
                 "PartitionKey": record["partition_key"],
@@ -65,7 +70,13 @@ def read_case(case):
                         k["partitionKey"],
                         k.get("explicitHashKey"),
                         k.get("subSequenceNumber"),
-                        base64.b64decode(k["data"]).decode("utf-8"),
+                        # A user record of an aggregate carries base64; a plain record passed
+                        # through keeps the raw bytes it came with.
+                        (
+                            base64.b64decode(k["data"])
+                            if "subSequenceNumber" in k
+                            else k["data"]
+                        ).decode("utf-8"),
                     ]
                 )
     return {"items": items, "kpl": kpl}

@@ -83,6 +83,10 @@ pub struct ProxyConfig {
     pub iterator_max_age: Option<Duration>,
     /// The account id in AWS-like error messages.
     pub account_id: String,
+    /// When set, DescribeStreamSummary answers report this `RecordDistributionStrategy` (e.g.
+    /// `"AUTO"`), as for a stream switched to service-managed distribution; the emulators do not
+    /// know the field.
+    pub record_distribution: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -93,6 +97,7 @@ impl Default for ProxyConfig {
             shard_map_max_age: Duration::from_secs(1),
             iterator_max_age: None,
             account_id: "000000000000".to_owned(),
+            record_distribution: None,
         }
     }
 }
@@ -114,6 +119,7 @@ mod tests {
         assert_eq!(config.shard_map_max_age, Duration::from_secs(1));
         assert_eq!(config.iterator_max_age, None);
         assert_eq!(config.account_id, "000000000000");
+        assert_eq!(config.record_distribution, None);
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub struct Fault {
     pub(crate) action: FaultAction,
     pub(crate) operation: Option<String>,
     pub(crate) stream: Option<String>,
+    pub(crate) partition_key: Option<String>,
     pub(crate) schedule: Schedule,
 }
 
@@ -89,6 +90,7 @@ impl Fault {
             action,
             operation: None,
             stream: None,
+            partition_key: None,
             schedule: Schedule::Always,
         }
     }
@@ -144,6 +146,13 @@ impl Fault {
     /// Only for this stream (by name; ARNs are matched by the name they end with).
     pub fn stream(mut self, stream: impl Into<String>) -> Self {
         self.stream = Some(stream.into());
+        self
+    }
+
+    /// Only for calls holding a record with this partition key (PutRecords, PutRecord): a call
+    /// the service refuses as a whole for one record's input, like a key it counts differently.
+    pub fn holding_partition_key(mut self, key: impl Into<String>) -> Self {
+        self.partition_key = Some(key.into());
         self
     }
 
@@ -279,13 +288,27 @@ impl FaultSet {
 
     /// Runs the call-level faults for one call: latencies add up, the first ending fault that fires
     /// wins (later ending faults are not consulted, so their schedules do not advance).
+    #[cfg(test)]
     pub(crate) fn on_call(&mut self, operation: &str, stream: Option<&str>) -> CallVerdict {
+        self.on_call_holding(operation, stream, &[])
+    }
+
+    /// As `on_call`, for a call holding records with `partition_keys`.
+    pub(crate) fn on_call_holding(
+        &mut self,
+        operation: &str,
+        stream: Option<&str>,
+        partition_keys: &[&str],
+    ) -> CallVerdict {
         let mut verdict = CallVerdict::default();
-        for rule in self
-            .rules
-            .iter_mut()
-            .filter(|r| r.fault.is_call_level() && r.fault.applies(operation, stream))
-        {
+        for rule in self.rules.iter_mut().filter(|r| {
+            r.fault.is_call_level()
+                && r.fault.applies(operation, stream)
+                && r.fault
+                    .partition_key
+                    .as_deref()
+                    .is_none_or(|want| partition_keys.contains(&want))
+        }) {
             if let FaultAction::Latency(delay) = rule.fault.action {
                 if rule.tick() {
                     verdict.delay += delay;
@@ -412,6 +435,22 @@ mod tests {
         assert_eq!(set.stats(reset).map(|s| s.matched), Some(1));
         set.clear();
         assert_eq!(set.on_call("ListShards", None), CallVerdict::default());
+        // A fault for calls holding a key fires only on those.
+        let mut set = FaultSet::default();
+        set.add(
+            Fault::http_error(400, "ValidationException")
+                .on("PutRecords")
+                .holding_partition_key("bad"),
+        );
+        assert_eq!(
+            set.on_call_holding("PutRecords", None, &["a", "b"]).end,
+            None
+        );
+        assert!(
+            set.on_call_holding("PutRecords", None, &["a", "bad"])
+                .end
+                .is_some()
+        );
     }
 
     #[test]

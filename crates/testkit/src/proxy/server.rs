@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::faults::FaultAction;
-use super::forward::{ProxyBody, aws_error, stream_response};
+use super::forward::{Collected, ProxyBody, aws_error, stream_response, with_headers};
 use super::read;
 use super::state::{State, lock};
 use super::wire::{self, StreamKey};
@@ -72,6 +72,49 @@ fn changes_shards(operation: &str) -> bool {
     )
 }
 
+/// The partition keys of a PutRecords or PutRecord request.
+fn call_partition_keys(json: Option<&Value>) -> Vec<&str> {
+    let Some(json) = json else {
+        return Vec::new();
+    };
+    let records = json.get("Records").and_then(Value::as_array);
+    let keys = records
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once(json))
+        .filter_map(|record| record.get("PartitionKey").and_then(Value::as_str));
+    keys.collect()
+}
+
+/// DescribeStreamSummary with the configured record distribution strategy written in.
+async fn describe_stream_summary(
+    state: &Arc<State>,
+    parts: &hyper::http::request::Parts,
+    body: bytes::Bytes,
+) -> Result<Response<ProxyBody>, String> {
+    let response = Collected::read(state.upstream.send(parts, body).await?).await?;
+    let (true, Some(strategy)) = (
+        response.status.is_success(),
+        &state.config.record_distribution,
+    ) else {
+        return Ok(response.into_response());
+    };
+    let mut reply: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| format!("the emulator's DescribeStreamSummary answer is not JSON: {e}"))?;
+    let Some(summary) = reply
+        .get_mut("StreamDescriptionSummary")
+        .and_then(Value::as_object_mut)
+    else {
+        return Err("the emulator's DescribeStreamSummary answer has no summary".to_owned());
+    };
+    summary.insert(
+        "RecordDistributionStrategy".to_owned(),
+        Value::String(strategy.clone()),
+    );
+    let body = serde_json::to_vec(&reply).map_err(|e| e.to_string())?;
+    Ok(with_headers(response.status, &response.headers, body))
+}
+
 async fn handle(
     state: Arc<State>,
     request: Request<Incoming>,
@@ -101,7 +144,8 @@ async fn handle(
         .map(|s| s.name().to_owned())
         .or_else(|| iterator.as_ref().map(|i| i.shard.stream.clone()));
 
-    let verdict = lock(&state.faults).on_call(&operation, stream_name.as_deref());
+    let keys = call_partition_keys(json.as_ref());
+    let verdict = lock(&state.faults).on_call_holding(&operation, stream_name.as_deref(), &keys);
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
@@ -121,6 +165,9 @@ async fn handle(
         "PutRecord" => write::put_record(&state, &parts, body, json, stream).await,
         "GetShardIterator" => read::get_shard_iterator(&state, &parts, body, json, stream).await,
         "GetRecords" => read::get_records(&state, &parts, body, iterator).await,
+        "DescribeStreamSummary" if state.config.record_distribution.is_some() => {
+            describe_stream_summary(&state, &parts, body).await
+        }
         op => {
             let forwarded = state.upstream.send(&parts, body).await.map(stream_response);
             if changes_shards(op)

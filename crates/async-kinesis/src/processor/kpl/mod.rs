@@ -11,7 +11,7 @@ mod writer;
 pub use reader::KplFrames;
 pub use writer::KplWriter;
 
-use super::aggregator::Aggregator;
+use super::aggregator::{Aggregator, WriterShape};
 use super::error::DecodeError;
 use super::serializer::Serializer;
 use bytes::Bytes;
@@ -77,6 +77,14 @@ impl Aggregator for KplAggregator {
 
     fn writer<Tag: Send + 'static>(&self, max_record_size: usize) -> KplWriter<Tag> {
         KplWriter::new(max_record_size, self.inner_keys)
+    }
+
+    fn shaped_writer<Tag: Send + 'static>(
+        &self,
+        max_record_size: usize,
+        shape: WriterShape,
+    ) -> KplWriter<Tag> {
+        KplWriter::shaped(max_record_size, self.inner_keys, shape)
     }
 
     fn frames(&self, data: &Bytes, partition_key: &str) -> KplFrames {

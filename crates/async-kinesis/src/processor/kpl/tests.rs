@@ -298,3 +298,79 @@ fn bad_item_inside_valid_aggregate_yields_an_error_for_that_item_only() {
     let last = read[2].as_ref().expect("ok");
     assert_eq!((last.sub_sequence, last.item.as_str()), (2, "also good"));
 }
+
+#[test]
+fn aggregates_are_sealed_at_the_shape_size_and_a_larger_item_still_goes_alone() {
+    use crate::processor::WriterShape;
+    let mut w =
+        KplAggregator::new().shaped_writer::<u32>(100_000, WriterShape::aggregates_of(4_096));
+    let mut records = Vec::new();
+    for tag in 0..40 {
+        records.extend(
+            w.push(tag, Bytes::from(vec![b'x'; 500]), "k", None)
+                .expect("fits"),
+        );
+    }
+    // An item larger than an aggregate, within the record limit, gets a record of its own.
+    records.extend(
+        w.push(99, Bytes::from(vec![b'y'; 10_000]), "k", None)
+            .expect("fits"),
+    );
+    records.extend(
+        w.push(100, Bytes::from(vec![b'z'; 10]), "k", None)
+            .expect("fits"),
+    );
+    records.extend(w.flush());
+    assert!(records.len() >= 6, "{}", records.len());
+    for record in &records {
+        let big = record.tags.contains(&99);
+        assert!(big || record.size() <= 4_096, "{}", record.size());
+        if big {
+            assert_eq!(record.tags, [99], "alone");
+        }
+    }
+    let tags: Vec<u32> = records.iter().flat_map(|r| r.tags.clone()).collect();
+    assert_eq!(
+        tags,
+        (0..40).chain([99, 100]).collect::<Vec<_>>(),
+        "in order, none lost"
+    );
+    assert!(
+        w.push(1, Bytes::from(vec![b'x'; 100_001]), "k", None)
+            .is_err(),
+        "the record limit stays"
+    );
+}
+
+#[test]
+fn a_stream_that_ignores_keys_gets_plain_records_every_reader_accepts() {
+    use crate::processor::WriterShape;
+    let shape = WriterShape::aggregates_of(4_096).service_distributing(true);
+    let mut w = KplAggregator::new().shaped_writer::<u32>(1_000, shape);
+    let record = w
+        .push(7, Bytes::from_static(b"{\"a\":1}"), "k", Some("42"))
+        .expect("fits")
+        .expect("one record per item, at once");
+    assert_eq!(&record.data[..], b"{\"a\":1}", "no KPL envelope");
+    assert_eq!(
+        (
+            record.partition_key.as_str(),
+            record.explicit_hash_key.as_deref()
+        ),
+        ("k", Some("42"))
+    );
+    assert_eq!(record.tags, [7]);
+    assert_eq!(w.buffered_items(), 0);
+    // The KPL reader passes it through as one item.
+    let items = frames(&record.data);
+    assert_eq!(items.len(), 1);
+    assert_eq!(&items[0].as_ref().expect("frame").data[..], b"{\"a\":1}");
+    let too_large = w
+        .push(8, Bytes::from(vec![b'x'; 1_000]), "k", None)
+        .expect_err("1,001 bytes with the key");
+    assert!(matches!(too_large.reason, RejectReason::TooLarge { .. }));
+    assert!(
+        w.push(9, Bytes::new(), "", None).is_err(),
+        "keys are still checked"
+    );
+}

@@ -2,7 +2,7 @@
 //! the record is known before each item is added.
 
 use super::{InnerKeys, KPL_DIGEST_LEN, KPL_MAGIC};
-use crate::processor::aggregator::RecordWriter;
+use crate::processor::aggregator::{RecordWriter, WriterShape};
 use crate::processor::error::{RejectReason, Rejected};
 use crate::processor::record::{OutgoingRecord, check_keys};
 use bytes::Bytes;
@@ -66,6 +66,11 @@ impl KeyTable {
 /// Writer of [`KplAggregator`](super::KplAggregator).
 pub struct KplWriter<Tag> {
     max_record_size: usize,
+    /// An aggregate is emitted before it would grow past this (at most `max_record_size`).
+    seal_at: usize,
+    /// Every item as a plain record of its own (the stream ignores keys; see
+    /// [`WriterShape::service_distributes`]).
+    plain: bool,
     inner_keys: InnerKeys,
     partition_keys: KeyTable,
     explicit_hash_keys: KeyTable,
@@ -94,8 +99,22 @@ struct Plan {
 
 impl<Tag> KplWriter<Tag> {
     pub(super) fn new(max_record_size: usize, inner_keys: InnerKeys) -> Self {
+        Self::shaped(
+            max_record_size,
+            inner_keys,
+            WriterShape::aggregates_of(max_record_size),
+        )
+    }
+
+    pub(super) fn shaped(
+        max_record_size: usize,
+        inner_keys: InnerKeys,
+        shape: WriterShape,
+    ) -> Self {
         Self {
             max_record_size,
+            seal_at: shape.aggregate_bytes.min(max_record_size),
+            plain: shape.service_distributes,
             inner_keys,
             partition_keys: KeyTable::default(),
             explicit_hash_keys: KeyTable::default(),
@@ -139,6 +158,30 @@ impl<Tag> KplWriter<Tag> {
         }
     }
 
+    /// One item as a plain (non-aggregated) record: KPL readers pass such records through.
+    fn plain_record(
+        &self,
+        tag: Tag,
+        data: Bytes,
+        partition_key: &str,
+        explicit_hash_key: Option<&str>,
+    ) -> Result<Option<OutgoingRecord<Tag>>, Rejected<Tag>> {
+        let size = data.len() + partition_key.len();
+        if size > self.max_record_size {
+            let reason = RejectReason::TooLarge {
+                size,
+                max: self.max_record_size,
+            };
+            return Err(Rejected::new(tag, data, reason));
+        }
+        Ok(Some(OutgoingRecord {
+            data,
+            partition_key: partition_key.to_owned(),
+            explicit_hash_key: explicit_hash_key.map(str::to_owned),
+            tags: vec![tag],
+        }))
+    }
+
     fn take_record(&mut self) -> Option<OutgoingRecord<Tag>> {
         if self.tags.is_empty() {
             return None;
@@ -173,6 +216,9 @@ impl<Tag: Send + 'static> RecordWriter<Tag> for KplWriter<Tag> {
         if let Err(reason) = check_keys(partition_key, explicit_hash_key) {
             return Err(Rejected::new(tag, data, reason));
         }
+        if self.plain {
+            return self.plain_record(tag, data, partition_key, explicit_hash_key);
+        }
         let inner_key = match self.inner_keys {
             InnerKeys::Real => partition_key,
             InnerKeys::PythonCompatible => "a",
@@ -193,7 +239,7 @@ impl<Tag: Send + 'static> RecordWriter<Tag> for KplWriter<Tag> {
         }
         let mut emitted = None;
         let mut plan = self.plan(data.len(), inner_key, explicit_hash_key);
-        if !self.tags.is_empty() && self.size() + plan.added > self.max_record_size {
+        if !self.tags.is_empty() && self.size() + plan.added > self.seal_at {
             emitted = self.take_record();
             plan = self.plan(data.len(), inner_key, explicit_hash_key);
         }
