@@ -78,12 +78,13 @@ mod supervisor;
 mod topology;
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -176,8 +177,18 @@ impl<P: Processor> Consumer<P> {
             store: store.clone(),
             worker: worker.clone(),
         });
+        let last_words = ctx.out.clone();
         let supervisor = Supervisor::new(ctx, command_rx, cancel.clone(), ready_tx);
-        tokio::spawn(supervisor.run());
+        tokio::spawn(async move {
+            // A panic must not end the stream silently: its last item says what happened.
+            if let Err(payload) = AssertUnwindSafe(supervisor.run()).catch_unwind().await {
+                let message = supervisor::panic_message(&*payload);
+                tracing::error!(%message, "the consumer's supervisor panicked");
+                let _ = last_words.send(queue::error_delivery(ConsumeError::SupervisorPanicked {
+                    message,
+                }));
+            }
+        });
         Self {
             rx,
             buffer: VecDeque::new(),

@@ -43,6 +43,9 @@ pub(crate) enum ReaderOutcome {
     Ended { children: Vec<Shard> },
     /// Stopped by an error (already reported as an error item).
     Stopped,
+    /// The shard's iterator or records answer ResourceNotFound (reported as
+    /// [`ConsumeError::ShardGone`]): for a closed shard, trimmed past the retention period.
+    Gone,
     /// Told to stop.
     Cancelled,
 }
@@ -64,6 +67,8 @@ pub(crate) struct ShardReader<P: Processor> {
     latest_issued_at: Option<SystemTime>,
     /// A final error was reported; the reader ends.
     stopped: bool,
+    /// That error said the shard is gone.
+    gone: bool,
 }
 
 enum Step {
@@ -94,6 +99,7 @@ impl<P: Processor> ShardReader<P> {
             last_read: None,
             latest_issued_at: None,
             stopped: false,
+            gone: false,
         }
     }
 
@@ -179,6 +185,8 @@ impl<P: Processor> ShardReader<P> {
     fn stopped_or_cancelled(&self) -> ReaderOutcome {
         if self.cancel.is_cancelled() {
             ReaderOutcome::Cancelled
+        } else if self.gone {
+            ReaderOutcome::Gone
         } else {
             ReaderOutcome::Stopped
         }
@@ -256,7 +264,8 @@ impl<P: Processor> ShardReader<P> {
     /// Reports a final failure as an error item and marks the shard stopped.
     fn fail(&mut self, err: Error) {
         let shard_id = self.shard_id.to_string();
-        let error = if err.class() == ErrorClass::NotFound {
+        self.gone = err.class() == ErrorClass::NotFound;
+        let error = if self.gone {
             ConsumeError::ShardGone {
                 shard_id,
                 source: err,
