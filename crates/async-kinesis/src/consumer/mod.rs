@@ -36,8 +36,14 @@
 //!   items and bytes). Throttling, expired iterators and transient errors are retried; what
 //!   cannot be retried — a shard or stream that is gone, an undecodable record, a lost lease — is
 //!   an `Err` item of the stream (plus a metric and a log line), and the other shards go on.
-//!   The stream ends only after a shutdown, when the consumer is dropped, or when the stream
-//!   itself is gone.
+//!   A reader that panics (a deserializer, a dead-letter callback) is an error item too
+//!   ([`ConsumeError::ReaderPanicked`]): its shard stops and its lease is released for another
+//!   worker. Shard discovery failures are retried with the shards known so far. The stream ends
+//!   only after a shutdown, when the consumer is dropped, or when the stream itself is gone
+//!   (after the same final checkpoints and releases as a shutdown).
+//! - **LATEST never skips.** The first start of a shard at LATEST (or AT_TIMESTAMP) records its
+//!   starting point in the store before reading; a later claim of the shard without a
+//!   checkpoint (a hand-off, a lease lost, a restart) starts there, not at a new LATEST.
 //!
 //! # Checkpoints and leases
 //!

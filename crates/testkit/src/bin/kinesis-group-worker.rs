@@ -145,6 +145,9 @@ async fn run() -> Result<(), String> {
         .build()
         .await
         .map_err(|err| err.to_string())?;
+    // Ready once every shard it reads holds an iterator: with LATEST, records written after
+    // this are delivered.
+    consumer.ready().await.map_err(|err| err.to_string())?;
     emit(&Event::Ready {
         worker: worker.clone(),
     });

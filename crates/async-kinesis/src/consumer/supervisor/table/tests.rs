@@ -178,7 +178,7 @@ fn children_named_at_a_shards_end_are_added() {
 fn a_trimmed_parent_does_not_block_and_a_closed_parent_gone_counts_as_ended() {
     let now = Instant::now();
     // "gone" left the listing (past retention): its child starts at once.
-    let mut t = table(vec![shard("c", &["gone"], false)]);
+    let t = table(vec![shard("c", &["gone"], false)]);
     assert!(t.can_start("c"));
     // A listed, closed parent whose records answer ResourceNotFound: ended, children go.
     let mut t = table(vec![shard("p", &[], true), shard("c", &["p"], false)]);
@@ -347,7 +347,7 @@ async fn a_shard_nobody_claims_for_too_long_is_claimed_above_the_share() {
 #[test]
 fn max_readers_caps_claims_of_every_kind() {
     let now = Instant::now();
-    let mut t = ShardTable::new(timing(), Some(1));
+    let mut t: ShardTable<&str> = ShardTable::new(timing(), Some(1));
     t.listed(vec![shard("a", &[], false), shard("b", &[], false)]);
     assert_eq!(t.to_claim(now, false), ["a"]);
     t.rebalance(&me(), &[me()], now);
