@@ -496,7 +496,18 @@ impl StreamClient {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            let summary = self.describe().await?;
+            let summary = match self.describe().await {
+                Ok(summary) => summary,
+                // Throttled or a passing failure: asked again (jittered, so many processes
+                // starting together spread out) while the wait lasts.
+                Err(err) if err.is_retryable() && started.elapsed() + pause <= timeout => {
+                    tracing::debug!(stream = %self.stream, error = %err, "describing the stream failed; retrying");
+                    tokio::time::sleep(pause.mul_f64(rand::random_range(0.5..=1.0))).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
             if reached(&summary.status) {
                 return Ok(summary);
             }

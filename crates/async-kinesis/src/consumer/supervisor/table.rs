@@ -584,13 +584,12 @@ impl<R> ShardTable<R> {
         }
     }
 
-    /// Moves a held lease into another holding state.
+    /// Moves a held lease into another holding state (callers checked that one is held).
     fn swap(entry: &mut Entry<R>, to: fn(Held<R>) -> State<R>) {
         let state = std::mem::replace(&mut entry.state, State::Waiting);
-        entry.state = match state.into_held() {
-            Some(held) => to(held),
-            None => state_back(),
-        };
+        if let Some(held) = state.into_held() {
+            entry.state = to(held);
+        }
     }
 
     // --- leases ----------------------------------------------------------------------------
@@ -703,11 +702,6 @@ impl<R> ShardTable<R> {
             })
             .collect()
     }
-}
-
-/// The state left when a swap found no lease to move (cannot happen: callers check first).
-fn state_back<R>() -> State<R> {
-    State::Waiting
 }
 
 #[cfg(test)]
