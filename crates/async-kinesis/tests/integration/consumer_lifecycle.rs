@@ -69,13 +69,7 @@ async fn read_until<P>(
     while !done(tally) {
         let next = tokio::time::timeout_at(deadline, consumer.next())
             .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "{} items so far; errors {:?}",
-                    tally.items(),
-                    tally.errors
-                )
-            })
+            .unwrap_or_else(|_| panic!("{} items so far; errors {:?}", tally.items(), tally.errors))
             .expect("the stream goes on");
         match next {
             Ok(record) => tally.add(&record),
@@ -125,11 +119,16 @@ async fn a_panicking_deserializer_stops_its_shard_releases_it_and_the_next_consu
         .errors
         .iter()
         .find_map(|e| match e {
-            ConsumeError::ReaderPanicked { shard_id, message } => Some((shard_id.clone(), message.clone())),
+            ConsumeError::ReaderPanicked { shard_id, message } => {
+                Some((shard_id.clone(), message.clone()))
+            }
             _ => None,
         })
         .expect("a panic error item");
-    assert!(panic.1.contains("deserializer bug on key-000:3"), "{panic:?}");
+    assert!(
+        panic.1.contains("deserializer bug on key-000:3"),
+        "{panic:?}"
+    );
     let handed_out = tally.received.get("key-000").cloned().unwrap_or_default();
     assert!(
         handed_out.iter().all(|&n| n < 3),
@@ -139,7 +138,10 @@ async fn a_panicking_deserializer_stops_its_shard_releases_it_and_the_next_consu
     let deadline = Instant::now() + WAIT;
     loop {
         let leases = store.list(stream.name()).await.expect("list");
-        let lease = leases.iter().find(|l| l.shard_id == panic.0).expect("lease");
+        let lease = leases
+            .iter()
+            .find(|l| l.shard_id == panic.0)
+            .expect("lease");
         if lease.owner.is_none() {
             break;
         }
@@ -163,7 +165,10 @@ async fn a_panicking_deserializer_stops_its_shard_releases_it_and_the_next_consu
         .expect("two shards");
     let before = tally.by_shard.get(&other_shard).map_or(0, Vec::len);
     let late_keys: Vec<String> = (100..120).map(|i| format!("key-{i:03}")).collect();
-    let more: Vec<_> = late_keys.iter().flat_map(|k| json_records(k, 0..5)).collect();
+    let more: Vec<_> = late_keys
+        .iter()
+        .flat_map(|k| json_records(k, 0..5))
+        .collect();
     put(stream.client(), &more).await;
     read_until(&mut first, &mut tally, |t| {
         t.by_shard.get(&other_shard).map_or(0, Vec::len) > before
@@ -207,13 +212,19 @@ async fn a_panicking_deserializer_stops_its_shard_releases_it_and_the_next_consu
         second_tally.by_shard.contains_key(&panic.0),
         "the second consumer read the given-up shard"
     );
-    assert!(second_tally.received["key-000"].contains(&3), "the panicking record came");
+    assert!(
+        second_tally.received["key-000"].contains(&3),
+        "the panicking record came"
+    );
     let panics = tally
         .errors
         .iter()
         .filter(|e| matches!(e, ConsumeError::ReaderPanicked { .. }))
         .count();
-    assert_eq!(panics, 1, "the first consumer never claimed the shard again");
+    assert_eq!(
+        panics, 1,
+        "the first consumer never claimed the shard again"
+    );
     eprintln!(
         "panic: {} + {} deliveries, lost 0",
         tally.delivered, second_tally.delivered
@@ -267,7 +278,10 @@ async fn shard_discovery_refused_for_thirty_seconds_keeps_the_consumer_reading()
         tokio::spawn(async move {
             let mut n = 0;
             while !*stopped.borrow() {
-                let records: Vec<_> = keys.iter().flat_map(|k| json_records(k, n..n + 1)).collect();
+                let records: Vec<_> = keys
+                    .iter()
+                    .flat_map(|k| json_records(k, n..n + 1))
+                    .collect();
                 put(&client, &records).await;
                 n += 1;
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -318,7 +332,10 @@ async fn shard_discovery_refused_for_thirty_seconds_keeps_the_consumer_reading()
         tally.errors
     );
     assert_eq!(lost, 0);
-    assert!(refused >= 2, "the listing was retried during the outage ({refused})");
+    assert!(
+        refused >= 2,
+        "the listing was retried during the outage ({refused})"
+    );
     assert!(during > 0, "reading went on during the outage");
     assert!(
         tally
@@ -336,7 +353,10 @@ async fn shard_discovery_refused_for_thirty_seconds_keeps_the_consumer_reading()
 
 async fn split_the_only_shard(client: &StreamClient) -> Shard {
     let shards = client.list_shards().await.expect("list");
-    let parent = shards.into_iter().find(Shard::is_open).expect("an open shard");
+    let parent = shards
+        .into_iter()
+        .find(Shard::is_open)
+        .expect("an open shard");
     let mid = parent.starting_hash_key + (parent.ending_hash_key - parent.starting_hash_key) / 2;
     client
         .sdk_client()
@@ -385,8 +405,11 @@ async fn a_closed_parent_whose_records_are_gone_lets_its_children_be_read() {
         .expect("build");
     let mut tally = Tally::default();
     read_until(&mut consumer, &mut tally, |t| {
-        keys.iter()
-            .all(|k| t.received.get(k).is_some_and(|ns| (5..10).all(|n| ns.contains(&n))))
+        keys.iter().all(|k| {
+            t.received
+                .get(k)
+                .is_some_and(|ns| (5..10).all(|n| ns.contains(&n)))
+        })
     })
     .await;
     assert_eq!(proxy.fault_stats(trimmed).fired, 1);

@@ -298,7 +298,10 @@ async fn three_processes_share_sixteen_shards(store: StoreSpec, name: &str) {
     // first, 8 by the second (half of them handed off), 5 by the third — 29. Leases moving back
     // and forth (thrashing) exceed 32.
     let claims = group.claims().await;
-    assert!(claims <= 32, "{claims} claims to converge: leases moved back and forth");
+    assert!(
+        claims <= 32,
+        "{claims} claims to converge: leases moved back and forth"
+    );
     // Balanced, they stay balanced while reading more: not one lease moves.
     group.put(48, 10).await;
     group.await_delivery().await;
@@ -520,7 +523,9 @@ async fn latest_hand_offs_back_and_forth_and_a_lease_lost_to_a_frozen_store_skip
     group.await_delivery().await;
     let errors = group.log.errors();
     assert!(
-        errors.iter().any(|(_, message)| message.contains("expired")),
+        errors
+            .iter()
+            .any(|(_, message)| message.contains("expired")),
         "no lease was given up while the store was frozen: {errors:?}"
     );
     let accounting = group.finish("LATEST hand-offs").await;
@@ -549,7 +554,10 @@ async fn a_reader_panic_hands_its_shard_to_the_other_process_which_delivers_the_
             .find(|(_, message)| message.contains("panicked"));
         if let Some((worker, message)) = panicked {
             assert_eq!(worker, "worker-a");
-            assert!(message.contains("deserializer bug on key-000:3"), "{message}");
+            assert!(
+                message.contains("deserializer bug on key-000:3"),
+                "{message}"
+            );
             let shard = message
                 .split_whitespace()
                 .find(|word| word.starts_with("shardId-"))
@@ -557,7 +565,11 @@ async fn a_reader_panic_hands_its_shard_to_the_other_process_which_delivers_the_
                 .to_owned();
             break shard;
         }
-        assert!(Instant::now() < deadline, "no panic reported: {:?}", group.log.errors());
+        assert!(
+            Instant::now() < deadline,
+            "no panic reported: {:?}",
+            group.log.errors()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     // The other shards go on: items written now arrive.

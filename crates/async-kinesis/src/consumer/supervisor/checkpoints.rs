@@ -122,7 +122,12 @@ impl<P: Processor> Supervisor<P> {
 
     /// Writes a handed-off shard's final checkpoint (nothing more is handed out, so the
     /// acknowledged prefix is final unless the grace period ran out) and releases its lease.
-    async fn finish_hand_off(&mut self, shard_id: &str, lease: &Lease, acks: &ShardAcks) -> Written {
+    async fn finish_hand_off(
+        &mut self,
+        shard_id: &str,
+        lease: &Lease,
+        acks: &ShardAcks,
+    ) -> Written {
         let last = acks.lock().to_write().cloned();
         if let Some(position) = last {
             let write = self.ctx.store.checkpoint(lease, &position);

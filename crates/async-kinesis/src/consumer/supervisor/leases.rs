@@ -126,7 +126,8 @@ impl<P: Processor> Supervisor<P> {
         for (shard_id, (sent, answer)) in shard_ids.into_iter().zip(answers) {
             match answer {
                 Ok(Claim::Acquired { lease, progress }) => {
-                    let plan = start::plan(&progress, &self.start_config(&shard_id), SystemTime::now());
+                    let plan =
+                        start::plan(&progress, &self.start_config(&shard_id), SystemTime::now());
                     starts.push((lease, sent, plan));
                 }
                 Ok(Claim::Finished) => {
@@ -175,13 +176,15 @@ impl<P: Processor> Supervisor<P> {
                         match plan {
                             Plan::Read {
                                 record: Some(at), ..
-                            } => Some(store.record_start(lease, &StartingPoint::AtTimestamp(*at)).await),
-                            Plan::Finish => Some(
-                                match store.mark_shard_end(lease).await {
-                                    Ok(()) => store.release(lease).await,
-                                    Err(err) => Err(err),
-                                },
+                            } => Some(
+                                store
+                                    .record_start(lease, &StartingPoint::AtTimestamp(*at))
+                                    .await,
                             ),
+                            Plan::Finish => Some(match store.mark_shard_end(lease).await {
+                                Ok(()) => store.release(lease).await,
+                                Err(err) => Err(err),
+                            }),
                             Plan::Read { record: None, .. } => None,
                         }
                     }
@@ -335,7 +338,6 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 }
-
 
 // WIP shim until the store records starting points.
 enum StartingPoint {

@@ -395,7 +395,12 @@ impl<R> ShardTable<R> {
 
     /// Recomputes this worker's share of the shards readable now among the `live` workers;
     /// the shards to hand off (above the share) move to handing off, and are returned.
-    pub(crate) fn rebalance(&mut self, me: &WorkerId, live: &[WorkerId], now: Instant) -> Vec<String> {
+    pub(crate) fn rebalance(
+        &mut self,
+        me: &WorkerId,
+        live: &[WorkerId],
+        now: Instant,
+    ) -> Vec<String> {
         let available = self
             .entries
             .iter()
@@ -516,7 +521,13 @@ impl<R> ShardTable<R> {
 
     /// The claim sent at `sent` was acquired and a reader started with `handle`.
     /// `false` (and nothing changed) when the shard was not being claimed.
-    pub(crate) fn reading(&mut self, shard_id: &str, lease: Lease, sent: Instant, handle: R) -> bool {
+    pub(crate) fn reading(
+        &mut self,
+        shard_id: &str,
+        lease: Lease,
+        sent: Instant,
+        handle: R,
+    ) -> bool {
         let until = sent + self.timing.session_timeout;
         match self.entries.get_mut(shard_id) {
             Some(entry) => match entry.state {
@@ -656,7 +667,9 @@ impl<R> ShardTable<R> {
         self.entries
             .iter()
             .filter_map(|(id, e)| match &e.state {
-                State::Draining(h) if outstanding(&h.handle) == 0 => Some(Due::ShardEnd(id.clone())),
+                State::Draining(h) if outstanding(&h.handle) == 0 => {
+                    Some(Due::ShardEnd(id.clone()))
+                }
                 State::HandingOff(h, until, _) if acked(&h.handle) || now >= *until => {
                     Some(Due::Release(id.clone()))
                 }
@@ -683,7 +696,12 @@ impl<R> ShardTable<R> {
         self.finish_lease(shard_id, token, to)
     }
 
-    fn finish_lease(&mut self, shard_id: &str, token: FencingToken, to: State<R>) -> Option<Held<R>> {
+    fn finish_lease(
+        &mut self,
+        shard_id: &str,
+        token: FencingToken,
+        to: State<R>,
+    ) -> Option<Held<R>> {
         self.held_entry_mut(shard_id, token)?;
         let entry = self.entries.get_mut(shard_id)?;
         entry.unclaimed_since = None;

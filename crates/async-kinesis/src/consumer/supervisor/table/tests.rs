@@ -64,7 +64,10 @@ fn a_shard_goes_from_waiting_through_claiming_and_reading_to_ended() {
     assert_eq!(t.phase("a"), Some(Phase::Waiting));
     assert_eq!(t.to_claim(now, false), ["a"]);
     assert_eq!(t.phase("a"), Some(Phase::Claiming));
-    assert!(t.to_claim(now, false).is_empty(), "a claim is not sent twice");
+    assert!(
+        t.to_claim(now, false).is_empty(),
+        "a claim is not sent twice"
+    );
     assert!(t.reading("a", lease("a", 1), now, "reader"));
     assert_eq!(t.phase("a"), Some(Phase::Reading));
     assert_eq!(t.working(), 1);
@@ -81,7 +84,10 @@ fn a_shard_goes_from_waiting_through_claiming_and_reading_to_ended() {
         }
     ));
     assert_eq!(t.phase("a"), Some(Phase::Draining));
-    assert!(t.due(now, |_| 3, |_| true).is_empty(), "records outstanding");
+    assert!(
+        t.due(now, |_| 3, |_| true).is_empty(),
+        "records outstanding"
+    );
     assert_eq!(t.due(now, |_| 0, |_| true), [Due::ShardEnd("a".into())]);
     assert!(t.shard_ended("a", FencingToken(1)).is_some());
     assert_eq!(t.phase("a"), Some(Phase::Ended));
@@ -96,7 +102,10 @@ fn refused_and_failed_claims_wait_again_and_finished_ones_end() {
     t.claim_failed("a");
     t.claim_finished("b");
     assert_eq!(phases(&t, &["a", "b"]), [Phase::Waiting, Phase::Ended]);
-    assert!(!t.reading("b", lease("b", 1), now, "reader"), "not claiming");
+    assert!(
+        !t.reading("b", lease("b", 1), now, "reader"),
+        "not claiming"
+    );
     assert_eq!(t.phase("b"), Some(Phase::Ended));
 }
 
@@ -104,10 +113,17 @@ fn refused_and_failed_claims_wait_again_and_finished_ones_end() {
 fn a_read_error_stops_the_shard_and_its_children_wait() {
     let now = Instant::now();
     let mut t = table(vec![shard("p", &[], true), shard("c", &["p"], false)]);
-    assert_eq!(claim_all(&mut t, now, 1), ["p"], "the child waits for its parent");
+    assert_eq!(
+        claim_all(&mut t, now, 1),
+        ["p"],
+        "the child waits for its parent"
+    );
     t.reader_ended("p", FencingToken(1), ReaderEnd::Stopped, now);
     assert_eq!(t.phase("p"), Some(Phase::Stopped));
-    assert!(t.to_claim(now, false).is_empty(), "a stopped parent never ended");
+    assert!(
+        t.to_claim(now, false).is_empty(),
+        "a stopped parent never ended"
+    );
     assert_eq!(t.working(), 1, "a stopped shard keeps its lease and counts");
 }
 
@@ -127,7 +143,10 @@ fn split_children_start_once_their_parent_ended() {
         ReaderEnd::Ended { children: vec![] },
         now,
     );
-    assert!(t.can_start("c1") && t.can_start("c2"), "draining counts as ended");
+    assert!(
+        t.can_start("c1") && t.can_start("c2"),
+        "draining counts as ended"
+    );
     assert_eq!(claim_all(&mut t, now, 1), ["c1", "c2"]);
 }
 
@@ -217,7 +236,10 @@ fn a_stale_readers_outcome_changes_nothing() {
         assert_eq!(t.phase("a"), Some(Phase::Reading));
     }
     assert_eq!(t.held("a").map(|h| h.handle), Some("second reader"));
-    assert!(!t.renewed("a", FencingToken(1), now), "nor does a stale renewal");
+    assert!(
+        !t.renewed("a", FencingToken(1), now),
+        "nor does a stale renewal"
+    );
     assert!(t.lost("a", FencingToken(1)).is_none(), "nor a stale loss");
     assert!(t.shard_ended("a", FencingToken(1)).is_none());
     assert!(!t.can_start("c"));
@@ -341,7 +363,10 @@ async fn a_shard_nobody_claims_for_too_long_is_claimed_above_the_share() {
     assert!(t.reading("b", lease("b", 1), Instant::now(), "extra"));
     assert_eq!(t.working(), 2);
     // An extra lease is not counted toward the share: it is never shed for it.
-    assert!(t.rebalance(&me(), &[me(), other], Instant::now()).is_empty());
+    assert!(
+        t.rebalance(&me(), &[me(), other], Instant::now())
+            .is_empty()
+    );
 }
 
 #[test]
@@ -369,11 +394,17 @@ async fn leases_that_would_expire_before_the_next_renewal_are_given_up() {
     tokio::time::advance(Duration::from_millis(1)).await;
     let expired = t.expiring(Instant::now());
     assert_eq!(
-        expired.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        expired
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>(),
         ["b"]
     );
     assert_eq!(phases(&t, &["a", "b"]), [Phase::Reading, Phase::Waiting]);
-    assert!(t.held("a").is_some_and(|h| h.until == sent + HEARTBEAT + SESSION));
+    assert!(
+        t.held("a")
+            .is_some_and(|h| h.until == sent + HEARTBEAT + SESSION)
+    );
 }
 
 #[test]
@@ -412,7 +443,12 @@ fn a_panicked_reader_hands_its_lease_off_and_is_never_claimed_here_again() {
     let mut t = table(vec![shard("a", &[], false), shard("b", &[], false)]);
     claim_all(&mut t, now, 1);
     assert!(matches!(
-        t.reader_ended("a", FencingToken(1), ReaderEnd::Panicked("boom".into()), now),
+        t.reader_ended(
+            "a",
+            FencingToken(1),
+            ReaderEnd::Panicked("boom".into()),
+            now
+        ),
         Applied::GivingUp
     ));
     assert_eq!(t.phase("a"), Some(Phase::HandingOff));
@@ -435,7 +471,12 @@ fn a_given_up_lease_lost_before_its_release_stays_given_up() {
     let now = Instant::now();
     let mut t = table(vec![shard("a", &[], false)]);
     claim_all(&mut t, now, 1);
-    t.reader_ended("a", FencingToken(1), ReaderEnd::Panicked("boom".into()), now);
+    t.reader_ended(
+        "a",
+        FencingToken(1),
+        ReaderEnd::Panicked("boom".into()),
+        now,
+    );
     assert!(t.lost("a", FencingToken(1)).is_some());
     assert_eq!(t.phase("a"), Some(Phase::GivenUp));
 }
