@@ -10,12 +10,15 @@ use tokio::time::Instant;
 
 use super::error::DynamoDbError;
 use super::item::{
-    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_ID, SUB_SEQUENCE, TOKEN,
-    WORKER, WORKER_PREFIX, WorkerItem, key, n, names_in, s, worker_key,
+    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_END, SHARD_ID, START_SEQUENCE,
+    START_TIMESTAMP_NS, SUB_SEQUENCE, TOKEN, WORKER, WORKER_PREFIX, WorkerItem, key, n, names_in,
+    s, worker_key,
 };
 use super::write::{Write, Written};
 use super::{Fail, Inner};
-use crate::checkpoint::{Claim, FencingToken, Lease, LeaseInfo, Position, Progress, WorkerId};
+use crate::checkpoint::{
+    Claim, FencingToken, Lease, LeaseInfo, Position, Progress, StartingPoint, WorkerId,
+};
 
 /// Read-compare-write rounds before an operation gives up on an item that keeps changing.
 const MAX_ATTEMPTS: u32 = 16;
@@ -202,7 +205,7 @@ impl Inner {
             let moves = match &current {
                 Progress::ShardEnd => false,
                 Progress::At(at) => position > at,
-                Progress::None => true,
+                Progress::None | Progress::Started(_) => true,
             };
             if !moves {
                 if verified {
@@ -268,6 +271,48 @@ impl Inner {
             }
         }
         Err(self.not_held(lease, group, item)?)
+    }
+
+    pub(super) async fn record_start(
+        &self,
+        lease: &Lease,
+        point: &StartingPoint,
+    ) -> Result<(), Fail> {
+        point.check().map_err(Fail::Lease)?;
+        let group = self.group(&lease.stream);
+        let (attribute, value) = match point {
+            StartingPoint::AtTimestamp(at) => (
+                START_TIMESTAMP_NS,
+                AttributeValue::N(StartingPoint::epoch_nanos(*at).to_string()),
+            ),
+            StartingPoint::AtSequence(sequence) => (START_SEQUENCE, s(sequence.as_str())),
+        };
+        // Only the first start of a shard without a checkpoint: anything recorded already wins.
+        let write = Write::condition(format!(
+            "attribute_not_exists(#{SHARD_END}) AND attribute_not_exists(#{SEQUENCE_NUMBER}) \
+             AND attribute_not_exists(#{START_TIMESTAMP_NS}) \
+             AND attribute_not_exists(#{START_SEQUENCE})"
+        ))
+        .set(format!("#{attribute} = :start"))
+        .value(":start", value)
+        .held_by(lease);
+        match self
+            .update(&group, &lease.shard_id, write, ReturnValue::None)
+            .await?
+        {
+            Written::Done(_) => Ok(()),
+            Written::Refused(item) => {
+                let item = self.refused_item(&group, &lease.shard_id, item).await?;
+                if let Some(found) = &item {
+                    let current = self.parse_lease(&group, &lease.shard_id, found)?;
+                    if holds(lease, &current) {
+                        // Held, so the condition that failed was "nothing recorded yet".
+                        return Ok(());
+                    }
+                }
+                Err(self.not_held(lease, &group, item.as_ref())?)
+            }
+        }
     }
 
     pub(super) async fn mark_shard_end(&self, lease: &Lease) -> Result<(), Fail> {

@@ -347,6 +347,7 @@ impl<P: Processor> Supervisor<P> {
         let start = match (progress, ctx.config.iterator_type, start_sequence) {
             (Progress::ShardEnd, _, _) => return self.finish(shard_id),
             (Progress::At(position), _, _) => StartAt::Resume(position),
+            (Progress::Started(point), _, _) => StartAt::from(point),
             (Progress::None, _, Some(sequence)) => StartAt::AtSequence(sequence),
             (Progress::None, IteratorType::Latest, None) if latest_start => StartAt::Latest,
             (Progress::None, IteratorType::AtTimestamp, None) => match ctx.config.timestamp {
