@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::error::DynamoDbError;
 use super::item::{
-    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_END, SHARD_ID, START_SEQUENCE,
+    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_END, START_SEQUENCE,
     START_TIMESTAMP_NS, SUB_SEQUENCE, TOKEN, WORKER, WORKER_PREFIX, WorkerItem, key, n, names_in,
     s, worker_key,
 };
@@ -385,34 +385,79 @@ impl Inner {
     pub(super) async fn heartbeat(&self, stream: &str, worker: &WorkerId) -> Result<(), Fail> {
         let group = self.group(stream);
         let sort_key = worker_key(worker);
-        let now = Instant::now();
-        // An upsert that only ever touches this worker's own registration.
-        let write = Write::condition(format!(
-            "attribute_not_exists(#{SHARD_ID}) OR #{WORKER} = :worker"
-        ))
-        .set(format!("#{WORKER} = :worker"))
-        .set(format!("#{BEAT} = if_not_exists(#{BEAT}, :zero) + :one"))
-        .value(":worker", s(worker.as_str()))
-        .value(":zero", n(0))
-        .value(":one", n(1));
-        match self
-            .update(&group, &sort_key, write, ReturnValue::AllNew)
-            .await?
-        {
-            Written::Done(item) => {
-                let registration = WorkerItem::parse(&item)
-                    .map_err(|detail| self.malformed(&group, &sort_key, detail))?;
-                self.observer
-                    .wrote(&group, &sort_key, registration.version(), now);
-            }
-            Written::Refused(_) => {
-                return Err(self
-                    .malformed(&group, &sort_key, format!("{WORKER} is not {worker}"))
-                    .into());
-            }
+        for _ in 0..MAX_ATTEMPTS {
+            let now = Instant::now();
+            // A registration is bumped only when it exists, and created whole with PutItem: an
+            // upserting UpdateItem is not one step on every implementation (moto stores the bare
+            // key first and the attributes after), and a concurrent `live_workers` must never
+            // meet a registration without its worker.
+            let bump = Write::condition(format!("#{WORKER} = :worker"))
+                .set(format!("#{BEAT} = #{BEAT} + :one"))
+                .value(":worker", s(worker.as_str()))
+                .value(":one", n(1));
+            let item = match self
+                .update(&group, &sort_key, bump, ReturnValue::AllNew)
+                .await?
+            {
+                Written::Done(item) => item,
+                Written::Refused(Some(found)) => {
+                    let detail = match WorkerItem::parse(&found) {
+                        Ok(other) => format!("{WORKER} is {}, not {worker}", other.worker),
+                        Err(detail) => detail,
+                    };
+                    return Err(self.malformed(&group, &sort_key, detail).into());
+                }
+                Written::Refused(None) => match self.create_registration(&group, worker).await? {
+                    Written::Done(item) => item,
+                    // Created meanwhile (a repeated call): bump it.
+                    Written::Refused(_) => continue,
+                },
+            };
+            let registration = WorkerItem::parse(&item)
+                .map_err(|detail| self.malformed(&group, &sort_key, detail))?;
+            self.observer
+                .wrote(&group, &sort_key, registration.version(), now);
+            self.refresh_expiry(&group).await?;
+            return Ok(());
         }
-        self.refresh_expiry(&group).await?;
-        Ok(())
+        Err(DynamoDbError::Contention {
+            operation: "heartbeat",
+            attempts: MAX_ATTEMPTS,
+        }
+        .into())
+    }
+
+    /// Creates `worker`'s registration, whole, unless it exists; answers the item written.
+    async fn create_registration(
+        &self,
+        group: &str,
+        worker: &WorkerId,
+    ) -> Result<Written, DynamoDbError> {
+        let mut item = key(group, &worker_key(worker));
+        item.insert(WORKER.to_owned(), s(worker.as_str()));
+        item.insert(BEAT.to_owned(), n(1));
+        if let Some(at) = self.expires_at() {
+            item.insert(EXPIRES_AT.to_owned(), n(at));
+        }
+        let condition = "attribute_not_exists(#shard_id)";
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item.clone()))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names_in(&[condition])))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Done(item)),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    Ok(Written::Refused(None))
+                }
+                _ => Err(self.sdk_error("PutItem", err)),
+            },
+        }
     }
 
     pub(super) async fn live_workers(&self, stream: &str) -> Result<Vec<WorkerId>, Fail> {
