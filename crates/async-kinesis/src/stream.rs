@@ -176,7 +176,9 @@ impl StreamClient {
         })
     }
 
-    /// Binds an existing AWS Kinesis client to `stream`.
+    /// Binds an existing AWS Kinesis client to `stream`. A client whose configuration sets no
+    /// attempt timeout is given the default one (30 s), sharing its connection pool, so no call
+    /// can wait forever.
     ///
     /// # Errors
     /// [`Error::InvalidStreamName`] / [`Error::InvalidStreamArn`] for a bad stream.
@@ -185,6 +187,8 @@ impl StreamClient {
         S: IntoStreamRef,
     {
         let stream = stream.into_stream_ref()?;
+        // Every call gets an attempt timeout, even through a client built elsewhere.
+        let client = crate::connect::bounded_client(client);
         let region = client.config().region().map(|r| r.as_ref().to_owned());
         let endpoint = describe_endpoint(None, region.as_deref());
         Ok(Self {
@@ -564,7 +568,7 @@ pub(crate) fn client_for(config: &SdkConfig) -> Result<(Client, Arc<str>), Error
         });
     }
     let endpoint = describe_endpoint(config.endpoint_url(), config.region().map(|r| r.as_ref()));
-    Ok((Client::new(config), endpoint.into()))
+    Ok((crate::connect::bounded_client_for(config), endpoint.into()))
 }
 
 fn describe_endpoint(endpoint_url: Option<&str>, region: Option<&str>) -> String {

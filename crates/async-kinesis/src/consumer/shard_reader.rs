@@ -18,7 +18,7 @@ use super::ack::{Acker, ShardAcks};
 use super::context::Context;
 use super::decode::{Outcome, Pending, RawRecord, decode_record};
 use super::error::{ConsumeError, PoisonAction};
-use crate::checkpoint::Position;
+use crate::checkpoint::{Position, StartingPoint};
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
 use crate::shard::Shard;
@@ -34,6 +34,16 @@ pub(crate) enum StartAt {
     AtTimestamp(SystemTime),
     /// At this record (AT_SEQUENCE_NUMBER), as the user asked.
     AtSequence(Arc<str>),
+}
+
+impl From<StartingPoint> for StartAt {
+    /// Where a shard whose first start was recorded starts again.
+    fn from(point: StartingPoint) -> Self {
+        match point {
+            StartingPoint::AtTimestamp(at) => Self::AtTimestamp(at),
+            StartingPoint::AtSequence(sequence) => Self::AtSequence(sequence.into()),
+        }
+    }
 }
 
 /// How a reader ended.

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::start::{self, Plan, StartConfig};
 use super::table::{GroupEntry, Phase};
 use super::{Supervisor, Written, lease_timing, together};
-use crate::checkpoint::{CheckpointError, Claim, FencingToken, Lease, Progress};
+use crate::checkpoint::{CheckpointError, Claim, FencingToken, Lease, Progress, StartingPoint};
 use crate::consumer::error::ConsumeError;
 use crate::processor::Processor;
 
@@ -336,27 +336,5 @@ impl<P: Processor> Supervisor<P> {
                 },
             });
         }
-    }
-}
-
-// WIP shim until the store records starting points.
-enum StartingPoint {
-    AtTimestamp(SystemTime),
-}
-trait RecordStart {
-    fn record_start<'a>(
-        &'a self,
-        lease: &'a Lease,
-        at: &'a StartingPoint,
-    ) -> futures::future::BoxFuture<'a, Result<(), CheckpointError>>;
-}
-impl RecordStart for std::sync::Arc<dyn crate::checkpoint::CheckpointStore> {
-    fn record_start<'a>(
-        &'a self,
-        _lease: &'a Lease,
-        at: &'a StartingPoint,
-    ) -> futures::future::BoxFuture<'a, Result<(), CheckpointError>> {
-        let StartingPoint::AtTimestamp(_) = at;
-        Box::pin(async { Ok(()) })
     }
 }

@@ -58,6 +58,8 @@ pub(crate) fn plan(progress: &Progress, config: &StartConfig, now: SystemTime) -
     match progress {
         Progress::ShardEnd => Plan::Finish,
         Progress::At(position) => read(StartAt::Resume(position.clone())),
+        // An earlier reader recorded where it started, before any checkpoint: start there.
+        Progress::Started(point) => read(StartAt::from(point.clone())),
         Progress::None => match (&config.sequence, config.iterator_type, config.timestamp) {
             (Some(sequence), _, _) => read(StartAt::AtSequence(sequence.clone())),
             // Closed before a LATEST start, and nobody recorded a start: nothing in it is new.
@@ -79,7 +81,7 @@ pub(crate) fn plan(progress: &Progress, config: &StartConfig, now: SystemTime) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::Position;
+    use crate::checkpoint::{Position, StartingPoint};
 
     fn config(iterator_type: IteratorType, initial: bool, open: bool) -> StartConfig {
         StartConfig {
@@ -110,6 +112,30 @@ mod tests {
                     record: None
                 }
             );
+        }
+    }
+
+    #[test]
+    fn a_recorded_start_is_where_every_later_claim_starts() {
+        let now = SystemTime::now();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(77);
+        for kind in [
+            IteratorType::TrimHorizon,
+            IteratorType::Latest,
+            IteratorType::AtTimestamp,
+        ] {
+            // Closed or open, initial or not: the recorded point wins, nothing is recorded.
+            for (initial, open) in [(true, true), (true, false), (false, true)] {
+                let c = config(kind, initial, open);
+                let started = Progress::Started(StartingPoint::AtTimestamp(at));
+                assert_eq!(
+                    plan(&started, &c, now),
+                    Plan::Read {
+                        at: StartAt::AtTimestamp(at),
+                        record: None
+                    }
+                );
+            }
         }
     }
 
