@@ -108,11 +108,9 @@ async fn a_panicking_deserializer_stops_its_shard_releases_it_and_the_next_consu
     let mut tally = Tally::default();
     // The error item of the panic. (Items of the batch it met are not handed out.)
     read_until(&mut first, &mut tally, |t| {
-        let panicked = t
-            .errors
+        t.errors
             .iter()
-            .any(|e| matches!(e, ConsumeError::ReaderPanicked { .. }));
-        panicked
+            .any(|e| matches!(e, ConsumeError::ReaderPanicked { .. }))
     })
     .await;
     let panic = tally

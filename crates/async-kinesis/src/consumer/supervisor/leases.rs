@@ -103,7 +103,7 @@ impl<P: Processor> Supervisor<P> {
     /// starting point of first LATEST / AT_TIMESTAMP starts (together too), then starts the
     /// readers. With `only_unclaimed`, only shards no other worker is known to hold.
     pub(super) async fn claim(&mut self, only_unclaimed: bool) {
-        let shard_ids = self.table.to_claim(Instant::now(), only_unclaimed);
+        let shard_ids = self.table.next_claims(Instant::now(), only_unclaimed);
         if shard_ids.is_empty() {
             return;
         }

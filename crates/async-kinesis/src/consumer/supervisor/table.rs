@@ -55,9 +55,6 @@ pub(crate) struct Held<R> {
     /// Until when the lease is surely ours: one session timeout after the last successful
     /// claim or renewal was sent.
     pub(crate) until: Instant,
-    /// Claimed above the fair share (see [`Timing::unclaimed_too_long`]): not counted toward
-    /// the share, so never shed for it.
-    pub(crate) extra: bool,
     pub(crate) handle: R,
 }
 
@@ -296,12 +293,12 @@ impl<R> ShardTable<R> {
         self.entries.values().filter(|e| f(e)).count()
     }
 
-    /// Work counted toward the share: leases read here (not claimed as extras) and claims on
-    /// their way.
+    /// Work counted toward the share: leases read here and claims on their way (not those
+    /// going out as extras).
     fn share_used(&self) -> usize {
         self.count(|e| match &e.state {
             State::Claiming { extra } => !extra,
-            State::Reading(h) | State::Stopped(h) => !h.extra,
+            State::Reading(_) | State::Stopped(_) => true,
             _ => false,
         })
     }
@@ -421,10 +418,7 @@ impl<R> ShardTable<R> {
         let counted: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, e)| match &e.state {
-                State::Reading(h) | State::Stopped(h) => !h.extra,
-                _ => false,
-            })
+            .filter(|(_, e)| e.state.phase().works())
             .map(|(id, _)| id.clone())
             .collect();
         let shed = balance::to_shed(&counted, self.target);
@@ -466,7 +460,7 @@ impl<R> ShardTable<R> {
     /// The shards to claim now, marked as claiming: waiting, readable, up to the share (and
     /// `max_readers`). With `only_unclaimed`, only shards no other worker is known to hold.
     /// Shards no worker claimed for too long are claimed even above the share (as extras).
-    pub(crate) fn to_claim(&mut self, now: Instant, only_unclaimed: bool) -> Vec<String> {
+    pub(crate) fn next_claims(&mut self, now: Instant, only_unclaimed: bool) -> Vec<String> {
         let max = self.max_readers.unwrap_or(usize::MAX);
         let mut room = self.target.saturating_sub(self.share_used());
         let mut readers = self.readers();
@@ -531,11 +525,13 @@ impl<R> ShardTable<R> {
         let until = sent + self.timing.session_timeout;
         match self.entries.get_mut(shard_id) {
             Some(entry) => match entry.state {
-                State::Claiming { extra } => {
+                State::Claiming { .. } => {
+                    // Held, an extra claim counts like any lease: above the share it is handed
+                    // off again (extras kept for good would leave a worker that comes back
+                    // after a stall without its share).
                     entry.state = State::Reading(Held {
                         lease,
                         until,
-                        extra,
                         handle,
                     });
                     entry.unclaimed_since = None;

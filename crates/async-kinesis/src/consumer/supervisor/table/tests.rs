@@ -46,7 +46,7 @@ fn table(shards: Vec<Shard>) -> ShardTable<&'static str> {
 
 /// Claims everything claimable and starts reading it with token `token`.
 fn claim_all(t: &mut ShardTable<&'static str>, now: Instant, token: u64) -> Vec<String> {
-    let claims = t.to_claim(now, false);
+    let claims = t.next_claims(now, false);
     for id in &claims {
         assert!(t.reading(id, lease(id, token), now, "reader"));
     }
@@ -62,10 +62,10 @@ fn a_shard_goes_from_waiting_through_claiming_and_reading_to_ended() {
     let now = Instant::now();
     let mut t = table(vec![shard("a", &[], false)]);
     assert_eq!(t.phase("a"), Some(Phase::Waiting));
-    assert_eq!(t.to_claim(now, false), ["a"]);
+    assert_eq!(t.next_claims(now, false), ["a"]);
     assert_eq!(t.phase("a"), Some(Phase::Claiming));
     assert!(
-        t.to_claim(now, false).is_empty(),
+        t.next_claims(now, false).is_empty(),
         "a claim is not sent twice"
     );
     assert!(t.reading("a", lease("a", 1), now, "reader"));
@@ -98,7 +98,7 @@ fn a_shard_goes_from_waiting_through_claiming_and_reading_to_ended() {
 fn refused_and_failed_claims_wait_again_and_finished_ones_end() {
     let now = Instant::now();
     let mut t = table(vec![shard("a", &[], false), shard("b", &[], false)]);
-    assert_eq!(t.to_claim(now, false), ["a", "b"]);
+    assert_eq!(t.next_claims(now, false), ["a", "b"]);
     t.claim_failed("a");
     t.claim_finished("b");
     assert_eq!(phases(&t, &["a", "b"]), [Phase::Waiting, Phase::Ended]);
@@ -121,7 +121,7 @@ fn a_read_error_stops_the_shard_and_its_children_wait() {
     t.reader_ended("p", FencingToken(1), ReaderEnd::Stopped, now);
     assert_eq!(t.phase("p"), Some(Phase::Stopped));
     assert!(
-        t.to_claim(now, false).is_empty(),
+        t.next_claims(now, false).is_empty(),
         "a stopped parent never ended"
     );
     assert_eq!(t.working(), 1, "a stopped shard keeps its lease and counts");
@@ -166,14 +166,14 @@ fn a_merge_child_waits_for_both_parents() {
         now,
     );
     assert!(!t.can_start("m"), "one parent ended");
-    assert!(t.to_claim(now, false).is_empty());
+    assert!(t.next_claims(now, false).is_empty());
     t.reader_ended(
         "p2",
         FencingToken(1),
         ReaderEnd::Ended { children: vec![] },
         now,
     );
-    assert_eq!(t.to_claim(now, false), ["m"]);
+    assert_eq!(t.next_claims(now, false), ["m"]);
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn children_named_at_a_shards_end_are_added() {
         now,
     );
     assert!(matches!(applied, Applied::Changed { new_children: true }));
-    assert_eq!(t.to_claim(now, false), ["c"]);
+    assert_eq!(t.next_claims(now, false), ["c"]);
 }
 
 #[test]
@@ -204,7 +204,7 @@ fn a_trimmed_parent_does_not_block_and_a_closed_parent_gone_counts_as_ended() {
     claim_all(&mut t, now, 1);
     t.reader_ended("p", FencingToken(1), ReaderEnd::Gone, now);
     assert_eq!(t.phase("p"), Some(Phase::Draining));
-    assert_eq!(t.to_claim(now, false), ["c"]);
+    assert_eq!(t.next_claims(now, false), ["c"]);
     // An open shard that is gone is stopped instead: it may have more to give.
     let mut t = table(vec![shard("o", &[], false), shard("k", &["o"], false)]);
     claim_all(&mut t, now, 1);
@@ -220,7 +220,7 @@ fn a_stale_readers_outcome_changes_nothing() {
     claim_all(&mut t, now, 1);
     // The lease is lost, then claimed again under token 2.
     assert!(t.lost("a", FencingToken(1)).is_some());
-    assert_eq!(t.to_claim(now, false), ["a"]);
+    assert_eq!(t.next_claims(now, false), ["a"]);
     assert!(t.reading("a", lease("a", 2), now, "second reader"));
     // The first reader's end arrives late: ignored, whatever it says.
     for end in [
@@ -276,7 +276,7 @@ fn the_share_is_split_among_live_workers_and_the_excess_handed_off() {
         ]
     );
     assert_eq!(t.working(), 3);
-    assert!(t.to_claim(now, false).is_empty(), "at its share");
+    assert!(t.next_claims(now, false).is_empty(), "at its share");
     // A handed-off shard is released once its records are acknowledged.
     assert_eq!(
         t.due(now, |_| 0, |_| true),
@@ -309,7 +309,7 @@ fn a_worker_below_its_share_claims_only_up_to_it() {
     let mut t = table(ids.iter().map(|id| shard(id, &[], false)).collect());
     t.rebalance(&me(), &[me(), WorkerId::new("x")], now);
     assert_eq!(t.target(), 2);
-    assert_eq!(t.to_claim(now, false), ["s0", "s1"]);
+    assert_eq!(t.next_claims(now, false), ["s0", "s1"]);
     assert!(!t.wants_more(), "claims on their way count");
     t.claim_failed("s0");
     assert!(t.wants_more());
@@ -325,7 +325,7 @@ fn claims_between_heartbeats_skip_shards_held_elsewhere() {
         finished: false,
     }];
     t.observe_group(&group, &me(), now);
-    assert_eq!(t.to_claim(now, true), ["b"]);
+    assert_eq!(t.next_claims(now, true), ["b"]);
 }
 
 #[test]
@@ -339,7 +339,7 @@ fn a_shard_finished_elsewhere_ends_here() {
     }];
     t.observe_group(&group, &me(), now);
     assert_eq!(t.phase("p"), Some(Phase::Ended));
-    assert_eq!(t.to_claim(now, false), ["c"]);
+    assert_eq!(t.next_claims(now, false), ["c"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -357,16 +357,13 @@ async fn a_shard_nobody_claims_for_too_long_is_claimed_above_the_share() {
     t.observe_group(&free, &me(), Instant::now());
     tokio::time::advance(SESSION + HEARTBEAT * 2 - Duration::from_millis(1)).await;
     t.observe_group(&free, &me(), Instant::now());
-    assert!(t.to_claim(Instant::now(), true).is_empty(), "not yet");
+    assert!(t.next_claims(Instant::now(), true).is_empty(), "not yet");
     tokio::time::advance(Duration::from_millis(1)).await;
-    assert_eq!(t.to_claim(Instant::now(), true), ["b"]);
+    assert_eq!(t.next_claims(Instant::now(), true), ["b"]);
     assert!(t.reading("b", lease("b", 1), Instant::now(), "extra"));
     assert_eq!(t.working(), 2);
-    // An extra lease is not counted toward the share: it is never shed for it.
-    assert!(
-        t.rebalance(&me(), &[me(), other], Instant::now())
-            .is_empty()
-    );
+    // Held, an extra counts like any lease: above the share, the highest one is handed off.
+    assert_eq!(t.rebalance(&me(), &[me(), other], Instant::now()), ["b"]);
 }
 
 #[test]
@@ -374,10 +371,10 @@ fn max_readers_caps_claims_of_every_kind() {
     let now = Instant::now();
     let mut t: ShardTable<&str> = ShardTable::new(timing(), Some(1));
     t.listed(vec![shard("a", &[], false), shard("b", &[], false)]);
-    assert_eq!(t.to_claim(now, false), ["a"]);
+    assert_eq!(t.next_claims(now, false), ["a"]);
     t.rebalance(&me(), &[me()], now);
     assert_eq!(t.target(), 1);
-    assert!(t.to_claim(now + SESSION * 10, false).is_empty());
+    assert!(t.next_claims(now + SESSION * 10, false).is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -455,7 +452,7 @@ fn a_panicked_reader_hands_its_lease_off_and_is_never_claimed_here_again() {
     assert_eq!(t.due(now, |_| 0, |_| true), [Due::Release("a".into())]);
     assert!(t.released("a", FencingToken(1)).is_some());
     assert_eq!(t.phase("a"), Some(Phase::GivenUp));
-    assert!(t.to_claim(now + SESSION * 10, false).is_empty());
+    assert!(t.next_claims(now + SESSION * 10, false).is_empty());
     // Read to its end by the worker that took it: it ends here too.
     let group = [GroupEntry {
         shard_id: "a".into(),
@@ -489,7 +486,7 @@ fn listings_add_update_and_prune_shards_not_held() {
         shard("held", &[], true),
         shard("c", &["old"], false),
     ]);
-    assert_eq!(t.to_claim(now, false), ["held", "old"]);
+    assert_eq!(t.next_claims(now, false), ["held", "old"]);
     assert!(t.reading("held", lease("held", 1), now, "reader"));
     assert!(t.reading("old", lease("old", 1), now, "reader"));
     t.reader_ended(
