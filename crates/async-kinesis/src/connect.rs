@@ -10,6 +10,11 @@ use crate::stream_ref::StreamRef;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
+/// How long one attempt of a Kinesis call may take, unless the configuration says otherwise.
+pub(crate) const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a TCP/TLS connection, unless the configuration says otherwise.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How to reach Kinesis when no [`SdkConfig`] or client is supplied.
 ///
 /// Everything not set here comes from the standard AWS sources: environment variables, shared
@@ -41,8 +46,8 @@ impl Default for ConnectOptions {
             region: None,
             endpoint_url: None,
             profile: None,
-            connect_timeout: Duration::from_secs(3),
-            attempt_timeout: Some(Duration::from_secs(30)),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            attempt_timeout: Some(DEFAULT_ATTEMPT_TIMEOUT),
             max_attempts: 3,
         }
     }
@@ -74,8 +79,9 @@ impl ConnectOptions {
     }
 
     /// How long one attempt of a call may take before it is abandoned (default 30 s; `None`
-    /// waits forever). Bounds the time to an error when an endpoint accepts connections but
-    /// never answers.
+    /// takes the default too, since a call without one could wait forever). Bounds the time to
+    /// an error when an endpoint accepts connections but never answers. Clients built from
+    /// your own [`SdkConfig`] or client get the default when they set none.
     pub fn attempt_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.attempt_timeout = timeout;
         self
@@ -101,7 +107,9 @@ impl ConnectOptions {
         let mut timeouts = TimeoutConfig::builder();
         timeouts
             .set_connect_timeout(Some(self.connect_timeout))
-            .set_operation_attempt_timeout(self.attempt_timeout);
+            .set_operation_attempt_timeout(Some(
+                self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
+            ));
         let timeouts = timeouts.build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts)
@@ -117,6 +125,52 @@ impl ConnectOptions {
         }
         loader.load().await
     }
+}
+
+/// `existing`, with the default connect and attempt timeouts where it sets none; the rest kept.
+pub(crate) fn with_default_timeouts(existing: Option<&TimeoutConfig>) -> TimeoutConfig {
+    let mut timeouts = TimeoutConfig::builder();
+    timeouts
+        .set_connect_timeout(Some(
+            existing
+                .and_then(TimeoutConfig::connect_timeout)
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        ))
+        .set_operation_attempt_timeout(Some(
+            existing
+                .and_then(TimeoutConfig::operation_attempt_timeout)
+                .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
+        ))
+        .set_operation_timeout(existing.and_then(TimeoutConfig::operation_timeout))
+        .set_read_timeout(existing.and_then(TimeoutConfig::read_timeout));
+    timeouts.build()
+}
+
+/// A Kinesis client for `config` whose every call attempt is bounded in time.
+pub(crate) fn bounded_client_for(config: &SdkConfig) -> aws_sdk_kinesis::Client {
+    let builder = aws_sdk_kinesis::config::Builder::from(config)
+        .timeout_config(with_default_timeouts(config.timeout_config()));
+    aws_sdk_kinesis::Client::from_conf(builder.build())
+}
+
+/// `client`, or a client sharing its configuration (and connection pool) plus the default
+/// timeouts when it sets no attempt timeout.
+pub(crate) fn bounded_client(client: aws_sdk_kinesis::Client) -> aws_sdk_kinesis::Client {
+    let existing = client.config().timeout_config();
+    if existing
+        .and_then(TimeoutConfig::operation_attempt_timeout)
+        .is_some()
+    {
+        return client;
+    }
+    let timeouts = with_default_timeouts(existing);
+    aws_sdk_kinesis::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .timeout_config(timeouts)
+            .build(),
+    )
 }
 
 /// Where a producer's or consumer's AWS client comes from.
@@ -144,5 +198,76 @@ impl ClientSource {
             Self::SdkConfig(config) => StreamClient::from_sdk_config(&config, stream),
             Self::Client(client) => StreamClient::new(client, stream),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+
+    use super::*;
+
+    fn config(timeouts: Option<TimeoutConfig>) -> SdkConfig {
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "id", "secret", None, None, "test",
+            )));
+        builder.set_timeout_config(timeouts);
+        builder.build()
+    }
+
+    fn attempt_timeout(client: &aws_sdk_kinesis::Client) -> Option<Duration> {
+        client
+            .config()
+            .timeout_config()
+            .and_then(TimeoutConfig::operation_attempt_timeout)
+    }
+
+    #[test]
+    fn a_configuration_without_an_attempt_timeout_gets_the_default() {
+        let client = bounded_client_for(&config(None));
+        assert_eq!(attempt_timeout(&client), Some(DEFAULT_ATTEMPT_TIMEOUT));
+        let only_operation = TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(90))
+            .build();
+        let client = bounded_client_for(&config(Some(only_operation)));
+        assert_eq!(attempt_timeout(&client), Some(DEFAULT_ATTEMPT_TIMEOUT));
+        assert_eq!(
+            client
+                .config()
+                .timeout_config()
+                .and_then(TimeoutConfig::operation_timeout),
+            Some(Duration::from_secs(90)),
+            "the other timeouts are kept"
+        );
+    }
+
+    #[test]
+    fn an_attempt_timeout_of_the_user_is_kept() {
+        let mine = TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_millis(700))
+            .build();
+        let client = bounded_client_for(&config(Some(mine)));
+        assert_eq!(attempt_timeout(&client), Some(Duration::from_millis(700)));
+    }
+
+    #[test]
+    fn a_client_of_the_user_without_an_attempt_timeout_gets_the_default() {
+        let unbounded = aws_sdk_kinesis::Client::new(&config(None));
+        assert_eq!(
+            attempt_timeout(&bounded_client(unbounded)),
+            Some(DEFAULT_ATTEMPT_TIMEOUT)
+        );
+        let mine = TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_secs(4))
+            .build();
+        let bounded = aws_sdk_kinesis::Client::new(&config(Some(mine)));
+        assert_eq!(
+            attempt_timeout(&bounded_client(bounded)),
+            Some(Duration::from_secs(4))
+        );
     }
 }

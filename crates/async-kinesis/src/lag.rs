@@ -6,7 +6,9 @@
 
 use aws_sdk_kinesis::types::ShardIteratorType;
 
-use crate::checkpoint::Progress;
+use aws_smithy_types::DateTime;
+
+use crate::checkpoint::{Progress, StartingPoint};
 use crate::error::Error;
 use crate::stream::StreamClient;
 
@@ -25,9 +27,17 @@ impl StreamClient {
         shard_id: &str,
         progress: &Progress,
     ) -> Result<Option<i64>, Error> {
+        let mut timestamp = None;
         let (kind, sequence) = match progress {
             Progress::ShardEnd => return Ok(Some(0)),
             Progress::None => (ShardIteratorType::TrimHorizon, None),
+            Progress::Started(StartingPoint::AtTimestamp(at)) => {
+                timestamp = Some(DateTime::from(*at));
+                (ShardIteratorType::AtTimestamp, None)
+            }
+            Progress::Started(StartingPoint::AtSequence(sequence)) => {
+                (ShardIteratorType::AtSequenceNumber, Some(sequence.clone()))
+            }
             // Part of an aggregate processed: its remaining user records are still to come.
             Progress::At(position) if position.sub_sequence.is_some() => (
                 ShardIteratorType::AtSequenceNumber,
@@ -47,6 +57,7 @@ impl StreamClient {
             .shard_id(shard_id)
             .shard_iterator_type(kind)
             .set_starting_sequence_number(sequence)
+            .set_timestamp(timestamp)
             .send()
             .await
             .map_err(|e| self.error("GetShardIterator", e))?

@@ -220,7 +220,9 @@ impl StreamClient {
         })
     }
 
-    /// Binds an existing AWS Kinesis client to `stream`.
+    /// Binds an existing AWS Kinesis client to `stream`. A client whose configuration sets no
+    /// attempt timeout is given the default one (30 s), sharing its connection pool, so no call
+    /// can wait forever.
     ///
     /// # Errors
     /// [`Error::InvalidStreamName`] / [`Error::InvalidStreamArn`] for a bad stream.
@@ -229,6 +231,8 @@ impl StreamClient {
         S: IntoStreamRef,
     {
         let stream = stream.into_stream_ref()?;
+        // Every call gets an attempt timeout, even through a client built elsewhere.
+        let client = crate::connect::bounded_client(client);
         let region = client.config().region().map(|r| r.as_ref().to_owned());
         let endpoint = describe_endpoint(None, region.as_deref());
         Ok(Self {
@@ -543,7 +547,18 @@ impl StreamClient {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            let summary = self.describe().await?;
+            let summary = match self.describe().await {
+                Ok(summary) => summary,
+                // Throttled or a passing failure: asked again (jittered, so many processes
+                // starting together spread out) while the wait lasts.
+                Err(err) if err.is_retryable() && started.elapsed() + pause <= timeout => {
+                    tracing::debug!(stream = %self.stream, error = %err, "describing the stream failed; retrying");
+                    tokio::time::sleep(pause.mul_f64(rand::random_range(0.5..=1.0))).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
             if reached(&summary.status) {
                 return Ok(summary);
             }
@@ -600,7 +615,7 @@ pub(crate) fn client_for(config: &SdkConfig) -> Result<(Client, Arc<str>), Error
         });
     }
     let endpoint = describe_endpoint(config.endpoint_url(), config.region().map(|r| r.as_ref()));
-    Ok((Client::new(config), endpoint.into()))
+    Ok((crate::connect::bounded_client_for(config), endpoint.into()))
 }
 
 fn describe_endpoint(endpoint_url: Option<&str>, region: Option<&str>) -> String {

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_kinesis::checkpoint::{
     BoxFuture, CheckpointError, CheckpointStore, Claim, Lease, LeaseInfo, LeaseTiming, Position,
-    Progress, WorkerId,
+    Progress, StartingPoint, WorkerId,
 };
 
 /// A checkpoint the store accepted.
@@ -111,6 +111,14 @@ impl CheckpointStore for RecordingStore {
             }
             result
         })
+    }
+
+    fn record_start<'a>(
+        &'a self,
+        lease: &'a Lease,
+        point: &'a StartingPoint,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        self.inner.record_start(lease, point)
     }
 
     fn mark_shard_end<'a>(

@@ -50,7 +50,8 @@ fn lease_expiry(_lease: &LeaseInfo) -> Option<u64> {
 
 fn progress_text(progress: &Progress) -> Option<String> {
     match progress {
-        Progress::None => None,
+        // A recorded start is where reading began, not a checkpoint.
+        Progress::None | Progress::Started(_) => None,
         Progress::At(position) => Some(position.to_string()),
         Progress::ShardEnd => Some("SHARD_END".to_owned()),
     }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::{
     BoxFuture, CheckpointError, CheckpointStore, Claim, FencingToken, Lease, LeaseInfo,
-    LeaseTiming, Position, Progress, WorkerId,
+    LeaseTiming, Position, Progress, StartingPoint, WorkerId,
 };
 
 /// Leases and checkpoints in this process's memory (the default store).
@@ -36,7 +36,20 @@ struct Entry {
     owner: Option<WorkerId>,
     token: u64,
     expires: Instant,
+    /// The checkpoint: `None`, `At` or `ShardEnd` (never `Started`).
     progress: Progress,
+    /// Where reading started, recorded before the first checkpoint.
+    start: Option<StartingPoint>,
+}
+
+impl Entry {
+    /// The progress a reader resumes from: the checkpoint, else the recorded start.
+    fn reported(&self) -> Progress {
+        match (&self.progress, &self.start) {
+            (Progress::None, Some(start)) => Progress::Started(start.clone()),
+            (progress, _) => progress.clone(),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -77,6 +90,7 @@ impl MemoryStore {
                 token: 0,
                 expires: now,
                 progress: Progress::None,
+                start: None,
             });
         if entry.progress == Progress::ShardEnd {
             return Claim::Finished;
@@ -96,7 +110,7 @@ impl MemoryStore {
                         owner: worker.clone(),
                         token: FencingToken(entry.token),
                     },
-                    progress: entry.progress.clone(),
+                    progress: entry.reported(),
                 }
             }
         }
@@ -162,6 +176,21 @@ impl CheckpointStore for MemoryStore {
         async move { result }.boxed()
     }
 
+    fn record_start<'a>(
+        &'a self,
+        lease: &'a Lease,
+        point: &'a StartingPoint,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        let result = point.check().and_then(|()| {
+            self.with_lease(lease, |entry| {
+                if entry.progress == Progress::None && entry.start.is_none() {
+                    entry.start = Some(point.clone());
+                }
+            })
+        });
+        async move { result }.boxed()
+    }
+
     fn mark_shard_end<'a>(
         &'a self,
         lease: &'a Lease,
@@ -184,7 +213,7 @@ impl CheckpointStore for MemoryStore {
             .lock()
             .entries
             .get(&(stream.to_owned(), shard_id.to_owned()))
-            .map_or(Progress::None, |entry| entry.progress.clone());
+            .map_or(Progress::None, Entry::reported);
         async move { Ok(progress) }.boxed()
     }
 
@@ -202,7 +231,7 @@ impl CheckpointStore for MemoryStore {
                 shard_id: shard_id.clone(),
                 owner: entry.owner.clone().filter(|_| entry.expires > now),
                 token: FencingToken(entry.token),
-                progress: entry.progress.clone(),
+                progress: entry.reported(),
             })
             .collect();
         leases.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));

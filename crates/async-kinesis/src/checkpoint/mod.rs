@@ -6,6 +6,15 @@
 //! token still match, so a worker that lost its lease (paused, partitioned, taken over) can never
 //! move a checkpoint written by the new owner. Checkpoints only move forward.
 //!
+//! # Where a shard started
+//!
+//! A shard read from `LATEST` or `AT_TIMESTAMP` has no fixed start: `LATEST` asked again later
+//! starts later, and whatever was written in between would be skipped by the next owner if the
+//! shard changed hands (or the consumer restarted) before its first checkpoint. So the first
+//! reader of such a shard records where it started with [`CheckpointStore::record_start`]
+//! (fenced like a checkpoint; the first recorded start wins), and every later claim answers
+//! [`Progress::Started`] until the first checkpoint, so the next owner starts at the same point.
+//!
 //! Stores: [`MemoryStore`] (process-local, the default); with the `redis` feature `RedisStore`
 //! (shared through Redis, single node or cluster); with the `dynamodb` feature `DynamoDbStore`
 //! (a DynamoDB table shared by the workers of an application).
@@ -27,7 +36,7 @@ mod redis;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
@@ -104,10 +113,78 @@ pub struct Lease {
 pub enum Progress {
     /// Nothing recorded yet: start from the consumer's iterator type.
     None,
+    /// No checkpoint yet, but reading started here (see [`CheckpointStore::record_start`]):
+    /// start here again, so nothing written since is skipped.
+    Started(StartingPoint),
     /// Everything up to and including this position was processed.
     At(Position),
     /// The shard was read to its end and every record processed; never read it again.
     ShardEnd,
+}
+
+impl Progress {
+    /// Whether a checkpoint (or SHARD_END) was recorded; a recorded start alone is not one.
+    pub fn is_checkpointed(&self) -> bool {
+        matches!(self, Self::At(_) | Self::ShardEnd)
+    }
+}
+
+/// Where the first reader of a shard without a checkpoint started, as recorded in a store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StartingPoint {
+    /// From the first record that arrived at or after this time (`AT_TIMESTAMP`). Stores keep
+    /// it to the nanosecond; times before the Unix epoch are kept as the epoch.
+    AtTimestamp(SystemTime),
+    /// From this record on, the record included (`AT_SEQUENCE_NUMBER`; a decimal sequence
+    /// number).
+    AtSequence(String),
+}
+
+impl StartingPoint {
+    /// The time as stores write it: nanoseconds since the Unix epoch (0 for earlier times,
+    /// which start no later).
+    pub(crate) fn epoch_nanos(at: SystemTime) -> u128 {
+        at.duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos())
+    }
+
+    /// The time stores read back from nanoseconds since the Unix epoch; `None` when it does
+    /// not fit a `SystemTime`.
+    pub(crate) fn from_epoch_nanos(nanos: u128) -> Option<SystemTime> {
+        let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
+        // The remainder is below 10^9 and fits.
+        let subsec = u32::try_from(nanos % 1_000_000_000).ok()?;
+        UNIX_EPOCH.checked_add(Duration::new(secs, subsec))
+    }
+
+    /// A sequence number stores accept: decimal digits only.
+    pub(crate) fn is_valid_sequence(sequence: &str) -> bool {
+        !sequence.is_empty() && sequence.bytes().all(|b| b.is_ascii_digit())
+    }
+
+    /// Refuses a start no store could read back (a sequence number that is not decimal).
+    pub(crate) fn check(&self) -> Result<(), CheckpointError> {
+        match self {
+            Self::AtSequence(sequence) if !Self::is_valid_sequence(sequence) => {
+                Err(CheckpointError::Store {
+                    operation: "record_start",
+                    source: format!("sequence number {sequence:?} is not a decimal number").into(),
+                    retryable: false,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for StartingPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AtTimestamp(at) => write!(f, "at timestamp {}ns", Self::epoch_nanos(*at)),
+            Self::AtSequence(sequence) => write!(f, "at sequence number {sequence}"),
+        }
+    }
 }
 
 /// The answer to a claim.
@@ -289,6 +366,24 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug + 'static {
         position: &'a Position,
     ) -> BoxFuture<'a, Result<(), CheckpointError>>;
 
+    /// Records where reading a shard that has no checkpoint started (the time of its first
+    /// `LATEST` or `AT_TIMESTAMP` iterator request, or its first record), so that a later claim
+    /// answers [`Progress::Started`] and its reader starts at the same point instead of
+    /// skipping what was written meanwhile.
+    ///
+    /// Only the first start is kept: once the shard has a checkpoint, SHARD_END or a recorded
+    /// start, the call succeeds and leaves the store unchanged. Later checkpoints take
+    /// precedence over the start.
+    ///
+    /// # Errors
+    /// [`CheckpointError::NotOwned`] unless `lease` (owner and token) still holds the shard,
+    /// as for [`CheckpointStore::checkpoint`].
+    fn record_start<'a>(
+        &'a self,
+        lease: &'a Lease,
+        point: &'a StartingPoint,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>>;
+
     /// Records that the shard was read to its end and fully processed.
     ///
     /// # Errors
@@ -349,6 +444,26 @@ mod tests {
         let host = hostname();
         assert!(a.as_str().starts_with(&host), "{a} vs {host}");
         assert_eq!(a.as_str().len(), host.len() + 9);
+    }
+
+    #[test]
+    fn starting_times_round_trip_through_epoch_nanoseconds() {
+        let at = UNIX_EPOCH + Duration::new(1_764_000_000, 123_456_789);
+        let nanos = StartingPoint::epoch_nanos(at);
+        assert_eq!(nanos, 1_764_000_000_123_456_789);
+        assert_eq!(StartingPoint::from_epoch_nanos(nanos), Some(at));
+        let before = UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(StartingPoint::epoch_nanos(before), 0);
+        assert_eq!(StartingPoint::from_epoch_nanos(u128::MAX), None);
+        assert!(StartingPoint::is_valid_sequence("0042"));
+        assert!(!StartingPoint::is_valid_sequence(""));
+        assert!(!StartingPoint::is_valid_sequence("12a"));
+        assert!(StartingPoint::AtSequence("12a".into()).check().is_err());
+        assert!(StartingPoint::AtTimestamp(before).check().is_ok());
+        assert!(
+            !Progress::Started(StartingPoint::AtSequence("1".into())).is_checkpointed()
+                && Progress::ShardEnd.is_checkpointed()
+        );
     }
 
     #[test]

@@ -60,6 +60,23 @@ pub enum ConsumeError {
     /// event.
     #[error("the consumer has stopped")]
     Closed,
+    /// The shard's reader panicked (in a deserializer, a dead-letter callback or a metrics
+    /// recorder): the shard stopped here and its lease was released for another worker (or a
+    /// restart) to read it from its last checkpoint. This worker does not claim it again.
+    #[error("shard {shard_id} stopped: its reader panicked: {message}")]
+    ReaderPanicked {
+        /// The shard.
+        shard_id: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// The consumer's supervisor panicked: this is the stream's last item. Leases it held
+    /// expire after the session timeout.
+    #[error("the consumer stopped: its supervisor panicked: {message}")]
+    SupervisorPanicked {
+        /// The panic's message.
+        message: String,
+    },
     /// The checkpoint store refused or failed a write; with `NotOwned` the lease was lost and the
     /// shard stopped here.
     #[error("checkpoint of shard {shard_id} failed")]
@@ -81,6 +98,8 @@ impl ConsumeError {
             Self::InvalidConfig { .. }
             | Self::ShardGone { .. }
             | Self::Poison(_)
+            | Self::ReaderPanicked { .. }
+            | Self::SupervisorPanicked { .. }
             | Self::Closed => false,
         }
     }
@@ -90,9 +109,13 @@ impl ConsumeError {
         match self {
             Self::Shard { shard_id, .. }
             | Self::ShardGone { shard_id, .. }
-            | Self::Checkpoint { shard_id, .. } => Some(shard_id),
+            | Self::Checkpoint { shard_id, .. }
+            | Self::ReaderPanicked { shard_id, .. } => Some(shard_id),
             Self::Poison(poison) => Some(&poison.shard_id),
-            Self::InvalidConfig { .. } | Self::Stream { .. } | Self::Closed => None,
+            Self::InvalidConfig { .. }
+            | Self::Stream { .. }
+            | Self::SupervisorPanicked { .. }
+            | Self::Closed => None,
         }
     }
 
@@ -105,6 +128,7 @@ impl ConsumeError {
             Self::ShardGone { .. } => "shard_gone",
             Self::Poison(_) => "poison",
             Self::Checkpoint { .. } => "checkpoint",
+            Self::ReaderPanicked { .. } | Self::SupervisorPanicked { .. } => "panic",
             Self::Closed => "closed",
         }
     }

@@ -36,8 +36,14 @@
 //!   items and bytes). Throttling, expired iterators and transient errors are retried; what
 //!   cannot be retried — a shard or stream that is gone, an undecodable record, a lost lease — is
 //!   an `Err` item of the stream (plus a metric and a log line), and the other shards go on.
-//!   The stream ends only after a shutdown, when the consumer is dropped, or when the stream
-//!   itself is gone.
+//!   A reader that panics (a deserializer, a dead-letter callback) is an error item too
+//!   ([`ConsumeError::ReaderPanicked`]): its shard stops and its lease is released for another
+//!   worker. Shard discovery failures are retried with the shards known so far. The stream ends
+//!   only after a shutdown, when the consumer is dropped, or when the stream itself is gone
+//!   (after the same final checkpoints and releases as a shutdown).
+//! - **LATEST never skips.** The first start of a shard at LATEST (or AT_TIMESTAMP) records its
+//!   starting point in the store before reading; a later claim of the shard without a
+//!   checkpoint (a hand-off, a lease lost, a restart) starts there, not at a new LATEST.
 //!
 //! # Checkpoints and leases
 //!
@@ -79,12 +85,13 @@ mod supervisor;
 mod topology;
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -179,8 +186,18 @@ impl<P: Processor> Consumer<P> {
             store: store.clone(),
             worker: worker.clone(),
         });
+        let last_words = ctx.out.clone();
         let supervisor = Supervisor::new(ctx, command_rx, cancel.clone(), ready_tx);
-        tokio::spawn(supervisor.run());
+        tokio::spawn(async move {
+            // A panic must not end the stream silently: its last item says what happened.
+            if let Err(payload) = AssertUnwindSafe(supervisor.run()).catch_unwind().await {
+                let message = supervisor::panic_message(&*payload);
+                tracing::error!(%message, "the consumer's supervisor panicked");
+                let _ = last_words.send(queue::error_delivery(ConsumeError::SupervisorPanicked {
+                    message,
+                }));
+            }
+        });
         Self {
             rx,
             buffer: VecDeque::new(),

@@ -18,7 +18,7 @@ use super::ack::{Acker, ShardAcks};
 use super::context::Context;
 use super::decode::{Outcome, Pending, RawRecord, decode_record};
 use super::error::{ConsumeError, PoisonAction};
-use crate::checkpoint::Position;
+use crate::checkpoint::{Position, StartingPoint};
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
 use crate::shard::Shard;
@@ -36,6 +36,16 @@ pub(crate) enum StartAt {
     AtSequence(Arc<str>),
 }
 
+impl From<StartingPoint> for StartAt {
+    /// Where a shard whose first start was recorded starts again.
+    fn from(point: StartingPoint) -> Self {
+        match point {
+            StartingPoint::AtTimestamp(at) => Self::AtTimestamp(at),
+            StartingPoint::AtSequence(sequence) => Self::AtSequence(sequence.into()),
+        }
+    }
+}
+
 /// How a reader ended.
 #[derive(Debug)]
 pub(crate) enum ReaderOutcome {
@@ -43,6 +53,9 @@ pub(crate) enum ReaderOutcome {
     Ended { children: Vec<Shard> },
     /// Stopped by an error (already reported as an error item).
     Stopped,
+    /// The shard's iterator or records answer ResourceNotFound (reported as
+    /// [`ConsumeError::ShardGone`]): for a closed shard, trimmed past the retention period.
+    Gone,
     /// Told to stop.
     Cancelled,
 }
@@ -64,6 +77,8 @@ pub(crate) struct ShardReader<P: Processor> {
     latest_issued_at: Option<SystemTime>,
     /// A final error was reported; the reader ends.
     stopped: bool,
+    /// That error said the shard is gone.
+    gone: bool,
 }
 
 enum Step {
@@ -94,6 +109,7 @@ impl<P: Processor> ShardReader<P> {
             last_read: None,
             latest_issued_at: None,
             stopped: false,
+            gone: false,
         }
     }
 
@@ -179,6 +195,8 @@ impl<P: Processor> ShardReader<P> {
     fn stopped_or_cancelled(&self) -> ReaderOutcome {
         if self.cancel.is_cancelled() {
             ReaderOutcome::Cancelled
+        } else if self.gone {
+            ReaderOutcome::Gone
         } else {
             ReaderOutcome::Stopped
         }
@@ -256,7 +274,8 @@ impl<P: Processor> ShardReader<P> {
     /// Reports a final failure as an error item and marks the shard stopped.
     fn fail(&mut self, err: Error) {
         let shard_id = self.shard_id.to_string();
-        let error = if err.class() == ErrorClass::NotFound {
+        self.gone = err.class() == ErrorClass::NotFound;
+        let error = if self.gone {
             ConsumeError::ShardGone {
                 shard_id,
                 source: err,

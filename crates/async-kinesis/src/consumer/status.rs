@@ -166,6 +166,17 @@ impl StatusBoard {
         update(board.runtime.entry(shard_id.to_owned()).or_default());
     }
 
+    /// Forgets the runtime facts of shards gone from the listing.
+    pub(crate) fn forget(&self, shard_ids: &[String]) {
+        if shard_ids.is_empty() {
+            return;
+        }
+        let mut board = self.lock();
+        for shard_id in shard_ids {
+            board.runtime.remove(shard_id);
+        }
+    }
+
     /// Replaces the known shards and their topology.
     pub(crate) fn set_shards(&self, shards: &BTreeMap<String, Shard>, topology: &Topology) {
         let mut board = self.lock();

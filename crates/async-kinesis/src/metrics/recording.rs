@@ -40,6 +40,13 @@ impl<H> ShardCache<H> {
         Self(Mutex::new(HashMap::new()))
     }
 
+    fn remove(&self, shard_id: &str) -> Option<Arc<H>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(shard_id)
+    }
+
     fn get(&self, shard_id: &str, register: impl FnOnce() -> H) -> Arc<H> {
         // A panic while holding the lock leaves the map intact (inserts are whole), so a
         // poisoned lock is still good to use.
@@ -319,6 +326,16 @@ impl StreamLabels {
         self.consumer()
             .processing_time
             .record_many(seconds_each, records);
+    }
+
+    /// `shard_id` left the stream's listing: its gauges are zeroed (a recorder keeps the last
+    /// value of a series it was given) and its handles dropped, so nothing of it is recorded
+    /// again unless it is read again.
+    pub(crate) fn forget_consumer_shard(&self, shard_id: &str) {
+        if let Some(shard) = self.inner.consumer_shards.remove(shard_id) {
+            shard.lag_records.set(0.0);
+            shard.iterator_age.set(0.0);
+        }
     }
 
     /// This worker now holds `held` leases.

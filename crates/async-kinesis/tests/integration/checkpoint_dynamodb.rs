@@ -361,3 +361,63 @@ async fn unstorable_arguments_are_refused_without_a_write() {
     );
     drop_table(store.client(), &table).await;
 }
+
+/// Workers registering while others list the live workers: every registration is read whole.
+/// An upserting UpdateItem is not one step on moto (it stores the bare key, then the
+/// attributes), which let `live_workers` meet a registration without its worker and fail a whole
+/// consumer group with `MalformedItem`; registrations are now created with one PutItem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_never_read_half_written() {
+    let table = random_stream_name("ckpt-registrations");
+    // Registrations outlive the test however slow the machine: only reading is under test.
+    let store = DynamoDbStore::builder("registrations-app")
+        .table_name(&table)
+        .sdk_config(&shared_config())
+        .session_timeout(Duration::from_secs(600))
+        .heartbeat_frequency(Duration::from_secs(60))
+        .build()
+        .await
+        .expect("open the store");
+    let stream = random_stream_name("registrations");
+    let registrars: Vec<_> = (0..2)
+        .map(|task| {
+            let store = store.clone();
+            let stream = stream.clone();
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    let worker = WorkerId::new(format!("w{task}-{i:02}"));
+                    store.heartbeat(&stream, &worker).await.expect("register");
+                    store.heartbeat(&stream, &worker).await.expect("renew");
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let store = store.clone();
+        let stream = stream.clone();
+        tokio::spawn(async move {
+            let mut reads = 0_u32;
+            let mut failures = Vec::new();
+            while reads < 1_000 {
+                match store.live_workers(&stream).await {
+                    Ok(live) if live.len() == 80 => break,
+                    Ok(_) => {}
+                    Err(err) => failures.push(err.to_string()),
+                }
+                reads += 1;
+            }
+            failures
+        })
+    };
+    for registrar in registrars {
+        registrar.await.expect("registrar");
+    }
+    let failures = reader.await.expect("reader");
+    assert!(
+        failures.is_empty(),
+        "{} reads failed: {failures:?}",
+        failures.len()
+    );
+    let live = store.live_workers(&stream).await.expect("live");
+    assert_eq!(live.len(), 80, "{live:?}");
+}

@@ -24,6 +24,7 @@ mod consumer_faults;
 #[cfg(feature = "kpl")]
 mod consumer_kpl;
 mod consumer_leases;
+mod consumer_lifecycle;
 mod consumer_metrics;
 mod consumer_reshard;
 mod consumer_stall;

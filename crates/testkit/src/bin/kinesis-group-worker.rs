@@ -5,7 +5,11 @@
 //! ```text
 //! kinesis-group-worker --stream NAME --kinesis-endpoint URL --app APP --worker ID
 //!     --session-ms N --heartbeat-ms N --store redis|redis-cluster|dynamodb --store-url URL [--table T]
+//!     [--latest true] [--panic-on KEY:N]
 //! ```
+//!
+//! `--latest true` starts shards without a checkpoint at LATEST; `--panic-on KEY:N` makes the
+//! deserializer panic on item N of KEY (in this process only), as a user's code might.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -13,8 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_kinesis::checkpoint::{LeaseTiming, WorkerId};
-use async_kinesis::consumer::Consumer;
-use async_kinesis::processor::JsonProcessor;
+use async_kinesis::consumer::{Consumer, IteratorType};
+use async_kinesis::processor::{
+    Composed, DecodeError, JsonSerializer, SerializeError, Serializer, SimpleAggregator,
+};
+use bytes::Bytes;
 use futures::StreamExt;
 use testkit::group::{Event, StoreSpec, error_chain};
 use testkit::recording_store::{RecordingStore, now_ns};
@@ -22,6 +29,37 @@ use tokio::io::AsyncReadExt;
 
 fn emit(event: &Event) {
     println!("{}", event.to_line());
+}
+
+/// JSON items; panics on one chosen item, as a user's deserializer with a bug would.
+#[derive(Debug, Clone, Default)]
+struct PanicsOn {
+    json: JsonSerializer<serde_json::Value>,
+    item: Option<(String, u64)>,
+}
+
+impl Serializer for PanicsOn {
+    type Item = serde_json::Value;
+    fn serialize(&self, item: &Self::Item) -> Result<Bytes, SerializeError> {
+        self.json.serialize(item)
+    }
+    fn deserialize(&self, data: &Bytes) -> Result<Self::Item, DecodeError> {
+        let item = self.json.deserialize(data)?;
+        if let Some((key, n)) = &self.item
+            && item["k"].as_str() == Some(key.as_str())
+            && item["n"].as_u64() == Some(*n)
+        {
+            panic!("deserializer bug on {key}:{n}");
+        }
+        Ok(item)
+    }
+}
+
+fn panic_on(text: Option<&String>) -> Result<Option<(String, u64)>, String> {
+    let Some(text) = text else { return Ok(None) };
+    let (key, n) = text.rsplit_once(':').ok_or("--panic-on wants KEY:N")?;
+    let n = n.parse().map_err(|err| format!("--panic-on: {err}"))?;
+    Ok(Some((key.to_owned(), n)))
 }
 
 fn millis(args: &HashMap<String, String>, name: &str) -> Result<Duration, String> {
@@ -83,9 +121,21 @@ async fn run() -> Result<(), String> {
             });
         }),
     );
+    let processor = Composed::new(
+        PanicsOn {
+            item: panic_on(args.get("panic-on"))?,
+            ..PanicsOn::default()
+        },
+        SimpleAggregator,
+    );
+    let iterator_type = match args.get("latest").map(String::as_str) {
+        Some("true") => IteratorType::Latest,
+        _ => IteratorType::TrimHorizon,
+    };
     let mut consumer = Consumer::builder(get("stream")?)
         .sdk_config(&testkit::sdk_config_for(&get("kinesis-endpoint")?))
-        .processor(JsonProcessor::<serde_json::Value>::default())
+        .processor(processor)
+        .iterator_type(iterator_type)
         .checkpointer(store)
         .worker_id(WorkerId::new(worker.clone()))
         .shard_fetch_rate(5)
@@ -95,6 +145,9 @@ async fn run() -> Result<(), String> {
         .build()
         .await
         .map_err(|err| err.to_string())?;
+    // Ready once every shard it reads holds an iterator: with LATEST, records written after
+    // this are delivered.
+    consumer.ready().await.map_err(|err| err.to_string())?;
     emit(&Event::Ready {
         worker: worker.clone(),
     });

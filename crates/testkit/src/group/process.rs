@@ -63,8 +63,18 @@ impl WorkerProcess {
     /// # Panics
     /// When the binary cannot be started.
     pub fn spawn(config: &WorkerConfig, id: &str, log: &GroupLog) -> Self {
+        Self::spawn_with(config, id, log, &[])
+    }
+
+    /// Starts a worker with more arguments (e.g. `--latest`, `--panic-on KEY:N`; see the
+    /// `kinesis-group-worker` binary).
+    ///
+    /// # Panics
+    /// When the binary cannot be started.
+    pub fn spawn_with(config: &WorkerConfig, id: &str, log: &GroupLog, extra: &[&str]) -> Self {
         let mut child = Command::new(&config.bin)
             .args(config.args(id))
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

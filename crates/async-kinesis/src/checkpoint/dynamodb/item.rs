@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::checkpoint::{Position, Progress, WorkerId};
+use crate::checkpoint::{Position, Progress, StartingPoint, WorkerId};
 
 /// An item as the SDK returns it.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -24,6 +24,11 @@ pub(super) const BEAT: &str = "beat";
 pub(super) const SEQUENCE_NUMBER: &str = "sequence_number";
 /// The checkpoint's sub-sequence (N); absent when the whole record was processed.
 pub(super) const SUB_SEQUENCE: &str = "sub_sequence";
+/// Where reading started before the first checkpoint (N): `AT_TIMESTAMP` in nanoseconds since
+/// the Unix epoch.
+pub(super) const START_TIMESTAMP_NS: &str = "start_timestamp_ns";
+/// Where reading started before the first checkpoint (S): the first record's sequence number.
+pub(super) const START_SEQUENCE: &str = "start_sequence";
 /// `true` (BOOL) once the shard was read to its end.
 pub(super) const SHARD_END: &str = "shard_end";
 /// A registration's worker id (S).
@@ -110,7 +115,7 @@ impl LeaseItem {
             Progress::ShardEnd
         } else {
             match optional_string(item, SEQUENCE_NUMBER)? {
-                None => Progress::None,
+                None => start(item)?,
                 Some(sequence_number) => {
                     if sequence_number.is_empty()
                         || !sequence_number.bytes().all(|b| b.is_ascii_digit())
@@ -141,6 +146,35 @@ impl LeaseItem {
             token: self.token,
             beat: self.beat,
         }
+    }
+}
+
+/// The recorded start of an item without a checkpoint.
+fn start(item: &Item) -> Result<Progress, String> {
+    let timestamp = match item.get(START_TIMESTAMP_NS) {
+        None | Some(AttributeValue::Null(_)) => None,
+        Some(AttributeValue::N(nanos)) => Some(
+            nanos
+                .parse::<u128>()
+                .ok()
+                .and_then(StartingPoint::from_epoch_nanos)
+                .ok_or_else(|| format!("{START_TIMESTAMP_NS} {nanos:?} is not a time"))?,
+        ),
+        Some(other) => return Err(format!("{START_TIMESTAMP_NS} is not a number: {other:?}")),
+    };
+    let sequence = optional_string(item, START_SEQUENCE)?;
+    match (timestamp, sequence) {
+        (None, None) => Ok(Progress::None),
+        (Some(at), None) => Ok(Progress::Started(StartingPoint::AtTimestamp(at))),
+        (None, Some(sequence)) if StartingPoint::is_valid_sequence(&sequence) => {
+            Ok(Progress::Started(StartingPoint::AtSequence(sequence)))
+        }
+        (None, Some(sequence)) => Err(format!(
+            "{START_SEQUENCE} {sequence:?} is not a decimal number"
+        )),
+        (Some(_), Some(_)) => Err(format!(
+            "both {START_TIMESTAMP_NS} and {START_SEQUENCE} are set"
+        )),
     }
 }
 
@@ -254,6 +288,45 @@ mod tests {
             LeaseItem::parse(&lease(&ended)).expect("parse").progress,
             Progress::ShardEnd
         );
+    }
+
+    #[test]
+    fn a_recorded_start_reads_back_until_the_first_checkpoint() {
+        let base = [(TOKEN, n(3)), (BEAT, n(9))];
+        let mut timed = base.to_vec();
+        timed.push((
+            START_TIMESTAMP_NS,
+            AttributeValue::N("1764000000000000005".into()),
+        ));
+        let at = std::time::UNIX_EPOCH + std::time::Duration::new(1_764_000_000, 5);
+        assert_eq!(
+            LeaseItem::parse(&lease(&timed)).expect("parse").progress,
+            Progress::Started(StartingPoint::AtTimestamp(at))
+        );
+        let mut sequenced = base.to_vec();
+        sequenced.push((START_SEQUENCE, s("4959")));
+        assert_eq!(
+            LeaseItem::parse(&lease(&sequenced))
+                .expect("parse")
+                .progress,
+            Progress::Started(StartingPoint::AtSequence("4959".into()))
+        );
+        sequenced.push((SEQUENCE_NUMBER, s("5000")));
+        assert_eq!(
+            LeaseItem::parse(&lease(&sequenced))
+                .expect("parse")
+                .progress,
+            Progress::At(Position::after("5000"))
+        );
+        let mut both = timed.clone();
+        both.push((START_SEQUENCE, s("1")));
+        assert!(LeaseItem::parse(&lease(&both)).is_err());
+        let mut bad = base.to_vec();
+        bad.push((START_TIMESTAMP_NS, AttributeValue::N("-1".into())));
+        assert!(LeaseItem::parse(&lease(&bad)).is_err());
+        let mut bad = base.to_vec();
+        bad.push((START_SEQUENCE, s("x")));
+        assert!(LeaseItem::parse(&lease(&bad)).is_err());
     }
 
     #[test]

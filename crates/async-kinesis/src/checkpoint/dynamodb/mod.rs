@@ -26,7 +26,7 @@ use table::Table;
 
 use super::{
     BoxFuture, CheckpointError, CheckpointStore, Claim, Lease, LeaseInfo, LeaseTiming, Position,
-    Progress, WorkerId,
+    Progress, StartingPoint, WorkerId,
 };
 
 /// Leases and checkpoints in a DynamoDB table, shared by every worker of an application
@@ -64,9 +64,17 @@ use super::{
 /// | `beat` | N | lease counter: +1 on every claim, renew and release (registrations: every heartbeat) |
 /// | `sequence_number` | S | checkpoint: last processed record; absent before the first |
 /// | `sub_sequence` | N | checkpoint: last processed user record inside it; absent for all of them |
+/// | `start_timestamp_ns` | N | where reading started before the first checkpoint: `AT_TIMESTAMP` in nanoseconds since the Unix epoch; absent otherwise |
+/// | `start_sequence` | S | where reading started before the first checkpoint: the first record's sequence number; absent otherwise |
 /// | `shard_end` | BOOL | `true` once the shard was read to its end (final) |
 /// | `worker` | S | registrations only: the worker id |
 /// | `expires_at` | N | with [`ttl_hours`](DynamoDbStoreBuilder::ttl_hours) only: DynamoDB TTL, epoch seconds |
+///
+/// A shard has at most one of `start_timestamp_ns` and `start_sequence`
+/// ([`CheckpointStore::record_start`]): written only while the item has neither, nor a
+/// checkpoint nor `shard_end`; kept after the first checkpoint, which takes precedence. A reader
+/// that does not know them (an older version of this store) sees no progress and starts from its
+/// iterator type, as before.
 ///
 /// Every write carries a condition: writes to a lease require its owner and token, so a worker
 /// that lost its lease can change nothing. Checkpoints move forward only: DynamoDB cannot compare
@@ -233,6 +241,19 @@ impl CheckpointStore for DynamoDbStore {
         async move {
             let result = inner.checkpoint(lease, position).await;
             inner.conclude("checkpoint", result).await
+        }
+        .boxed()
+    }
+
+    fn record_start<'a>(
+        &'a self,
+        lease: &'a Lease,
+        point: &'a StartingPoint,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        let inner = &self.inner;
+        async move {
+            let result = inner.record_start(lease, point).await;
+            inner.conclude("record_start", result).await
         }
         .boxed()
     }

@@ -10,12 +10,15 @@ use tokio::time::Instant;
 
 use super::error::DynamoDbError;
 use super::item::{
-    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_ID, SUB_SEQUENCE, TOKEN,
-    WORKER, WORKER_PREFIX, WorkerItem, key, n, names_in, s, worker_key,
+    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_END, START_SEQUENCE,
+    START_TIMESTAMP_NS, SUB_SEQUENCE, TOKEN, WORKER, WORKER_PREFIX, WorkerItem, key, n, names_in,
+    s, worker_key,
 };
 use super::write::{Write, Written};
 use super::{Fail, Inner};
-use crate::checkpoint::{Claim, FencingToken, Lease, LeaseInfo, Position, Progress, WorkerId};
+use crate::checkpoint::{
+    Claim, FencingToken, Lease, LeaseInfo, Position, Progress, StartingPoint, WorkerId,
+};
 
 /// Read-compare-write rounds before an operation gives up on an item that keeps changing.
 const MAX_ATTEMPTS: u32 = 16;
@@ -202,7 +205,7 @@ impl Inner {
             let moves = match &current {
                 Progress::ShardEnd => false,
                 Progress::At(at) => position > at,
-                Progress::None => true,
+                Progress::None | Progress::Started(_) => true,
             };
             if !moves {
                 if verified {
@@ -268,6 +271,48 @@ impl Inner {
             }
         }
         Err(self.not_held(lease, group, item)?)
+    }
+
+    pub(super) async fn record_start(
+        &self,
+        lease: &Lease,
+        point: &StartingPoint,
+    ) -> Result<(), Fail> {
+        point.check().map_err(Fail::Lease)?;
+        let group = self.group(&lease.stream);
+        let (attribute, value) = match point {
+            StartingPoint::AtTimestamp(at) => (
+                START_TIMESTAMP_NS,
+                AttributeValue::N(StartingPoint::epoch_nanos(*at).to_string()),
+            ),
+            StartingPoint::AtSequence(sequence) => (START_SEQUENCE, s(sequence.as_str())),
+        };
+        // Only the first start of a shard without a checkpoint: anything recorded already wins.
+        let write = Write::condition(format!(
+            "attribute_not_exists(#{SHARD_END}) AND attribute_not_exists(#{SEQUENCE_NUMBER}) \
+             AND attribute_not_exists(#{START_TIMESTAMP_NS}) \
+             AND attribute_not_exists(#{START_SEQUENCE})"
+        ))
+        .set(format!("#{attribute} = :start"))
+        .value(":start", value)
+        .held_by(lease);
+        match self
+            .update(&group, &lease.shard_id, write, ReturnValue::None)
+            .await?
+        {
+            Written::Done(_) => Ok(()),
+            Written::Refused(item) => {
+                let item = self.refused_item(&group, &lease.shard_id, item).await?;
+                if let Some(found) = &item {
+                    let current = self.parse_lease(&group, &lease.shard_id, found)?;
+                    if holds(lease, &current) {
+                        // Held, so the condition that failed was "nothing recorded yet".
+                        return Ok(());
+                    }
+                }
+                Err(self.not_held(lease, &group, item.as_ref())?)
+            }
+        }
     }
 
     pub(super) async fn mark_shard_end(&self, lease: &Lease) -> Result<(), Fail> {
@@ -340,34 +385,79 @@ impl Inner {
     pub(super) async fn heartbeat(&self, stream: &str, worker: &WorkerId) -> Result<(), Fail> {
         let group = self.group(stream);
         let sort_key = worker_key(worker);
-        let now = Instant::now();
-        // An upsert that only ever touches this worker's own registration.
-        let write = Write::condition(format!(
-            "attribute_not_exists(#{SHARD_ID}) OR #{WORKER} = :worker"
-        ))
-        .set(format!("#{WORKER} = :worker"))
-        .set(format!("#{BEAT} = if_not_exists(#{BEAT}, :zero) + :one"))
-        .value(":worker", s(worker.as_str()))
-        .value(":zero", n(0))
-        .value(":one", n(1));
-        match self
-            .update(&group, &sort_key, write, ReturnValue::AllNew)
-            .await?
-        {
-            Written::Done(item) => {
-                let registration = WorkerItem::parse(&item)
-                    .map_err(|detail| self.malformed(&group, &sort_key, detail))?;
-                self.observer
-                    .wrote(&group, &sort_key, registration.version(), now);
-            }
-            Written::Refused(_) => {
-                return Err(self
-                    .malformed(&group, &sort_key, format!("{WORKER} is not {worker}"))
-                    .into());
-            }
+        for _ in 0..MAX_ATTEMPTS {
+            let now = Instant::now();
+            // A registration is bumped only when it exists, and created whole with PutItem: an
+            // upserting UpdateItem is not one step on every implementation (moto stores the bare
+            // key first and the attributes after), and a concurrent `live_workers` must never
+            // meet a registration without its worker.
+            let bump = Write::condition(format!("#{WORKER} = :worker"))
+                .set(format!("#{BEAT} = #{BEAT} + :one"))
+                .value(":worker", s(worker.as_str()))
+                .value(":one", n(1));
+            let item = match self
+                .update(&group, &sort_key, bump, ReturnValue::AllNew)
+                .await?
+            {
+                Written::Done(item) => item,
+                Written::Refused(Some(found)) => {
+                    let detail = match WorkerItem::parse(&found) {
+                        Ok(other) => format!("{WORKER} is {}, not {worker}", other.worker),
+                        Err(detail) => detail,
+                    };
+                    return Err(self.malformed(&group, &sort_key, detail).into());
+                }
+                Written::Refused(None) => match self.create_registration(&group, worker).await? {
+                    Written::Done(item) => item,
+                    // Created meanwhile (a repeated call): bump it.
+                    Written::Refused(_) => continue,
+                },
+            };
+            let registration = WorkerItem::parse(&item)
+                .map_err(|detail| self.malformed(&group, &sort_key, detail))?;
+            self.observer
+                .wrote(&group, &sort_key, registration.version(), now);
+            self.refresh_expiry(&group).await?;
+            return Ok(());
         }
-        self.refresh_expiry(&group).await?;
-        Ok(())
+        Err(DynamoDbError::Contention {
+            operation: "heartbeat",
+            attempts: MAX_ATTEMPTS,
+        }
+        .into())
+    }
+
+    /// Creates `worker`'s registration, whole, unless it exists; answers the item written.
+    async fn create_registration(
+        &self,
+        group: &str,
+        worker: &WorkerId,
+    ) -> Result<Written, DynamoDbError> {
+        let mut item = key(group, &worker_key(worker));
+        item.insert(WORKER.to_owned(), s(worker.as_str()));
+        item.insert(BEAT.to_owned(), n(1));
+        if let Some(at) = self.expires_at() {
+            item.insert(EXPIRES_AT.to_owned(), n(at));
+        }
+        let condition = "attribute_not_exists(#shard_id)";
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item.clone()))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names_in(&[condition])))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Done(item)),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    Ok(Written::Refused(None))
+                }
+                _ => Err(self.sdk_error("PutItem", err)),
+            },
+        }
     }
 
     pub(super) async fn live_workers(&self, stream: &str) -> Result<Vec<WorkerId>, Fail> {

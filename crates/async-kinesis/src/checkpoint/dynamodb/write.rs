@@ -83,7 +83,8 @@ impl Write {
                     None => write.and(format!("attribute_not_exists(#{SUB_SEQUENCE})")),
                 }
             }
-            Progress::None | Progress::ShardEnd => {
+            // A recorded start is no checkpoint.
+            Progress::None | Progress::Started(_) | Progress::ShardEnd => {
                 write.and(format!("attribute_not_exists(#{SEQUENCE_NUMBER})"))
             }
         }

@@ -13,11 +13,11 @@ use redis::Value;
 pub use builder::RedisStoreBuilder;
 use connection::Link;
 use keys::GroupKeys;
-use scripts::{BadReply, ClaimReply, ListedEntry, SCRIPTS, WriteReply};
+use scripts::{BadReply, ClaimReply, ListedEntry, ProgressFields, SCRIPTS, WriteReply};
 
 use super::{
     BoxFuture, CheckpointError, CheckpointStore, Claim, FencingToken, Lease, LeaseInfo,
-    LeaseTiming, Position, Progress, WorkerId,
+    LeaseTiming, Position, Progress, StartingPoint, WorkerId,
 };
 
 /// Leases and checkpoints in Redis, shared by every worker (process) of an application; one
@@ -56,10 +56,17 @@ use super::{
 ///
 /// | key | type | expires | holds |
 /// | --- | --- | --- | --- |
-/// | `async-kinesis:{<app>:<stream>}:shard:<shard id>` | hash | never | `owner` (absent when released), `token` (grows by one per claim, kept across releases), `sequence` and `sub_sequence` (the checkpoint; no `sub_sequence` for a whole record), `ended` (`1` after SHARD_END) |
+/// | `async-kinesis:{<app>:<stream>}:shard:<shard id>` | hash | never | `owner` (absent when released), `token` (grows by one per claim, kept across releases), `sequence` and `sub_sequence` (the checkpoint; no `sub_sequence` for a whole record), `ended` (`1` after SHARD_END), `start_timestamp_ns` or `start_sequence` (where reading started before the first checkpoint, see below) |
 /// | `async-kinesis:{<app>:<stream>}:lease:<shard id>` | string: the owner | one session timeout after the last claim or renewal (`PX`) | exists while the lease is live |
 /// | `async-kinesis:{<app>:<stream>}:shards` | sorted set, all scores 0 | never | every shard id with an entry, in id order |
 /// | `async-kinesis:{<app>:<stream>}:workers` | sorted set | with its last member | live workers, scored by registration expiry (server time, ms since the epoch) |
+///
+/// A shard's start ([`CheckpointStore::record_start`]) is one field: `start_timestamp_ns`, the
+/// `AT_TIMESTAMP` in whole nanoseconds since the Unix epoch (decimal), or `start_sequence`, the
+/// first record's sequence number. It is written only while the entry has no `sequence`,
+/// `ended` or start field, and stays after the first checkpoint, which takes precedence. A
+/// reader that does not know the fields (an older version of this store) sees no progress and
+/// starts from its iterator type, as it did before.
 ///
 /// The braces are a cluster hash tag: all keys of one application and stream live in one slot,
 /// so each script runs on one node and reads one node's clock.
@@ -181,16 +188,19 @@ impl RedisStore {
 }
 
 /// The progress recorded in an entry's fields.
-fn progress_of(
-    sequence: Option<String>,
-    sub_sequence: Option<String>,
-    ended: bool,
-) -> Result<Progress, BadReply> {
+fn progress_of(fields: ProgressFields) -> Result<Progress, BadReply> {
+    let ProgressFields {
+        sequence,
+        sub_sequence,
+        ended,
+        start_timestamp_ns,
+        start_sequence,
+    } = fields;
     if ended {
         return Ok(Progress::ShardEnd);
     }
     let Some(sequence) = sequence else {
-        return Ok(Progress::None);
+        return start_of(start_timestamp_ns, start_sequence);
     };
     let sub_sequence = sub_sequence
         .map(|sub| {
@@ -202,6 +212,25 @@ fn progress_of(
         sequence_number: sequence.into(),
         sub_sequence,
     }))
+}
+
+/// The recorded start of an entry without a checkpoint.
+fn start_of(timestamp_ns: Option<String>, sequence: Option<String>) -> Result<Progress, BadReply> {
+    match (timestamp_ns, sequence) {
+        (None, None) => Ok(Progress::None),
+        (Some(nanos), None) => nanos
+            .parse::<u128>()
+            .ok()
+            .and_then(StartingPoint::from_epoch_nanos)
+            .map(|at| Progress::Started(StartingPoint::AtTimestamp(at)))
+            .ok_or_else(|| BadReply::new(format!("start_timestamp_ns {nanos:?}"))),
+        (None, Some(sequence)) if StartingPoint::is_valid_sequence(&sequence) => {
+            Ok(Progress::Started(StartingPoint::AtSequence(sequence)))
+        }
+        (timestamp, sequence) => Err(BadReply::new(format!(
+            "start_timestamp_ns {timestamp:?} with start_sequence {sequence:?}"
+        ))),
+    }
 }
 
 impl CheckpointStore for RedisStore {
@@ -234,19 +263,14 @@ impl CheckpointStore for RedisStore {
                 ClaimReply::HeldBy { owner } => Claim::HeldBy {
                     owner: WorkerId::new(owner),
                 },
-                ClaimReply::Acquired {
-                    token,
-                    sequence,
-                    sub_sequence,
-                } => Claim::Acquired {
+                ClaimReply::Acquired { token, progress } => Claim::Acquired {
                     lease: Lease {
                         stream: stream.into(),
                         shard_id: shard_id.into(),
                         owner: worker.clone(),
                         token: FencingToken(token),
                     },
-                    progress: progress_of(sequence, sub_sequence, false)
-                        .map_err(|bad| self.bad_reply("claim", bad))?,
+                    progress: progress_of(progress).map_err(|bad| self.bad_reply("claim", bad))?,
                 },
             })
         })
@@ -287,6 +311,32 @@ impl CheckpointStore for RedisStore {
         })
     }
 
+    fn record_start<'a>(
+        &'a self,
+        lease: &'a Lease,
+        point: &'a StartingPoint,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        Box::pin(async move {
+            point.check()?;
+            let keys = self.keys(&lease.stream);
+            let (kind, value) = match point {
+                StartingPoint::AtTimestamp(at) => {
+                    ("timestamp", StartingPoint::epoch_nanos(*at).to_string())
+                }
+                StartingPoint::AtSequence(sequence) => ("sequence", sequence.clone()),
+            };
+            let mut invocation = SCRIPTS.record_start.prepare_invoke();
+            invocation
+                .key(keys.shard(&lease.shard_id))
+                .arg(lease.owner.as_str())
+                .arg(lease.token.0)
+                .arg(kind)
+                .arg(value);
+            // A second run finds the start recorded and changes nothing.
+            self.write("record_start", true, lease, &invocation).await
+        })
+    }
+
     fn mark_shard_end<'a>(
         &'a self,
         lease: &'a Lease,
@@ -324,21 +374,36 @@ impl CheckpointStore for RedisStore {
         Box::pin(async move {
             let key = self.keys(stream).shard(shard_id);
             let key = &key;
-            let (sequence, sub_sequence, ended): (Option<String>, Option<String>, Option<String>) =
-                self.inner
-                    .link
-                    .call("progress", true, |mut connection| async move {
-                        redis::cmd("HMGET")
-                            .arg(key)
-                            .arg("sequence")
-                            .arg("sub_sequence")
-                            .arg("ended")
-                            .query_async(&mut connection)
-                            .await
-                    })
-                    .await?;
-            progress_of(sequence, sub_sequence, ended.as_deref() == Some("1"))
-                .map_err(|bad| self.bad_reply("progress", bad))
+            #[allow(clippy::type_complexity)]
+            let (sequence, sub_sequence, ended, start_timestamp_ns, start_sequence): (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ) = self
+                .inner
+                .link
+                .call("progress", true, |mut connection| async move {
+                    redis::cmd("HMGET")
+                        .arg(key)
+                        .arg("sequence")
+                        .arg("sub_sequence")
+                        .arg("ended")
+                        .arg("start_timestamp_ns")
+                        .arg("start_sequence")
+                        .query_async(&mut connection)
+                        .await
+                })
+                .await?;
+            progress_of(ProgressFields {
+                sequence,
+                sub_sequence,
+                ended: ended.as_deref() == Some("1"),
+                start_timestamp_ns,
+                start_sequence,
+            })
+            .map_err(|bad| self.bad_reply("progress", bad))
         })
     }
 
@@ -384,7 +449,7 @@ impl CheckpointStore for RedisStore {
                         shard_id,
                         owner: entry.live_owner.map(WorkerId::new),
                         token: FencingToken(entry.token),
-                        progress: progress_of(entry.sequence, entry.sub_sequence, entry.ended)?,
+                        progress: progress_of(entry.progress)?,
                     })
                 })
                 .collect::<Result<Vec<_>, BadReply>>()
@@ -471,21 +536,66 @@ impl fmt::Debug for RedisStore {
 mod tests {
     use super::*;
 
+    fn fields(sequence: Option<&str>, sub_sequence: Option<&str>, ended: bool) -> ProgressFields {
+        ProgressFields {
+            sequence: sequence.map(str::to_owned),
+            sub_sequence: sub_sequence.map(str::to_owned),
+            ended,
+            ..ProgressFields::default()
+        }
+    }
+
     #[test]
     fn entries_read_back_as_progress() {
-        assert_eq!(progress_of(None, None, false).ok(), Some(Progress::None));
         assert_eq!(
-            progress_of(Some("12".into()), Some("3".into()), false).ok(),
+            progress_of(fields(None, None, false)).ok(),
+            Some(Progress::None)
+        );
+        assert_eq!(
+            progress_of(fields(Some("12"), Some("3"), false)).ok(),
             Some(Progress::At(Position::within("12", 3)))
         );
         assert_eq!(
-            progress_of(Some("12".into()), None, false).ok(),
+            progress_of(fields(Some("12"), None, false)).ok(),
             Some(Progress::At(Position::after("12")))
         );
         assert_eq!(
-            progress_of(Some("12".into()), None, true).ok(),
+            progress_of(fields(Some("12"), None, true)).ok(),
             Some(Progress::ShardEnd)
         );
-        assert!(progress_of(Some("12".into()), Some("x".into()), false).is_err());
+        assert!(progress_of(fields(Some("12"), Some("x"), false)).is_err());
+    }
+
+    #[test]
+    fn a_recorded_start_reads_back_until_the_first_checkpoint() {
+        let started = |timestamp: Option<&str>, sequence: Option<&str>| ProgressFields {
+            start_timestamp_ns: timestamp.map(str::to_owned),
+            start_sequence: sequence.map(str::to_owned),
+            ..ProgressFields::default()
+        };
+        let at = std::time::UNIX_EPOCH + std::time::Duration::new(1_764_000_000, 5);
+        assert_eq!(
+            progress_of(started(Some("1764000000000000005"), None)).ok(),
+            Some(Progress::Started(StartingPoint::AtTimestamp(at)))
+        );
+        assert_eq!(
+            progress_of(started(None, Some("4959"))).ok(),
+            Some(Progress::Started(StartingPoint::AtSequence("4959".into())))
+        );
+        let checkpointed = ProgressFields {
+            sequence: Some("5000".into()),
+            ..started(None, Some("4959"))
+        };
+        assert_eq!(
+            progress_of(checkpointed).ok(),
+            Some(Progress::At(Position::after("5000")))
+        );
+        for garbage in [
+            started(Some("soon"), None),
+            started(None, Some("12a")),
+            started(Some("1"), Some("2")),
+        ] {
+            assert!(progress_of(garbage.clone()).is_err(), "{garbage:?}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub(super) struct Scripts {
     pub(super) claim: Script,
     pub(super) renew: Script,
     pub(super) checkpoint: Script,
+    pub(super) record_start: Script,
     pub(super) mark_shard_end: Script,
     pub(super) release: Script,
     pub(super) list: Script,
@@ -28,6 +29,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         claim: script(include_str!("lua/claim.lua")),
         renew: script(include_str!("lua/renew.lua")),
         checkpoint: script(include_str!("lua/checkpoint.lua")),
+        record_start: script(include_str!("lua/record_start.lua")),
         mark_shard_end: script(include_str!("lua/mark_shard_end.lua")),
         release: script(include_str!("lua/release.lua")),
         list: script(include_str!("lua/list.lua")),
@@ -36,7 +38,17 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     }
 });
 
-/// The answer of a fenced write (renew, checkpoint, mark SHARD_END, release).
+/// The progress fields of a shard entry, as a script read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ProgressFields {
+    pub(super) sequence: Option<String>,
+    pub(super) sub_sequence: Option<String>,
+    pub(super) ended: bool,
+    pub(super) start_timestamp_ns: Option<String>,
+    pub(super) start_sequence: Option<String>,
+}
+
+/// The answer of a fenced write (renew, checkpoint, record start, mark SHARD_END, release).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum WriteReply {
     Done,
@@ -53,8 +65,7 @@ pub(super) enum WriteReply {
 pub(super) enum ClaimReply {
     Acquired {
         token: u64,
-        sequence: Option<String>,
-        sub_sequence: Option<String>,
+        progress: ProgressFields,
     },
     HeldBy {
         owner: String,
@@ -67,9 +78,7 @@ pub(super) enum ClaimReply {
 pub(super) struct ListedEntry {
     pub(super) live_owner: Option<String>,
     pub(super) token: u64,
-    pub(super) sequence: Option<String>,
-    pub(super) sub_sequence: Option<String>,
-    pub(super) ended: bool,
+    pub(super) progress: ProgressFields,
 }
 
 /// A reply of unexpected shape (a different script under the same hash, a corrupted entry).
@@ -140,34 +149,47 @@ impl ClaimReply {
             "held" if reply.len() == 2 => Ok(Self::HeldBy {
                 owner: text(&reply[1])?.ok_or_else(|| bad(reply))?,
             }),
-            "acquired" if (2..=4).contains(&reply.len()) => Ok(Self::Acquired {
-                token: number(&reply[1])?,
-                sequence: reply.get(2).map(text).transpose()?.flatten(),
-                sub_sequence: reply.get(3).map(text).transpose()?.flatten(),
-            }),
+            "acquired" if (2..=6).contains(&reply.len()) => {
+                let field = |at: usize| reply.get(at).map(text).transpose().map(Option::flatten);
+                Ok(Self::Acquired {
+                    token: number(&reply[1])?,
+                    progress: ProgressFields {
+                        sequence: field(2)?,
+                        sub_sequence: field(3)?,
+                        // A claim never answers for an ended shard.
+                        ended: false,
+                        start_timestamp_ns: field(4)?,
+                        start_sequence: field(5)?,
+                    },
+                })
+            }
             _ => Err(bad(reply)),
         }
     }
 }
 
 impl ListedEntry {
-    /// Five values per shard, in the order `list.lua` writes them.
+    /// Seven values per shard, in the order `list.lua` writes them.
     pub(super) fn parse_all(reply: &[Value], shards: usize) -> Result<Vec<Self>, BadReply> {
-        if reply.len() != shards * 5 {
+        if reply.len() != shards * 7 {
             return Err(BadReply(format!(
                 "{} values for {shards} shards",
                 reply.len()
             )));
         }
         reply
-            .chunks_exact(5)
+            .chunks_exact(7)
             .map(|entry| {
                 Ok(Self {
                     live_owner: text(&entry[0])?,
                     token: number(&entry[1])?,
-                    sequence: text(&entry[2])?,
-                    sub_sequence: text(&entry[3])?,
-                    ended: text(&entry[4])?.as_deref() == Some("1"),
+                    progress: ProgressFields {
+                        sequence: text(&entry[2])?,
+                        sub_sequence: text(&entry[3])?,
+                        ended: text(&entry[4])?.as_deref() == Some("1"),
+                        start_timestamp_ns: text(&entry[5])?,
+                        start_sequence: text(&entry[6])?,
+                    },
                 })
             })
             .collect()
@@ -212,8 +234,28 @@ mod tests {
             ClaimReply::parse(&[bulk("acquired"), Value::Int(7), bulk("123"), Value::Nil]).ok(),
             Some(ClaimReply::Acquired {
                 token: 7,
-                sequence: Some("123".into()),
-                sub_sequence: None
+                progress: ProgressFields {
+                    sequence: Some("123".into()),
+                    ..ProgressFields::default()
+                }
+            })
+        );
+        assert_eq!(
+            ClaimReply::parse(&[
+                bulk("acquired"),
+                Value::Int(8),
+                Value::Nil,
+                Value::Nil,
+                bulk("1764000000123456789"),
+                Value::Nil
+            ])
+            .ok(),
+            Some(ClaimReply::Acquired {
+                token: 8,
+                progress: ProgressFields {
+                    start_timestamp_ns: Some("1764000000123456789".into()),
+                    ..ProgressFields::default()
+                }
             })
         );
         assert_eq!(

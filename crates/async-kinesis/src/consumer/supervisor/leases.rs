@@ -1,15 +1,15 @@
-//! Leases of a running supervisor: the heartbeat (registration, renewal, fair share), claims
-//! between heartbeats, hand-off of leases above the share, and giving up leases that are lost
-//! or could not be renewed in time.
+//! Leases of a running supervisor: the heartbeat (renewals, registration, fair share), claims
+//! (sent together, like renewals), hand-off of leases above the share, and giving up leases
+//! that are lost or could not be renewed in time.
 
-use std::collections::HashSet;
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::{ShardState, Supervisor, Written, together};
-use crate::checkpoint::{CheckpointError, Lease, Progress};
-use crate::consumer::ack::ShardAcks;
-use crate::consumer::balance;
+use super::start::{self, Plan, StartConfig};
+use super::table::{GroupEntry, Phase};
+use super::{Supervisor, Written, lease_timing, together};
+use crate::checkpoint::{CheckpointError, Claim, FencingToken, Lease, Progress, StartingPoint};
 use crate::consumer::error::ConsumeError;
 use crate::processor::Processor;
 
@@ -28,13 +28,9 @@ impl<P: Processor> Supervisor<P> {
             }
         }
         self.balance().await;
-        self.schedule().await;
-        self.ctx.labels.leases_held(self.held());
-        if self
-            .states
-            .values()
-            .any(|s| matches!(s, ShardState::HandingOff(..)))
-        {
+        self.claim(false).await;
+        self.ctx.labels.leases_held(self.table.working());
+        if self.table.count_phase(Phase::HandingOff) > 0 {
             // Release what can be released now: others are waiting to claim it.
             self.flush_checkpoints().await;
         }
@@ -47,23 +43,25 @@ impl<P: Processor> Supervisor<P> {
         let Ok(leases) = ctx.store.list(&ctx.stream_name).await else {
             return; // the next heartbeat tries again and reports
         };
-        let held_elsewhere: HashSet<String> = leases
-            .into_iter()
-            .filter(|l| l.owner.as_ref().is_some_and(|o| *o != ctx.worker))
-            .map(|l| l.shard_id)
-            .collect();
-        let free: Vec<String> = self
-            .states
+        self.observe(&leases);
+        self.claim(true).await;
+    }
+
+    /// Feeds the store's listing of the group to the table.
+    fn observe(&mut self, leases: &[crate::checkpoint::LeaseInfo]) {
+        let entries: Vec<GroupEntry> = leases
             .iter()
-            .filter(|(id, s)| matches!(s, ShardState::Waiting) && !held_elsewhere.contains(*id))
-            .map(|(id, _)| id.clone())
+            .map(|info| GroupEntry {
+                shard_id: info.shard_id.clone(),
+                owner: info.owner.clone(),
+                finished: info.progress == Progress::ShardEnd,
+            })
             .collect();
-        for shard_id in free {
-            if self.held() >= self.target {
-                return;
-            }
-            if self.can_start(&shard_id) {
-                self.start(&shard_id).await;
+        self.table
+            .observe_group(&entries, &self.ctx.worker, Instant::now());
+        for entry in entries.iter().filter(|e| e.finished) {
+            if self.table.phase(&entry.shard_id) == Some(Phase::Ended) {
+                self.show_finished(&entry.shard_id);
             }
         }
     }
@@ -83,105 +81,160 @@ impl<P: Processor> Supervisor<P> {
                 return;
             }
         };
-        for info in leases {
-            let waiting = matches!(self.states.get(&info.shard_id), Some(ShardState::Waiting));
-            if waiting && info.progress == Progress::ShardEnd {
-                self.finish(&info.shard_id); // read to its end by another worker
-            }
-        }
-        let available = self
-            .states
-            .iter()
-            .filter(|(id, state)| {
-                matches!(
-                    state,
-                    ShardState::Waiting
-                        | ShardState::Running(_)
-                        | ShardState::Stopped(_)
-                        | ShardState::HandingOff(..)
-                ) && self.can_start(id)
-            })
-            .count();
-        let share = balance::fair_share(&ctx.worker, &live, available);
-        self.target = ctx
-            .config
-            .max_shard_consumers
-            .map_or(share, |max| share.min(max));
-        let held: Vec<String> = self
-            .states
-            .iter()
-            .filter(|(_, s)| s.holds_work())
-            .map(|(id, _)| id.clone())
-            .collect();
-        let shed = balance::to_shed(&held, self.target);
+        self.observe(&leases);
+        let held = self.table.working();
+        let shed = self.table.rebalance(&ctx.worker, &live, Instant::now());
         if !shed.is_empty() {
             tracing::info!(
-                held = held.len(),
-                target = self.target,
+                held,
+                target = self.table.target(),
                 workers = live.len(),
                 "handing off leases above this worker's share"
             );
         }
         for shard_id in shed {
-            self.hand_off(&shard_id);
+            if let Some(held) = self.table.held(&shard_id) {
+                held.handle.stop();
+            }
         }
     }
 
-    /// Stops reading a shard and hands nothing more of it out; its lease is released once the
-    /// records already handed out are acknowledged (or a grace period passed).
-    fn hand_off(&mut self, shard_id: &str) {
-        let Some(state) = self.states.remove(shard_id) else {
+    /// Claims what the table says to claim, all claims of the round together; records the
+    /// starting point of first LATEST / AT_TIMESTAMP starts (together too), then starts the
+    /// readers. With `only_unclaimed`, only shards no other worker is known to hold.
+    pub(super) async fn claim(&mut self, only_unclaimed: bool) {
+        let shard_ids = self.table.next_claims(Instant::now(), only_unclaimed);
+        if shard_ids.is_empty() {
             return;
-        };
-        let state = match state {
-            ShardState::Running(owned) | ShardState::Stopped(owned) => {
-                owned.cancel.cancel();
-                owned.acks.revoke();
-                let grace = self.ctx.store.timing().heartbeat_frequency / 2;
-                ShardState::HandingOff(owned, Instant::now() + grace)
+        }
+        let ctx = self.ctx.clone();
+        let answers = together(
+            shard_ids
+                .iter()
+                .map(|shard_id| {
+                    let ctx = &ctx;
+                    async move {
+                        let sent = Instant::now();
+                        let claim = ctx.store.claim(&ctx.stream_name, shard_id, &ctx.worker);
+                        (sent, claim.await)
+                    }
+                })
+                .collect(),
+        )
+        .await;
+        let mut starts = Vec::new();
+        for (shard_id, (sent, answer)) in shard_ids.into_iter().zip(answers) {
+            match answer {
+                Ok(Claim::Acquired { lease, progress }) => {
+                    let plan =
+                        start::plan(&progress, &self.start_config(&shard_id), SystemTime::now());
+                    starts.push((lease, sent, plan));
+                }
+                Ok(Claim::Finished) => {
+                    self.table.claim_finished(&shard_id);
+                    self.show_finished(&shard_id);
+                }
+                Ok(Claim::HeldBy { owner }) => {
+                    tracing::debug!(shard = %shard_id, %owner, "shard held by another worker");
+                    self.table.claim_failed(&shard_id);
+                }
+                Err(source) => {
+                    self.table.claim_failed(&shard_id);
+                    if source.is_retryable() {
+                        // The store is down or busy: the claim is tried again later.
+                        ctx.labels.consumer_error(&shard_id, "checkpoint");
+                        tracing::warn!(shard = %shard_id, error = %source, "claiming the lease failed");
+                    } else {
+                        ctx.report(ConsumeError::Checkpoint { shard_id, source });
+                    }
+                }
             }
-            other => other,
-        };
-        self.states.insert(shard_id.to_owned(), state);
+        }
+        self.start_claimed(starts).await;
     }
 
-    /// Writes a handed-off shard's final checkpoint (nothing more is handed out, so the
-    /// acknowledged prefix is final unless the grace period ran out) and releases its lease.
-    pub(super) async fn finish_hand_off(
+    fn start_config(&self, shard_id: &str) -> StartConfig {
+        let config = &self.ctx.config;
+        StartConfig {
+            iterator_type: config.iterator_type,
+            timestamp: config.timestamp,
+            sequence: config.start_sequences.get(shard_id).cloned(),
+            initial: self.initial.contains(shard_id),
+            open: self.table.shard(shard_id).is_none_or(|s| s.is_open()),
+        }
+    }
+
+    /// Acts on the plans of acquired claims.
+    async fn start_claimed(&mut self, starts: Vec<(Lease, Instant, Plan)>) {
+        let store = self.ctx.store.clone();
+        let recorded = together(
+            starts
+                .iter()
+                .map(|(lease, _, plan)| {
+                    let store = &store;
+                    async move {
+                        match plan {
+                            Plan::Read {
+                                record: Some(at), ..
+                            } => Some(
+                                store
+                                    .record_start(lease, &StartingPoint::AtTimestamp(*at))
+                                    .await,
+                            ),
+                            Plan::Finish => Some(match store.mark_shard_end(lease).await {
+                                Ok(()) => store.release(lease).await,
+                                Err(err) => Err(err),
+                            }),
+                            Plan::Read { record: None, .. } => None,
+                        }
+                    }
+                })
+                .collect(),
+        )
+        .await;
+        for ((lease, sent, plan), answer) in starts.into_iter().zip(recorded) {
+            let shard_id = lease.shard_id.to_string();
+            match (plan, answer) {
+                (Plan::Finish, Some(Ok(()))) => {
+                    self.table.claim_finished(&shard_id);
+                    self.show_finished(&shard_id);
+                }
+                (Plan::Read { at, .. }, None | Some(Ok(()))) => self.start_reader(lease, sent, at),
+                (_, answer) => {
+                    // Not started: nothing may be read before its starting point is recorded.
+                    // The lease is given back so the shard is claimed again later.
+                    self.table.claim_failed(&shard_id);
+                    let _ = store.release(&lease).await;
+                    if let Some(Err(err)) = answer {
+                        self.claim_store_failed(&shard_id, err);
+                    }
+                }
+            }
+        }
+    }
+
+    fn claim_store_failed(&self, shard_id: &str, err: CheckpointError) {
+        if err.is_retryable() || matches!(err, CheckpointError::NotOwned { .. }) {
+            self.ctx.labels.consumer_error(shard_id, "checkpoint");
+            tracing::warn!(shard = shard_id, error = %err, "starting the shard failed; retrying later");
+        } else {
+            self.ctx.report(ConsumeError::Checkpoint {
+                shard_id: shard_id.to_owned(),
+                source: err,
+            });
+        }
+    }
+
+    /// A store write of lease `token` failed: a lost lease stops the shard here; other failures
+    /// are retried at the next checkpoint.
+    pub(super) fn store_failed(
         &mut self,
         shard_id: &str,
-        lease: &Lease,
-        acks: &ShardAcks,
+        token: FencingToken,
+        err: CheckpointError,
     ) -> Written {
-        let last = acks.lock().to_write().cloned();
-        if let Some(position) = last {
-            let written = self.write_checkpoint(shard_id, lease, acks, position).await;
-            if written != Written::Done {
-                return written;
-            }
-        }
-        match self.ctx.store.release(lease).await {
-            Ok(()) | Err(CheckpointError::NotOwned { .. }) => {
-                tracing::debug!(shard = shard_id, "lease handed off");
-                self.states.insert(shard_id.to_owned(), ShardState::Waiting);
-                self.ctx.status.shard(shard_id, |s| s.allocated = false);
-                self.ctx.labels.lease_handed_off(self.held());
-                Written::Done
-            }
-            Err(err) => self.store_failed(shard_id, err),
-        }
-    }
-
-    /// Leases held for reading (not those being handed off or finished).
-    pub(super) fn held(&self) -> usize {
-        self.states.values().filter(|s| s.holds_work()).count()
-    }
-
-    /// A store write failed: a lost lease stops the shard here; other failures are retried at
-    /// the next checkpoint.
-    pub(super) fn store_failed(&mut self, shard_id: &str, err: CheckpointError) -> Written {
         if matches!(err, CheckpointError::NotOwned { .. }) {
-            self.lose_lease(shard_id, err);
+            self.lose_lease(shard_id, token, err);
             Written::LeaseLost
         } else {
             tracing::warn!(shard = shard_id, error = %err, "checkpoint store failed; retrying later");
@@ -197,36 +250,35 @@ impl<P: Processor> Supervisor<P> {
 
     /// Stops a shard whose lease is (or may be) another worker's now: nothing more of it is
     /// read or handed out, and its checkpoints would be refused.
-    fn lose_lease(&mut self, shard_id: &str, source: CheckpointError) {
-        if let Some(owned) = self.states.get(shard_id).and_then(ShardState::owned) {
-            owned.cancel.cancel();
-            owned.acks.revoke();
-        }
-        self.states.insert(shard_id.to_owned(), ShardState::Waiting);
+    fn lose_lease(&mut self, shard_id: &str, token: FencingToken, source: CheckpointError) {
+        let Some(held) = self.table.lost(shard_id, token) else {
+            return; // an earlier lease's answer
+        };
+        held.handle.stop();
         self.ctx.status.shard(shard_id, |s| s.allocated = false);
-        self.ctx.labels.lease_lost(self.held());
+        self.ctx.labels.lease_lost(self.table.working());
         self.ctx.report(ConsumeError::Checkpoint {
             shard_id: shard_id.to_owned(),
             source,
         });
     }
 
-    /// Renews every held lease (see [`together`]); gives up those that could not be renewed in
-    /// time (another worker may take them once they expire, so reading on would risk two
-    /// readers), and those whose records stopped being handed out because the lease ran out
-    /// before this renewal.
+    /// Renews every held lease together; gives up those that could not be renewed in time
+    /// (another worker may take them once they expire, so reading on would risk two readers),
+    /// and those whose records stopped being handed out because the lease ran out before this
+    /// renewal.
     async fn renew_leases(&mut self) {
-        let leases: Vec<(String, Lease)> = self
-            .states
-            .iter()
-            .filter_map(|(id, s)| s.owned().map(|o| (id.clone(), o.lease.clone())))
+        let leases: Vec<Lease> = self
+            .table
+            .leases()
+            .map(|(_, _, held)| held.lease.clone())
             .collect();
-        let timing = self.ctx.store.timing();
+        let session = lease_timing(&self.ctx).session_timeout;
         let store = self.ctx.store.clone();
         let answers = together(
             leases
                 .iter()
-                .map(|(_, lease)| {
+                .map(|lease| {
                     let store = &store;
                     async move {
                         let sent = Instant::now();
@@ -236,41 +288,53 @@ impl<P: Processor> Supervisor<P> {
                 .collect(),
         )
         .await;
-        for ((shard_id, lease), (sent, answer)) in leases.into_iter().zip(answers) {
+        for (lease, (sent, answer)) in leases.into_iter().zip(answers) {
             match answer {
                 Ok(()) => {
-                    if let Some(owned) = self.states.get(&shard_id).and_then(ShardState::owned)
-                        && owned.lease == lease
+                    if self.table.renewed(&lease.shard_id, lease.token, sent)
+                        && let Some(held) = self.table.held(&lease.shard_id)
                     {
-                        owned.acks.extend_lease(sent + timing.session_timeout);
+                        held.handle.acks.extend_lease(sent + session);
                     }
                 }
                 Err(err) => {
-                    self.store_failed(&shard_id, err);
+                    self.store_failed(&lease.shard_id, lease.token, err);
                 }
             }
         }
-        // The next renewal comes one heartbeat later: give up what would expire before it.
-        let deadline = Instant::now() + timing.heartbeat_frequency;
-        let expiring: Vec<(String, Lease)> = self
-            .states
-            .iter()
-            .filter(|(_, s)| {
-                s.owned().is_some_and(|o| {
-                    let ran_out = o.acks.is_revoked() && !matches!(s, ShardState::HandingOff(..));
-                    o.acks.lease_until() <= deadline || ran_out
-                })
+        let mut expired: Vec<(String, Lease)> = self
+            .table
+            .expiring(Instant::now())
+            .into_iter()
+            .map(|(shard_id, held)| {
+                held.handle.stop();
+                (shard_id, held.lease)
             })
-            .filter_map(|(id, s)| s.owned().map(|o| (id.clone(), o.lease.clone())))
             .collect();
-        for (shard_id, lease) in expiring {
-            self.lose_lease(
-                &shard_id,
-                CheckpointError::LeaseExpired {
-                    shard_id: shard_id.clone(),
+        // A lease that ran out while its records were handed out: nothing more of it is
+        // handed out, so it is given up even though this renewal went through.
+        let ran_out: Vec<Lease> = self
+            .table
+            .leases()
+            .filter(|(_, phase, held)| *phase != Phase::HandingOff && held.handle.acks.is_revoked())
+            .map(|(_, _, held)| held.lease.clone())
+            .collect();
+        for lease in ran_out {
+            if let Some(held) = self.table.lost(&lease.shard_id, lease.token) {
+                held.handle.stop();
+                expired.push((lease.shard_id.to_string(), lease));
+            }
+        }
+        for (shard_id, lease) in expired {
+            self.ctx.status.shard(&shard_id, |s| s.allocated = false);
+            self.ctx.labels.lease_lost(self.table.working());
+            self.ctx.report(ConsumeError::Checkpoint {
+                shard_id: shard_id.clone(),
+                source: CheckpointError::LeaseExpired {
+                    shard_id,
                     worker: lease.owner,
                 },
-            );
+            });
         }
     }
 }

@@ -1,33 +1,36 @@
-//! The supervisor: discovers shards, claims leases up to this worker's fair share, runs one
-//! reader task per shard in parent→child order, writes checkpoints, renews and hands off leases,
-//! and shuts down.
+//! The supervisor: a thin loop around the [shard table](table) that feeds it events (listings,
+//! the group's state, store answers, readers' ends) and performs the I/O it asks for (claims,
+//! renewals, checkpoints, releases, reader tasks).
 
+mod checkpoints;
 mod leases;
+mod start;
 mod store_backoff;
+mod table;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::ack::{AckTracker, ShardAcks};
-use super::config::IteratorType;
 use super::context::Context;
 use super::error::ConsumeError;
 use super::shard_reader::{ReaderOutcome, ShardReader, StartAt};
 use super::shutdown::ShutdownReport;
-use super::topology::Topology;
-use crate::checkpoint::{CheckpointError, Claim, Lease, Position, Progress};
-use crate::error::Error;
+use crate::checkpoint::{FencingToken, Lease, Position};
+use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
 use crate::shard::Shard;
 use crate::stream::ShardListing;
 use store_backoff::StoreBackoff;
+use table::{Applied, Phase, ReaderEnd, ShardTable, Timing};
 
 /// Requests from the consumer handle.
 pub(crate) enum Command {
@@ -37,30 +40,18 @@ pub(crate) enum Command {
     },
 }
 
-/// Where a shard stands in this process.
-enum ShardState {
-    /// Not started: parents not ended, not claimed yet, or held by another worker.
-    Waiting,
-    /// Being read here.
-    Running(Owned),
-    /// Read to its end here; waiting for its records to be acknowledged before SHARD_END.
-    Draining(Owned),
-    /// Stopped by an error (reported); its acknowledged records are still checkpointed.
-    Stopped(Owned),
-    /// Given up for another worker (above our fair share): not read and not handed out any more;
-    /// the records already handed out get until the instant to be acknowledged, then the
-    /// checkpoint is written and the lease released.
-    HandingOff(Owned, Instant),
-    /// Done: SHARD_END recorded, or nothing to read (closed before a LATEST start).
-    Finished,
-}
-
-/// A held lease. Until when it is surely ours (the last successful claim or renewal was *sent*
-/// one session timeout before) lives in its `acks`, which hand nothing out after that.
-struct Owned {
-    lease: Lease,
+/// What the supervisor holds of a running reader.
+struct Reader {
     acks: Arc<ShardAcks>,
     cancel: CancellationToken,
+}
+
+impl Reader {
+    /// Stops reading and handing out the shard's records.
+    fn stop(&self) {
+        self.cancel.cancel();
+        self.acks.revoke();
+    }
 }
 
 /// How a write to the store went.
@@ -73,26 +64,8 @@ enum Written {
     StoreFailed,
 }
 
-impl ShardState {
-    fn owned(&self) -> Option<&Owned> {
-        match self {
-            Self::Running(o) | Self::Draining(o) | Self::Stopped(o) | Self::HandingOff(o, _) => {
-                Some(o)
-            }
-            Self::Waiting | Self::Finished => None,
-        }
-    }
-
-    /// Counts toward this worker's share: held and not given up or read to its end.
-    fn holds_work(&self) -> bool {
-        matches!(self, Self::Running(_) | Self::Stopped(_))
-    }
-
-    /// Read to its end, here or elsewhere: children may go.
-    fn ended(&self) -> bool {
-        matches!(self, Self::Draining(_) | Self::Finished)
-    }
-}
+/// What a reader task returns: its shard, the lease token it read under, how it ended.
+type ReaderResult = (Arc<str>, FencingToken, ReaderEnd);
 
 pub(crate) struct Supervisor<P: Processor> {
     ctx: Arc<Context<P>>,
@@ -101,22 +74,38 @@ pub(crate) struct Supervisor<P: Processor> {
     cancel: CancellationToken,
     readers_cancel: CancellationToken,
     ready: watch::Sender<bool>,
-    shards: BTreeMap<String, Shard>,
-    topology: Topology,
+    table: ShardTable<Reader>,
     /// Shards of the first listing (a LATEST start applies to them only).
     initial: HashSet<String>,
-    states: BTreeMap<String, ShardState>,
-    tasks: JoinSet<(Arc<str>, ReaderOutcome)>,
+    tasks: JoinSet<ReaderResult>,
     iterators: (
         mpsc::UnboundedSender<Arc<str>>,
         mpsc::UnboundedReceiver<Arc<str>>,
     ),
     awaiting_iterator: HashSet<Arc<str>>,
     wake: Arc<Notify>,
-    /// This worker's fair share of the readable shards, from the last balance.
-    target: usize,
     /// Holds checkpoint writes back while the store keeps failing.
     store_backoff: StoreBackoff,
+    /// Listings failed in a row.
+    listing_failures: u32,
+}
+
+/// The lease timing of the consumer's store.
+fn lease_timing<P: Processor>(ctx: &Context<P>) -> Timing {
+    let timing = ctx.store.timing();
+    Timing {
+        session_timeout: timing.session_timeout,
+        heartbeat: timing.heartbeat_frequency,
+    }
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 impl<P: Processor> Supervisor<P> {
@@ -126,22 +115,21 @@ impl<P: Processor> Supervisor<P> {
         cancel: CancellationToken,
         ready: watch::Sender<bool>,
     ) -> Self {
+        let table = ShardTable::new(lease_timing(&ctx), ctx.config.max_shard_consumers);
         Self {
             readers_cancel: cancel.child_token(),
             ctx,
             commands,
             cancel,
             ready,
-            shards: BTreeMap::new(),
-            topology: Topology::default(),
+            table,
             initial: HashSet::new(),
-            states: BTreeMap::new(),
             tasks: JoinSet::new(),
             iterators: mpsc::unbounded_channel(),
             awaiting_iterator: HashSet::new(),
             wake: Arc::new(Notify::new()),
-            target: usize::MAX,
             store_backoff: StoreBackoff::default(),
+            listing_failures: 0,
         }
     }
 
@@ -152,9 +140,10 @@ impl<P: Processor> Supervisor<P> {
         self.heartbeat().await;
         self.check_ready();
         let config = &self.ctx.config;
-        let mut refresh = interval(config.shard_refresh_interval);
+        let refresh_interval = config.shard_refresh_interval;
+        let mut next_refresh = Instant::now() + refresh_interval;
         let mut checkpoint = interval(config.checkpoint_interval);
-        let heartbeat_frequency = self.ctx.store.timing().heartbeat_frequency;
+        let heartbeat_frequency = lease_timing(&self.ctx).heartbeat;
         let mut heartbeat = interval(heartbeat_frequency);
         let mut catch_up = interval(heartbeat_frequency / 4);
         loop {
@@ -170,46 +159,62 @@ impl<P: Processor> Supervisor<P> {
                 },
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     match joined {
-                        Ok((shard_id, outcome)) => self.on_reader_end(&shard_id, outcome),
-                        Err(err) => tracing::error!(error = %err, "a shard reader panicked"),
+                        Ok(result) => self.on_reader_end(result),
+                        // Readers catch their panics; a join error is a task aborted at drop.
+                        Err(err) => tracing::debug!(error = %err, "a shard reader task ended"),
                     }
-                    self.schedule().await;
+                    self.claim(false).await;
                 }
                 Some(shard_id) = self.iterators.1.recv() => {
                     self.awaiting_iterator.remove(&shard_id);
                     self.check_ready();
                 }
-                _ = refresh.tick() => {
-                    if !self.refresh().await {
-                        return;
+                () = tokio::time::sleep_until(next_refresh) => {
+                    match self.refresh().await {
+                        Some(next) => next_refresh = next,
+                        None => return self.end_stream_gone().await,
                     }
-                    self.schedule().await;
+                    self.claim(false).await;
                 }
                 _ = checkpoint.tick() => self.flush_checkpoints().await,
                 () = self.wake.notified() => self.flush_checkpoints().await,
                 _ = heartbeat.tick() => self.heartbeat().await,
-                _ = catch_up.tick(), if self.held() < self.target => self.claim_free().await,
+                _ = catch_up.tick(), if self.table.wants_more() => self.claim_free().await,
             }
         }
     }
 
-    /// Lists the shards until it works; `false` when the stream does not exist or we are told
-    /// to stop.
+    /// Lists the shards until it works; `false` when the stream does not exist, listing it
+    /// failed for good, or we are told to stop.
     async fn initial_listing(&mut self) -> bool {
         let mut failures = 0;
         loop {
             match self.list().await {
                 Ok(shards) => {
                     self.initial = shards.iter().map(|s| s.shard_id.clone()).collect();
-                    self.merge(shards);
+                    self.listed(shards);
                     return true;
                 }
                 Err(err) => {
-                    failures += 1;
-                    if !self.listing_failed(err, failures) {
+                    // Throttling never counts toward the retry limit: it always passes.
+                    let throttled = err.class() == ErrorClass::Throttling;
+                    if !throttled {
+                        failures += 1;
+                    }
+                    let stream = self.ctx.client.stream().to_string();
+                    let fatal = matches!(err, Error::StreamNotFound { .. })
+                        || !(throttled || err.is_retryable())
+                        || self.ctx.config.retry_limit.is_some_and(|l| failures >= l);
+                    if fatal {
+                        self.ctx.report(ConsumeError::Stream {
+                            stream,
+                            source: err,
+                        });
                         return false;
                     }
-                    let delay = self.ctx.config.backoff(failures);
+                    self.ctx.labels.consumer_error("", "list_shards");
+                    tracing::warn!(stream = %stream, error = %err, "listing shards failed; retrying");
+                    let delay = self.ctx.config.jittered_backoff(failures.max(1));
                     tokio::select! {
                         () = self.cancel.cancelled() => return false,
                         () = tokio::time::sleep(delay) => {}
@@ -217,22 +222,6 @@ impl<P: Processor> Supervisor<P> {
                 }
             }
         }
-    }
-
-    /// Reports a listing failure; `false` when it is final (the stream is gone).
-    fn listing_failed(&self, err: Error, failures: u32) -> bool {
-        let stream = self.ctx.client.stream().to_string();
-        let fatal = matches!(err, Error::StreamNotFound { .. }) || !err.is_retryable();
-        if fatal || self.ctx.config.retry_limit.is_some_and(|l| failures >= l) {
-            self.ctx.report(ConsumeError::Stream {
-                stream,
-                source: err,
-            });
-        } else {
-            self.ctx.labels.consumer_error("", "list_shards");
-            tracing::warn!(stream = %stream, error = %err, "listing shards failed; retrying");
-        }
-        !fatal
     }
 
     async fn list(&self) -> Result<Vec<Shard>, Error> {
@@ -243,202 +232,167 @@ impl<P: Processor> Supervisor<P> {
         self.ctx.client.list_shards_with(listing).await
     }
 
-    /// Re-lists the shards; `false` when the stream is gone.
-    async fn refresh(&mut self) -> bool {
+    /// Re-lists the shards; the time of the next listing, or `None` when the stream is gone.
+    /// Any other failure keeps the shards known so far and is retried with a growing,
+    /// jittered delay (at most the refresh interval).
+    async fn refresh(&mut self) -> Option<Instant> {
+        let interval = self.ctx.config.shard_refresh_interval;
         match self.list().await {
-            Ok(shards) => self.merge(shards),
+            Ok(shards) => {
+                self.listing_failures = 0;
+                self.listed(shards);
+                Some(Instant::now() + interval)
+            }
+            Err(err) if matches!(err, Error::StreamNotFound { .. }) => {
+                self.ctx.report(ConsumeError::Stream {
+                    stream: self.ctx.client.stream().to_string(),
+                    source: err,
+                });
+                None
+            }
             Err(err) => {
-                if !self.listing_failed(err, 1) {
-                    self.readers_cancel.cancel();
-                    return false;
+                self.listing_failures += 1;
+                let stream = self.ctx.client.stream().to_string();
+                if self.listing_failures == 1 && !err.is_retryable() {
+                    // Tell the application once per outage (e.g. an expired token); reading
+                    // goes on with the shards known.
+                    self.ctx.report(ConsumeError::Stream {
+                        stream,
+                        source: err,
+                    });
+                } else {
+                    self.ctx.labels.consumer_error("", "list_shards");
+                    tracing::warn!(stream = %stream, error = %err, failures = self.listing_failures,
+                        "listing shards failed; keeping the shards known and retrying");
                 }
+                let delay = self.ctx.config.jittered_backoff(self.listing_failures);
+                Some(Instant::now() + delay.min(interval))
             }
         }
-        true
     }
 
-    /// Adds newly seen shards and updates known ones.
-    fn merge(&mut self, mut shards: Vec<Shard>) {
+    /// Feeds a full listing to the table; forgets the shards gone from it.
+    fn listed(&mut self, mut shards: Vec<Shard>) {
         if let Some(only) = &self.ctx.config.only_shards {
             shards.retain(|shard| only.contains(&shard.shard_id));
         }
-        let mut new_children = false;
-        for shard in shards {
-            self.states
-                .entry(shard.shard_id.clone())
-                .or_insert(ShardState::Waiting);
-            match self.shards.get_mut(&shard.shard_id) {
-                // ChildShards gives no sequence range; the listing does.
-                Some(known) => *known = shard,
-                None => {
-                    new_children |= shard.parent_shard_id.is_some();
-                    self.shards.insert(shard.shard_id.clone(), shard);
-                }
-            }
+        let merged = self.table.listed(shards);
+        for shard_id in &merged.pruned {
+            tracing::debug!(shard = %shard_id, "shard left the listing; forgotten");
+            self.ctx.labels.forget_consumer_shard(shard_id);
         }
-        self.topology = Topology::build(self.shards.values());
-        self.ctx.status.set_shards(&self.shards, &self.topology);
-        let open = self.shards.values().filter(|s| s.is_open()).count();
+        self.ctx.status.forget(&merged.pruned);
+        self.publish_shards(merged.new_children);
+    }
+
+    /// Shows the known shards in the status and the shard gauges.
+    fn publish_shards(&self, new_children: bool) {
+        let shards = self.table.shards();
+        self.ctx.status.set_shards(&shards, self.table.topology());
+        let open = shards.values().filter(|s| s.is_open()).count();
         self.ctx
             .labels
-            .shards(open, self.shards.len() - open, new_children);
+            .shards(open, shards.len() - open, new_children);
     }
 
-    /// Starts shards that may start until this worker holds its share.
-    async fn schedule(&mut self) {
-        let candidates: Vec<String> = self
-            .states
-            .iter()
-            .filter(|(_, s)| matches!(s, ShardState::Waiting))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for shard_id in candidates {
-            if self.held() >= self.target {
-                return;
-            }
-            if self.can_start(&shard_id) {
-                self.start(&shard_id).await;
-            }
-        }
-    }
-
-    /// Every parent of the shard was read to its end, here or by another worker.
-    fn can_start(&self, shard_id: &str) -> bool {
-        let states = &self.states;
-        let ended = |id: &str| states.get(id).is_some_and(ShardState::ended);
-        self.topology.can_start(shard_id, ended)
-    }
-
-    async fn start(&mut self, shard_id: &str) {
+    /// Starts a reader for a claimed shard.
+    fn start_reader(&mut self, lease: Lease, sent: Instant, start: StartAt) {
         let ctx = &self.ctx;
-        let latest_start =
-            ctx.config.iterator_type == IteratorType::Latest && self.initial.contains(shard_id);
-        if latest_start && self.shards.get(shard_id).is_some_and(|s| !s.is_open()) {
-            // Closed before a LATEST start: nothing in it is new.
-            self.finish(shard_id);
-            return;
-        }
-        let sent = Instant::now();
-        let claim = ctx
-            .store
-            .claim(&ctx.stream_name, shard_id, &ctx.worker)
-            .await;
-        let (lease, progress) = match claim {
-            Ok(Claim::Acquired { lease, progress }) => (lease, progress),
-            Ok(Claim::Finished) => return self.finish(shard_id),
-            Ok(Claim::HeldBy { owner }) => {
-                tracing::debug!(shard = shard_id, %owner, "shard held by another worker");
-                return;
-            }
-            Err(source) if source.is_retryable() => {
-                // The store is down or busy: the claim is tried again at the next heartbeat.
-                ctx.labels.consumer_error(shard_id, "checkpoint");
-                tracing::warn!(shard = shard_id, error = %source, "claiming the lease failed");
-                return;
-            }
-            Err(source) => {
-                return ctx.report(ConsumeError::Checkpoint {
-                    shard_id: shard_id.to_owned(),
-                    source,
-                });
-            }
-        };
-        let start_sequence = ctx.config.start_sequences.get(shard_id).cloned();
-        let start = match (progress, ctx.config.iterator_type, start_sequence) {
-            (Progress::ShardEnd, _, _) => return self.finish(shard_id),
-            (Progress::At(position), _, _) => StartAt::Resume(position),
-            (Progress::None, _, Some(sequence)) => StartAt::AtSequence(sequence),
-            (Progress::None, IteratorType::Latest, None) if latest_start => StartAt::Latest,
-            (Progress::None, IteratorType::AtTimestamp, None) => match ctx.config.timestamp {
-                Some(at) => StartAt::AtTimestamp(at),
-                None => StartAt::TrimHorizon,
-            },
-            // Children of shards read here start at their beginning: nothing may be skipped.
-            (Progress::None, _, None) => StartAt::TrimHorizon,
-        };
+        let shard_id = lease.shard_id.clone();
         let written = match &start {
             StartAt::Resume(position) => Some(position.clone()),
             _ => None,
         };
+        let session = lease_timing(ctx).session_timeout;
         let acks = Arc::new(ShardAcks::new(
             AckTracker::resuming(written.clone()),
             self.wake.clone(),
             ctx.config.checkpoint_every,
-            sent + ctx.store.timing().session_timeout,
+            sent + session,
         ));
         let cancel = self.readers_cancel.child_token();
-        let shard: Arc<str> = Arc::from(shard_id);
         let reader = ShardReader::new(
             ctx.clone(),
-            shard.clone(),
+            shard_id.clone(),
             acks.clone(),
             cancel.clone(),
             start,
         );
-        ctx.status.shard(shard_id, |s| {
+        let token = lease.token;
+        let handle = Reader { acks, cancel };
+        if !self.table.reading(&shard_id, lease, sent, handle) {
+            return; // not being claimed any more (cannot happen between claim and start)
+        }
+        ctx.status.shard(&shard_id, |s| {
             s.allocated = true;
+            s.stopped = false;
             s.last_checkpoint = written;
         });
-        tracing::debug!(shard = shard_id, "starting shard reader");
-        self.awaiting_iterator.insert(shard.clone());
+        tracing::debug!(shard = %shard_id, "starting shard reader");
+        self.awaiting_iterator.insert(shard_id.clone());
         let iterators = self.iterators.0.clone();
-        let name = shard.clone();
+        let name = shard_id.clone();
         self.tasks.spawn(async move {
-            let outcome = reader
-                .run(move || {
-                    let _ = iterators.send(name);
-                })
-                .await;
-            (shard, outcome)
+            let run = reader.run(move || {
+                let _ = iterators.send(name);
+            });
+            let end = match AssertUnwindSafe(run).catch_unwind().await {
+                Ok(ReaderOutcome::Ended { children }) => ReaderEnd::Ended { children },
+                Ok(ReaderOutcome::Stopped) => ReaderEnd::Stopped,
+                Ok(ReaderOutcome::Gone) => ReaderEnd::Gone,
+                Ok(ReaderOutcome::Cancelled) => ReaderEnd::Cancelled,
+                Err(payload) => ReaderEnd::Panicked(panic_message(&*payload)),
+            };
+            (shard_id, token, end)
         });
-        self.states.insert(
-            shard_id.to_owned(),
-            ShardState::Running(Owned {
-                lease,
-                acks,
-                cancel,
-            }),
-        );
-        self.ctx.labels.lease_taken(self.held());
+        self.ctx.labels.lease_taken(self.table.working());
     }
 
-    fn finish(&mut self, shard_id: &str) {
-        self.states
-            .insert(shard_id.to_owned(), ShardState::Finished);
+    /// Marks a shard finished (read to its end, here or elsewhere) in the status.
+    fn show_finished(&self, shard_id: &str) {
         self.ctx.status.shard(shard_id, |s| {
             s.finished = true;
             s.allocated = false;
         });
     }
 
-    fn on_reader_end(&mut self, shard_id: &str, outcome: ReaderOutcome) {
-        self.awaiting_iterator.remove(shard_id);
+    fn on_reader_end(&mut self, (shard_id, token, end): ReaderResult) {
+        self.awaiting_iterator.remove(&shard_id);
         self.check_ready();
-        let Some(state) = self.states.remove(shard_id) else {
-            return;
+        let panic = match &end {
+            ReaderEnd::Panicked(message) => Some(message.clone()),
+            _ => None,
         };
-        let state = match (state, outcome) {
-            (ShardState::Running(owned), ReaderOutcome::Ended { children }) => {
-                tracing::info!(
-                    shard = shard_id,
-                    children = children.len(),
-                    "shard read to its end"
-                );
-                let unknown: Vec<Shard> = children
-                    .into_iter()
-                    .filter(|c| !self.shards.contains_key(&c.shard_id))
-                    .collect();
-                self.states
-                    .insert(shard_id.to_owned(), ShardState::Draining(owned));
-                if !unknown.is_empty() {
-                    self.merge(unknown);
+        let ended = matches!(end, ReaderEnd::Ended { .. });
+        match self
+            .table
+            .reader_ended(&shard_id, token, end, Instant::now())
+        {
+            Applied::Nothing => {}
+            Applied::Changed { new_children } => {
+                if ended || new_children {
+                    tracing::info!(shard = %shard_id, "shard read to its end");
+                    self.publish_shards(new_children);
                 }
-                return;
             }
-            (ShardState::Running(owned), ReaderOutcome::Stopped) => ShardState::Stopped(owned),
-            (state, _) => state,
-        };
-        self.states.insert(shard_id.to_owned(), state);
+            Applied::GivingUp => {
+                if let Some(held) = self.table.held(&shard_id) {
+                    held.handle.stop();
+                }
+                self.ctx.status.shard(&shard_id, |s| {
+                    s.stopped = true;
+                    s.has_iterator = false;
+                });
+                self.ctx.report(ConsumeError::ReaderPanicked {
+                    shard_id: shard_id.to_string(),
+                    message: panic.unwrap_or_default(),
+                });
+            }
+        }
+        if self.table.phase(&shard_id) == Some(Phase::Draining) {
+            // Nothing of it is pending maybe: finish it at the next checkpoint round.
+            self.wake.notify_one();
+        }
     }
 
     fn check_ready(&self) {
@@ -447,137 +401,13 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 
-    /// Writes every shard's acknowledged prefix and finishes drained shards, unless the store
-    /// failed lately and its backoff has not passed.
-    async fn flush_checkpoints(&mut self) {
-        if self.store_backoff.ready(Instant::now()) {
-            self.write_checkpoints().await;
-        }
-    }
-
-    /// Writes every shard's acknowledged prefix (see [`together`]); finishes drained and
-    /// handed-off shards.
-    async fn write_checkpoints(&mut self) {
-        let mut pending = Vec::new();
-        for (shard_id, state) in &self.states {
-            let Some(owned) = state.owned() else {
-                continue;
-            };
-            let (to_write, outstanding) = {
-                let tracker = owned.acks.lock();
-                (tracker.to_write().cloned(), tracker.outstanding())
-            };
-            self.ctx.status.shard(shard_id, |s| s.unacked = outstanding);
-            self.ctx.labels.consumer_lag(shard_id, outstanding);
-            let handle = (owned.lease.clone(), owned.acks.clone());
-            pending.push((shard_id.clone(), handle, to_write, outstanding));
-        }
-        let store = self.ctx.store.clone();
-        let results = together(
-            pending
-                .iter()
-                .map(|(shard_id, (lease, _), to_write, _)| {
-                    let (store, labels) = (&store, &self.ctx.labels);
-                    async move {
-                        match to_write {
-                            Some(position) => {
-                                let write = store.checkpoint(lease, position);
-                                Some(labels.timed_checkpoint(shard_id, write).await)
-                            }
-                            None => None,
-                        }
-                    }
-                })
-                .collect(),
-        )
-        .await;
-        let mut outcomes = Vec::new();
-        for ((shard_id, (lease, acks), to_write, outstanding), result) in
-            pending.into_iter().zip(results)
-        {
-            if let (Some(position), Some(result)) = (to_write, result) {
-                let written = self.checkpoint_written(&shard_id, &acks, position, result);
-                outcomes.push(written);
-                if written != Written::Done {
-                    continue;
-                }
-            }
-            match self.states.get(&shard_id) {
-                Some(ShardState::Draining(_)) if outstanding == 0 => {
-                    outcomes.push(self.end_shard(&shard_id, &lease).await);
-                }
-                Some(ShardState::HandingOff(owned, until))
-                    if owned.acks.all_handed_out_acked() || Instant::now() >= *until =>
-                {
-                    outcomes.push(self.finish_hand_off(&shard_id, &lease, &acks).await);
-                }
-                _ => {}
-            }
-        }
-        self.store_answered(&outcomes);
-    }
-
-    /// Backs checkpoint writes off while the store fails; a write that went through ends that.
-    fn store_answered(&mut self, outcomes: &[Written]) {
-        if outcomes.contains(&Written::StoreFailed) {
-            let config = &self.ctx.config;
-            // At least one attempt per heartbeat, whatever expo_backoff_limit says.
-            let cap = self.ctx.store.timing().heartbeat_frequency;
-            self.store_backoff
-                .failed(Instant::now(), |n| config.jittered_backoff(n).min(cap));
-        } else if outcomes.contains(&Written::Done) {
-            self.store_backoff.succeeded();
-        }
-    }
-
-    /// Notes the store's answer to a checkpoint of `position`.
-    fn checkpoint_written(
-        &mut self,
-        shard_id: &str,
-        acks: &ShardAcks,
-        position: Position,
-        result: Result<(), CheckpointError>,
-    ) -> Written {
-        match result {
-            Ok(()) => {
-                self.ctx.labels.checkpoint(shard_id, true);
-                acks.lock().written(position.clone());
-                self.ctx
-                    .status
-                    .shard(shard_id, |s| s.last_checkpoint = Some(position));
-                Written::Done
-            }
-            Err(err) => {
-                self.ctx.labels.checkpoint(shard_id, false);
-                self.store_failed(shard_id, err)
-            }
-        }
-    }
-
-    /// Writes one checkpoint.
-    async fn write_checkpoint(
-        &mut self,
-        shard_id: &str,
-        lease: &Lease,
-        acks: &ShardAcks,
-        position: Position,
-    ) -> Written {
-        let write = self.ctx.store.checkpoint(lease, &position);
-        let result = self.ctx.labels.timed_checkpoint(shard_id, write).await;
-        self.checkpoint_written(shard_id, acks, position, result)
-    }
-
-    async fn end_shard(&mut self, shard_id: &str, lease: &Lease) -> Written {
-        let result = match self.ctx.store.mark_shard_end(lease).await {
-            Ok(()) => self.ctx.store.release(lease).await,
-            Err(err) => Err(err),
-        };
-        match result {
-            Ok(()) => {
-                self.finish(shard_id);
-                Written::Done
-            }
-            Err(err) => self.store_failed(shard_id, err),
+    /// The stream was deleted: the consumer ends through the shutdown path (final checkpoints,
+    /// leases released, the group left), after the error item that says why.
+    async fn end_stream_gone(&mut self) {
+        let grace = lease_timing(&self.ctx).heartbeat / 2;
+        let report = self.shutdown(grace).await;
+        for error in report.errors {
+            self.ctx.report(error);
         }
     }
 
@@ -587,17 +417,16 @@ impl<P: Processor> Supervisor<P> {
         let until = Instant::now() + deadline;
         self.readers_cancel.cancel();
         while let Some(joined) = self.tasks.join_next().await {
-            if let Ok((shard_id, outcome)) = joined {
-                self.on_reader_end(&shard_id, outcome);
+            if let Ok(result) = joined {
+                self.on_reader_end(result);
             }
         }
         loop {
             self.flush_checkpoints().await;
             let all_acked = self
-                .states
-                .values()
-                .filter_map(ShardState::owned)
-                .all(|o| o.acks.all_handed_out_acked());
+                .table
+                .leases()
+                .all(|(_, _, held)| held.handle.acks.all_handed_out_acked());
             if all_acked || Instant::now() >= until {
                 break;
             }
@@ -606,17 +435,17 @@ impl<P: Processor> Supervisor<P> {
         // The last chance to write them: not held back by an earlier failure.
         self.write_checkpoints().await;
         let mut report = ShutdownReport::default();
-        let owned: Vec<(String, Lease, Arc<ShardAcks>)> = self
-            .states
-            .iter()
-            .filter_map(|(id, s)| {
-                s.owned()
-                    .map(|o| (id.clone(), o.lease.clone(), o.acks.clone()))
-            })
-            .collect();
-        for (shard_id, lease, acks) in owned {
-            report.unacked_records += acks.unacked_handed_out();
-            match self.ctx.store.release(&lease).await {
+        let held = self.table.take_all();
+        let store = self.ctx.store.clone();
+        let answers = together(
+            held.iter()
+                .map(|(_, held)| store.release(&held.lease))
+                .collect(),
+        )
+        .await;
+        for ((shard_id, held), answer) in held.into_iter().zip(answers) {
+            report.unacked_records += held.handle.acks.unacked_handed_out();
+            match answer {
                 Ok(()) => report.leases_released += 1,
                 Err(source) => report
                     .errors
@@ -628,11 +457,7 @@ impl<P: Processor> Supervisor<P> {
         if let Err(err) = ctx.store.leave(&ctx.stream_name, &ctx.worker).await {
             tracing::warn!(error = %err, "leaving the group failed; it expires with the session");
         }
-        report.shards_finished = self
-            .states
-            .values()
-            .filter(|s| matches!(s, ShardState::Finished))
-            .count();
+        report.shards_finished = self.table.count_phase(Phase::Ended);
         report
     }
 }
@@ -654,4 +479,10 @@ fn interval(period: Duration) -> tokio::time::Interval {
     let mut interval = tokio::time::interval_at(Instant::now() + period, period);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     interval
+}
+
+/// The position a shard's checkpoint would move to now, and its unacknowledged records.
+fn ack_state(acks: &ShardAcks) -> (Option<Position>, usize) {
+    let tracker = acks.lock();
+    (tracker.to_write().cloned(), tracker.outstanding())
 }

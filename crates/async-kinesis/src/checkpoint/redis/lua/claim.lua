@@ -1,7 +1,9 @@
 -- Claim. KEYS: shard entry, lease, shard index. ARGV: shard id, worker,
 -- session timeout in ms.
--- Replies {'finished'} | {'held', owner} | {'acquired', token, sequence, sub_sequence}.
-local state = redis.call('HMGET', KEYS[1], 'owner', 'ended', 'sequence', 'sub_sequence')
+-- Replies {'finished'} | {'held', owner} |
+-- {'acquired', token, sequence, sub_sequence, start_timestamp_ns, start_sequence}.
+local state = redis.call('HMGET', KEYS[1], 'owner', 'ended', 'sequence', 'sub_sequence',
+  'start_timestamp_ns', 'start_sequence')
 if state[2] == '1' then
   return {'finished'}
 end
@@ -13,4 +15,4 @@ local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
 redis.call('HSET', KEYS[1], 'owner', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
-return {'acquired', token, state[3], state[4]}
+return {'acquired', token, state[3], state[4], state[5], state[6]}

@@ -1,7 +1,9 @@
 -- Shared by every script of the Redis checkpoint store (prepended to each).
 --
 -- Hash fields of a shard entry: owner (absent when released), token, sequence,
--- sub_sequence (absent for a whole record), ended ("1" after SHARD_END).
+-- sub_sequence (absent for a whole record), ended ("1" after SHARD_END),
+-- start_timestamp_ns or start_sequence (where reading started, before the
+-- first checkpoint).
 
 -- Compares two non-negative decimal integers of any length: -1, 0 or 1.
 -- Leading zeros are ignored; equal lengths compare digit by digit (byte

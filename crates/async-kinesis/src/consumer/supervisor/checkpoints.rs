@@ -1,0 +1,168 @@
+//! Checkpoints of a running supervisor: every held shard's acknowledged prefix written
+//! together, and the leases the table says to finish (drained shards' SHARD_END, handed-off
+//! shards' final checkpoint and release).
+
+use tokio::time::Instant;
+
+use super::table::Due;
+use super::{Supervisor, Written, ack_state, lease_timing, together};
+use crate::checkpoint::{CheckpointError, FencingToken, Lease, Position};
+use crate::consumer::ack::ShardAcks;
+use crate::processor::Processor;
+
+impl<P: Processor> Supervisor<P> {
+    /// Writes every shard's acknowledged prefix and finishes what is due, unless the store
+    /// failed lately and its backoff has not passed.
+    pub(super) async fn flush_checkpoints(&mut self) {
+        if self.store_backoff.ready(Instant::now()) {
+            self.write_checkpoints().await;
+        }
+    }
+
+    /// Writes every shard's acknowledged prefix (see [`together`]); finishes drained and
+    /// handed-off shards.
+    pub(super) async fn write_checkpoints(&mut self) {
+        let mut pending = Vec::new();
+        for (shard_id, _, held) in self.table.leases() {
+            let (to_write, outstanding) = ack_state(&held.handle.acks);
+            self.ctx.status.shard(shard_id, |s| s.unacked = outstanding);
+            self.ctx.labels.consumer_lag(shard_id, outstanding);
+            if let Some(position) = to_write {
+                pending.push((
+                    shard_id.to_owned(),
+                    held.lease.clone(),
+                    held.handle.acks.clone(),
+                    position,
+                ));
+            }
+        }
+        let store = self.ctx.store.clone();
+        let results = together(
+            pending
+                .iter()
+                .map(|(shard_id, lease, _, position)| {
+                    let (store, labels) = (&store, &self.ctx.labels);
+                    async move {
+                        let write = store.checkpoint(lease, position);
+                        labels.timed_checkpoint(shard_id, write).await
+                    }
+                })
+                .collect(),
+        )
+        .await;
+        let mut outcomes = Vec::new();
+        for ((shard_id, lease, acks, position), result) in pending.into_iter().zip(results) {
+            outcomes.push(self.checkpoint_written(&shard_id, lease.token, &acks, position, result));
+        }
+        let due = self.table.due(
+            Instant::now(),
+            |reader| reader.acks.lock().outstanding(),
+            |reader| reader.acks.all_handed_out_acked(),
+        );
+        for due in due {
+            outcomes.push(self.finish_lease(due).await);
+        }
+        self.store_answered(&outcomes);
+    }
+
+    /// Finishes a lease the table says is due.
+    async fn finish_lease(&mut self, due: Due) -> Written {
+        let (shard_id, release) = match due {
+            Due::ShardEnd(id) => (id, false),
+            Due::Release(id) => (id, true),
+        };
+        let Some(held) = self.table.held(&shard_id) else {
+            return Written::Done;
+        };
+        let (lease, acks) = (held.lease.clone(), held.handle.acks.clone());
+        if release {
+            self.finish_hand_off(&shard_id, &lease, &acks).await
+        } else {
+            self.end_shard(&shard_id, &lease).await
+        }
+    }
+
+    /// Backs checkpoint writes off while the store fails; a write that went through ends that.
+    fn store_answered(&mut self, outcomes: &[Written]) {
+        if outcomes.contains(&Written::StoreFailed) {
+            let config = &self.ctx.config;
+            // At least one attempt per heartbeat, whatever expo_backoff_limit says.
+            let cap = lease_timing(&self.ctx).heartbeat;
+            self.store_backoff
+                .failed(Instant::now(), |n| config.jittered_backoff(n).min(cap));
+        } else if outcomes.contains(&Written::Done) {
+            self.store_backoff.succeeded();
+        }
+    }
+
+    /// Notes the store's answer to a checkpoint of `position` under lease `token`.
+    fn checkpoint_written(
+        &mut self,
+        shard_id: &str,
+        token: FencingToken,
+        acks: &ShardAcks,
+        position: Position,
+        result: Result<(), CheckpointError>,
+    ) -> Written {
+        match result {
+            Ok(()) => {
+                self.ctx.labels.checkpoint(shard_id, true);
+                acks.lock().written(position.clone());
+                self.ctx
+                    .status
+                    .shard(shard_id, |s| s.last_checkpoint = Some(position));
+                Written::Done
+            }
+            Err(err) => {
+                self.ctx.labels.checkpoint(shard_id, false);
+                self.store_failed(shard_id, token, err)
+            }
+        }
+    }
+
+    /// Writes a handed-off shard's final checkpoint (nothing more is handed out, so the
+    /// acknowledged prefix is final unless the grace period ran out) and releases its lease.
+    async fn finish_hand_off(
+        &mut self,
+        shard_id: &str,
+        lease: &Lease,
+        acks: &ShardAcks,
+    ) -> Written {
+        let last = acks.lock().to_write().cloned();
+        if let Some(position) = last {
+            let write = self.ctx.store.checkpoint(lease, &position);
+            let result = self.ctx.labels.timed_checkpoint(shard_id, write).await;
+            let written = self.checkpoint_written(shard_id, lease.token, acks, position, result);
+            if written != Written::Done {
+                return written;
+            }
+        }
+        match self.ctx.store.release(lease).await {
+            Ok(()) | Err(CheckpointError::NotOwned { .. }) => {
+                if self.table.released(shard_id, lease.token).is_some() {
+                    tracing::debug!(shard = shard_id, "lease handed off");
+                    self.ctx.status.shard(shard_id, |s| s.allocated = false);
+                    self.ctx.labels.lease_handed_off(self.table.working());
+                }
+                Written::Done
+            }
+            Err(err) => self.store_failed(shard_id, lease.token, err),
+        }
+    }
+
+    /// Records SHARD_END of a drained shard and releases its lease.
+    async fn end_shard(&mut self, shard_id: &str, lease: &Lease) -> Written {
+        let result = match self.ctx.store.mark_shard_end(lease).await {
+            Ok(()) => self.ctx.store.release(lease).await,
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(()) => {
+                self.table.shard_ended(shard_id, lease.token);
+                self.show_finished(shard_id);
+                Written::Done
+            }
+            Err(err) => self.store_failed(shard_id, lease.token, err),
+        }
+    }
+}

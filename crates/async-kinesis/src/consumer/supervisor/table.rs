@@ -1,0 +1,722 @@
+//! The shard table: every known shard's state in this worker and the rules that move it. Pure:
+//! no I/O and no clock (the time is passed in), so every transition is unit-tested.
+//!
+//! ```text
+//!            claim sent           claim acquired           read to its end
+//!  Waiting ─────────────▶ Claiming ─────────────▶ Reading ─────────────▶ Draining ──▶ Ended
+//!     ▲  ◀── refused / failed ──┘                 │  │  │  (or a closed shard that is gone)
+//!     │                                           │  │  └─ read error ─▶ Stopped
+//!     │◀──────── released ◀── HandingOff ◀── above the share (also from Stopped)
+//!     │◀──────── lost / expiring (any state holding a lease)
+//!     └───────── GivenUp ◀── released ◀── HandingOff ◀── the reader panicked
+//! ```
+//!
+//! A shard may start once every parent still listed has ended (both parents of a merge); a
+//! parent that left the listing (trimmed after the retention period) does not block. Each
+//! reader is tagged with its lease's fencing token: an outcome carrying another token is of an
+//! earlier reader of the shard and changes nothing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::super::balance;
+use super::super::topology::Topology;
+use crate::checkpoint::{FencingToken, Lease, WorkerId};
+use crate::shard::Shard;
+
+/// The lease timing the table reasons with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    /// A lease not renewed for this long may be taken by another worker.
+    pub(crate) session_timeout: Duration,
+    /// How often leases are renewed.
+    pub(crate) heartbeat: Duration,
+}
+
+impl Timing {
+    /// How long a handed-off shard's records already handed out get to be acknowledged.
+    fn hand_off_grace(self) -> Duration {
+        self.heartbeat / 2
+    }
+
+    /// A shard no worker claimed for this long, while readable, is claimed even above this
+    /// worker's share: some worker cannot read it (it gave it up), and every share is full.
+    fn unclaimed_too_long(self) -> Duration {
+        self.session_timeout + self.heartbeat * 2
+    }
+}
+
+/// A lease held by this worker, with the handle of its reader (`R`: opaque to the table).
+#[derive(Debug)]
+pub(crate) struct Held<R> {
+    pub(crate) lease: Lease,
+    /// Until when the lease is surely ours: one session timeout after the last successful
+    /// claim or renewal was sent.
+    pub(crate) until: Instant,
+    pub(crate) handle: R,
+}
+
+/// What follows once a handed-off lease is released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterRelease {
+    /// Claimable again (by any worker, this one included).
+    Wait,
+    /// Never claimed again by this worker: its reader panicked here.
+    GiveUp,
+}
+
+/// Where a shard stands in this worker.
+#[derive(Debug)]
+pub(crate) enum State<R> {
+    /// Not read here: parents not ended, not claimed yet, or held by another worker.
+    Waiting,
+    /// A claim is on its way to the store.
+    Claiming { extra: bool },
+    /// Read here.
+    Reading(Held<R>),
+    /// Read to its end here; its records are being acknowledged before SHARD_END is recorded.
+    Draining(Held<R>),
+    /// Nothing more is read or handed out; once the records handed out are acknowledged (or
+    /// the instant passed) the checkpoint is written and the lease released.
+    HandingOff(Held<R>, Instant, AfterRelease),
+    /// Stopped by an error (reported); its acknowledged records are still checkpointed.
+    Stopped(Held<R>),
+    /// Read to its end (here or elsewhere), or nothing to read in it.
+    Ended,
+    /// Given up after its reader panicked; its lease was released for another worker.
+    GivenUp,
+}
+
+/// The kind of a [`State`], for matching without the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Waiting,
+    Claiming,
+    Reading,
+    Draining,
+    HandingOff,
+    Stopped,
+    Ended,
+    GivenUp,
+}
+
+impl<R> State<R> {
+    fn phase(&self) -> Phase {
+        match self {
+            Self::Waiting => Phase::Waiting,
+            Self::Claiming { .. } => Phase::Claiming,
+            Self::Reading(_) => Phase::Reading,
+            Self::Draining(_) => Phase::Draining,
+            Self::HandingOff(..) => Phase::HandingOff,
+            Self::Stopped(_) => Phase::Stopped,
+            Self::Ended => Phase::Ended,
+            Self::GivenUp => Phase::GivenUp,
+        }
+    }
+
+    fn held(&self) -> Option<&Held<R>> {
+        match self {
+            Self::Reading(h) | Self::Draining(h) | Self::Stopped(h) | Self::HandingOff(h, ..) => {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+
+    fn held_mut(&mut self) -> Option<&mut Held<R>> {
+        match self {
+            Self::Reading(h) | Self::Draining(h) | Self::Stopped(h) | Self::HandingOff(h, ..) => {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+
+    fn into_held(self) -> Option<Held<R>> {
+        match self {
+            Self::Reading(h) | Self::Draining(h) | Self::Stopped(h) | Self::HandingOff(h, ..) => {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Phase {
+    /// Read to its end, here or elsewhere: its children may go.
+    pub(crate) fn ended(self) -> bool {
+        matches!(self, Self::Draining | Self::Ended)
+    }
+
+    /// Counts as this worker's work toward its share.
+    fn works(self) -> bool {
+        matches!(self, Self::Reading | Self::Stopped)
+    }
+}
+
+/// How a reader ended, as the table needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReaderEnd {
+    /// Read to its end; the children the service named (not necessarily listed yet).
+    Ended { children: Vec<Shard> },
+    /// Stopped by an error that was reported.
+    Stopped,
+    /// The shard's records answer ResourceNotFound (reported).
+    Gone,
+    /// The reader panicked, with this message.
+    Panicked(String),
+    /// Told to stop.
+    Cancelled,
+}
+
+/// What applying a reader's outcome did.
+#[derive(Debug)]
+pub(crate) enum Applied {
+    /// Stale (another reader's lease) or nothing to change.
+    Nothing,
+    /// The shard's state changed; `new_children` when its end announced unknown shards.
+    Changed { new_children: bool },
+    /// The reader panicked: the lease is being handed off, never to be claimed here again.
+    GivingUp,
+}
+
+/// A lease to finish now, as [`ShardTable::due`] finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// Drained: record SHARD_END and release.
+    ShardEnd(String),
+    /// Handed off: write the final checkpoint and release.
+    Release(String),
+}
+
+/// What a listing changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Merged {
+    /// Shards with parents appeared.
+    pub(crate) new_children: bool,
+    /// Shards gone from the listing and forgotten.
+    pub(crate) pruned: Vec<String>,
+}
+
+/// One shard's entry as the store lists it, for [`ShardTable::observe_group`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GroupEntry {
+    pub(crate) shard_id: String,
+    pub(crate) owner: Option<WorkerId>,
+    pub(crate) finished: bool,
+}
+
+struct Entry<R> {
+    shard: Shard,
+    state: State<R>,
+    /// Since when no worker is known to hold it (while waiting here).
+    unclaimed_since: Option<Instant>,
+}
+
+/// Every known shard of the stream and its state in this worker.
+pub(crate) struct ShardTable<R> {
+    entries: BTreeMap<String, Entry<R>>,
+    topology: Topology,
+    timing: Timing,
+    /// This worker's fair share, from the last balance (`usize::MAX` before the first).
+    target: usize,
+    /// `max_shard_consumers`: never more readers than this.
+    max_readers: Option<usize>,
+}
+
+impl<R> ShardTable<R> {
+    pub(crate) fn new(timing: Timing, max_readers: Option<usize>) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            topology: Topology::default(),
+            timing,
+            target: max_readers.unwrap_or(usize::MAX),
+            max_readers,
+        }
+    }
+
+    // --- facts -----------------------------------------------------------------------------
+
+    pub(crate) fn phase(&self, shard_id: &str) -> Option<Phase> {
+        self.entries.get(shard_id).map(|e| e.state.phase())
+    }
+
+    pub(crate) fn held(&self, shard_id: &str) -> Option<&Held<R>> {
+        self.entries.get(shard_id).and_then(|e| e.state.held())
+    }
+
+    /// Every lease held here: shard, phase, lease.
+    pub(crate) fn leases(&self) -> impl Iterator<Item = (&str, Phase, &Held<R>)> {
+        self.entries
+            .iter()
+            .filter_map(|(id, e)| e.state.held().map(|h| (id.as_str(), e.state.phase(), h)))
+    }
+
+    pub(crate) fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The known shards, by id.
+    pub(crate) fn shards(&self) -> BTreeMap<String, Shard> {
+        self.entries
+            .iter()
+            .map(|(id, e)| (id.clone(), e.shard.clone()))
+            .collect()
+    }
+
+    pub(crate) fn shard(&self, shard_id: &str) -> Option<&Shard> {
+        self.entries.get(shard_id).map(|e| &e.shard)
+    }
+
+    /// Leases held for reading (what the `consumer_leases_held` gauge shows).
+    pub(crate) fn working(&self) -> usize {
+        self.count(|e| e.state.phase().works())
+    }
+
+    /// This worker's share, from the last balance.
+    pub(crate) fn target(&self) -> usize {
+        self.target
+    }
+
+    pub(crate) fn count_phase(&self, phase: Phase) -> usize {
+        self.count(|e| e.state.phase() == phase)
+    }
+
+    /// Below its share (or allowed more readers): worth looking for free leases.
+    pub(crate) fn wants_more(&self) -> bool {
+        self.share_used() < self.target
+    }
+
+    fn count(&self, f: impl Fn(&Entry<R>) -> bool) -> usize {
+        self.entries.values().filter(|e| f(e)).count()
+    }
+
+    /// Work counted toward the share: leases read here and claims on their way (not those
+    /// going out as extras).
+    fn share_used(&self) -> usize {
+        self.count(|e| match &e.state {
+            State::Claiming { extra } => !extra,
+            State::Reading(_) | State::Stopped(_) => true,
+            _ => false,
+        })
+    }
+
+    /// Readers and claims of any kind (bounded by `max_readers`).
+    fn readers(&self) -> usize {
+        self.count(|e| matches!(e.state, State::Claiming { .. }) || e.state.phase().works())
+    }
+
+    /// Whether every listed parent of the shard ended.
+    pub(crate) fn can_start(&self, shard_id: &str) -> bool {
+        let ended = |id: &str| self.phase(id).is_some_and(Phase::ended);
+        self.topology.can_start(shard_id, ended)
+    }
+
+    // --- listing ---------------------------------------------------------------------------
+
+    /// A full listing of the stream: adds new shards, updates known ones (the listing has the
+    /// sequence ranges ChildShards lacks) and forgets those gone from it that are not held.
+    pub(crate) fn listed(&mut self, shards: Vec<Shard>) -> Merged {
+        let present: HashSet<String> = shards.iter().map(|s| s.shard_id.clone()).collect();
+        let pruned: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(id, e)| !present.contains(*id) && e.state.held().is_none())
+            .filter(|(_, e)| !matches!(e.state, State::Claiming { .. }))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &pruned {
+            self.entries.remove(id);
+        }
+        let new_children = self.add(shards, true);
+        Merged {
+            new_children,
+            pruned,
+        }
+    }
+
+    /// Adds shards announced as children; `true` when any was unknown.
+    fn add(&mut self, shards: Vec<Shard>, update: bool) -> bool {
+        let mut new_children = false;
+        for shard in shards {
+            match self.entries.get_mut(&shard.shard_id) {
+                Some(entry) => {
+                    if update {
+                        entry.shard = shard;
+                    }
+                }
+                None => {
+                    new_children |= shard.parent_shard_id.is_some();
+                    self.entries.insert(
+                        shard.shard_id.clone(),
+                        Entry {
+                            shard,
+                            state: State::Waiting,
+                            unclaimed_since: None,
+                        },
+                    );
+                }
+            }
+        }
+        self.topology = Topology::build(self.entries.values().map(|e| &e.shard));
+        new_children
+    }
+
+    // --- the group -------------------------------------------------------------------------
+
+    /// The store's view of the group: shards finished elsewhere end here too; shards no worker
+    /// holds start their unclaimed clock.
+    pub(crate) fn observe_group(&mut self, leases: &[GroupEntry], me: &WorkerId, now: Instant) {
+        let mut held_elsewhere = HashSet::new();
+        for info in leases {
+            if info.owner.as_ref().is_some_and(|o| o != me) {
+                held_elsewhere.insert(info.shard_id.as_str());
+            }
+            if info.finished
+                && let Some(entry) = self.entries.get_mut(&info.shard_id)
+                && matches!(entry.state, State::Waiting | State::GivenUp)
+            {
+                entry.state = State::Ended;
+            }
+        }
+        for (id, entry) in &mut self.entries {
+            if !matches!(entry.state, State::Waiting) || held_elsewhere.contains(id.as_str()) {
+                entry.unclaimed_since = None;
+            } else {
+                entry.unclaimed_since.get_or_insert(now);
+            }
+        }
+    }
+
+    /// Recomputes this worker's share of the shards readable now among the `live` workers;
+    /// the shards to hand off (above the share) move to handing off, and are returned.
+    pub(crate) fn rebalance(
+        &mut self,
+        me: &WorkerId,
+        live: &[WorkerId],
+        now: Instant,
+    ) -> Vec<String> {
+        let available = self
+            .entries
+            .iter()
+            .filter(|(id, e)| {
+                matches!(
+                    e.state.phase(),
+                    Phase::Waiting
+                        | Phase::Claiming
+                        | Phase::Reading
+                        | Phase::Stopped
+                        | Phase::HandingOff
+                        | Phase::GivenUp
+                ) && self.can_start(id)
+            })
+            .count();
+        let share = balance::fair_share(me, live, available);
+        self.target = self.max_readers.map_or(share, |max| share.min(max));
+        let counted: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.state.phase().works())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let shed = balance::to_shed(&counted, self.target);
+        for id in &shed {
+            self.hand_off(id, now, AfterRelease::Wait);
+        }
+        shed
+    }
+
+    /// Stops reading a shard: nothing more of it is handed out; once its handed-out records
+    /// are acknowledged (or a grace period passed) its lease is released.
+    fn hand_off(&mut self, shard_id: &str, now: Instant, then: AfterRelease) -> bool {
+        let Some(entry) = self.entries.get_mut(shard_id) else {
+            return false;
+        };
+        let state = std::mem::replace(&mut entry.state, State::Waiting);
+        entry.state = match state {
+            State::Reading(h) | State::Stopped(h) | State::Draining(h) => {
+                State::HandingOff(h, now + self.timing.hand_off_grace(), then)
+            }
+            State::HandingOff(h, until, before) => {
+                let then = if then == AfterRelease::GiveUp {
+                    then
+                } else {
+                    before
+                };
+                State::HandingOff(h, until, then)
+            }
+            other => {
+                entry.state = other;
+                return false;
+            }
+        };
+        true
+    }
+
+    // --- claims ----------------------------------------------------------------------------
+
+    /// The shards to claim now, marked as claiming: waiting, readable, up to the share (and
+    /// `max_readers`). With `only_unclaimed`, only shards no other worker is known to hold.
+    /// Shards no worker claimed for too long are claimed even above the share (as extras).
+    pub(crate) fn next_claims(&mut self, now: Instant, only_unclaimed: bool) -> Vec<String> {
+        let max = self.max_readers.unwrap_or(usize::MAX);
+        let mut room = self.target.saturating_sub(self.share_used());
+        let mut readers = self.readers();
+        let waiting: Vec<(String, Option<Instant>)> = self
+            .entries
+            .iter()
+            .filter(|(id, e)| matches!(e.state, State::Waiting) && self.can_start(id))
+            .filter(|(_, e)| !only_unclaimed || e.unclaimed_since.is_some())
+            .map(|(id, e)| (id.clone(), e.unclaimed_since))
+            .collect();
+        let mut claims = Vec::new();
+        for (id, unclaimed_since) in waiting {
+            if readers >= max {
+                break;
+            }
+            let extra = if room > 0 {
+                room -= 1;
+                false
+            } else if unclaimed_since.is_some_and(|at| now >= at + self.timing.unclaimed_too_long())
+            {
+                true
+            } else {
+                continue;
+            };
+            readers += 1;
+            if let Some(entry) = self.entries.get_mut(&id) {
+                entry.state = State::Claiming { extra };
+            }
+            claims.push(id);
+        }
+        claims
+    }
+
+    /// The claim was refused (held by another worker) or failed: the shard waits again.
+    pub(crate) fn claim_failed(&mut self, shard_id: &str) {
+        if let Some(entry) = self.entries.get_mut(shard_id)
+            && matches!(entry.state, State::Claiming { .. })
+        {
+            entry.state = State::Waiting;
+            entry.unclaimed_since = None;
+        }
+    }
+
+    /// The store says the shard was read to its end (or there is nothing to read in it).
+    pub(crate) fn claim_finished(&mut self, shard_id: &str) {
+        if let Some(entry) = self.entries.get_mut(shard_id)
+            && matches!(entry.state, State::Claiming { .. } | State::Waiting)
+        {
+            entry.state = State::Ended;
+        }
+    }
+
+    /// The claim sent at `sent` was acquired and a reader started with `handle`.
+    /// `false` (and nothing changed) when the shard was not being claimed.
+    pub(crate) fn reading(
+        &mut self,
+        shard_id: &str,
+        lease: Lease,
+        sent: Instant,
+        handle: R,
+    ) -> bool {
+        let until = sent + self.timing.session_timeout;
+        match self.entries.get_mut(shard_id) {
+            Some(entry) => match entry.state {
+                State::Claiming { .. } => {
+                    // Held, an extra claim counts like any lease: above the share it is handed
+                    // off again (extras kept for good would leave a worker that comes back
+                    // after a stall without its share).
+                    entry.state = State::Reading(Held {
+                        lease,
+                        until,
+                        handle,
+                    });
+                    entry.unclaimed_since = None;
+                    true
+                }
+                _ => false,
+            },
+            None => false,
+        }
+    }
+
+    // --- readers ---------------------------------------------------------------------------
+
+    /// Applies how the reader of lease `token` ended. An outcome of an earlier lease's reader
+    /// is ignored: its shard may be read under a newer lease by now.
+    pub(crate) fn reader_ended(
+        &mut self,
+        shard_id: &str,
+        token: FencingToken,
+        end: ReaderEnd,
+        now: Instant,
+    ) -> Applied {
+        let closed = self.shard(shard_id).is_some_and(|s| !s.is_open());
+        let Some(entry) = self.entries.get_mut(shard_id) else {
+            return Applied::Nothing;
+        };
+        if entry.state.held().is_none_or(|h| h.lease.token != token) {
+            return Applied::Nothing;
+        }
+        let reading = matches!(entry.state, State::Reading(_));
+        match end {
+            ReaderEnd::Panicked(_) => {
+                self.hand_off(shard_id, now, AfterRelease::GiveUp);
+                Applied::GivingUp
+            }
+            ReaderEnd::Cancelled => Applied::Nothing,
+            _ if !reading => Applied::Nothing,
+            ReaderEnd::Ended { children } => {
+                Self::swap(entry, State::Draining);
+                let new_children = self.add(children, false);
+                Applied::Changed { new_children }
+            }
+            // A closed shard whose records are gone (trimmed) has nothing more to give: it
+            // counts as read to its end so its children start.
+            ReaderEnd::Gone if closed => {
+                Self::swap(entry, State::Draining);
+                Applied::Changed {
+                    new_children: false,
+                }
+            }
+            ReaderEnd::Gone | ReaderEnd::Stopped => {
+                Self::swap(entry, State::Stopped);
+                Applied::Changed {
+                    new_children: false,
+                }
+            }
+        }
+    }
+
+    /// Moves a held lease into another holding state (callers checked that one is held).
+    fn swap(entry: &mut Entry<R>, to: fn(Held<R>) -> State<R>) {
+        let state = std::mem::replace(&mut entry.state, State::Waiting);
+        if let Some(held) = state.into_held() {
+            entry.state = to(held);
+        }
+    }
+
+    // --- leases ----------------------------------------------------------------------------
+
+    /// A renewal of lease `token` sent at `sent` went through. `false` when the lease is not
+    /// held here any more.
+    pub(crate) fn renewed(&mut self, shard_id: &str, token: FencingToken, sent: Instant) -> bool {
+        let session = self.timing.session_timeout;
+        match self.held_entry_mut(shard_id, token) {
+            Some(held) => {
+                held.until = held.until.max(sent + session);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn held_entry_mut(&mut self, shard_id: &str, token: FencingToken) -> Option<&mut Held<R>> {
+        self.entries
+            .get_mut(shard_id)
+            .and_then(|e| e.state.held_mut())
+            .filter(|h| h.lease.token == token)
+    }
+
+    /// The lease `token` is (or may be) another worker's: the shard waits again here; the held
+    /// lease is returned so its reader can be stopped.
+    pub(crate) fn lost(&mut self, shard_id: &str, token: FencingToken) -> Option<Held<R>> {
+        self.held_entry_mut(shard_id, token)?;
+        let entry = self.entries.get_mut(shard_id)?;
+        let given_up = matches!(entry.state, State::HandingOff(_, _, AfterRelease::GiveUp));
+        let to = if given_up {
+            State::GivenUp
+        } else {
+            State::Waiting
+        };
+        entry.unclaimed_since = None;
+        std::mem::replace(&mut entry.state, to).into_held()
+    }
+
+    /// Leases that would expire before the next renewal (one heartbeat from `now`): reading on
+    /// would risk two readers once another worker claims them. They are given up (as
+    /// [`Self::lost`]) and returned.
+    pub(crate) fn expiring(&mut self, now: Instant) -> Vec<(String, Held<R>)> {
+        let deadline = now + self.timing.heartbeat;
+        let ids: Vec<(String, FencingToken)> = self
+            .leases()
+            .filter(|(_, _, h)| h.until <= deadline)
+            .map(|(id, _, h)| (id.to_owned(), h.lease.token))
+            .collect();
+        ids.into_iter()
+            .filter_map(|(id, token)| self.lost(&id, token).map(|h| (id, h)))
+            .collect()
+    }
+
+    /// Leases to finish now: drained shards whose records were all acknowledged
+    /// (`outstanding` answers for a handle), handed-off shards whose handed-out records were
+    /// acknowledged (`acked`) or whose grace period passed.
+    pub(crate) fn due(
+        &self,
+        now: Instant,
+        outstanding: impl Fn(&R) -> usize,
+        acked: impl Fn(&R) -> bool,
+    ) -> Vec<Due> {
+        self.entries
+            .iter()
+            .filter_map(|(id, e)| match &e.state {
+                State::Draining(h) if outstanding(&h.handle) == 0 => {
+                    Some(Due::ShardEnd(id.clone()))
+                }
+                State::HandingOff(h, until, _) if acked(&h.handle) || now >= *until => {
+                    Some(Due::Release(id.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// SHARD_END was recorded for lease `token` and the lease released.
+    pub(crate) fn shard_ended(&mut self, shard_id: &str, token: FencingToken) -> Option<Held<R>> {
+        self.finish_lease(shard_id, token, State::Ended)
+    }
+
+    /// The handed-off lease `token` was released.
+    pub(crate) fn released(&mut self, shard_id: &str, token: FencingToken) -> Option<Held<R>> {
+        let then = match self.entries.get(shard_id).map(|e| &e.state) {
+            Some(State::HandingOff(_, _, then)) => *then,
+            _ => return None,
+        };
+        let to = match then {
+            AfterRelease::Wait => State::Waiting,
+            AfterRelease::GiveUp => State::GivenUp,
+        };
+        self.finish_lease(shard_id, token, to)
+    }
+
+    fn finish_lease(
+        &mut self,
+        shard_id: &str,
+        token: FencingToken,
+        to: State<R>,
+    ) -> Option<Held<R>> {
+        self.held_entry_mut(shard_id, token)?;
+        let entry = self.entries.get_mut(shard_id)?;
+        entry.unclaimed_since = None;
+        std::mem::replace(&mut entry.state, to).into_held()
+    }
+
+    /// Shutdown: every held lease leaves the table (to be checkpointed and released).
+    pub(crate) fn take_all(&mut self) -> Vec<(String, Held<R>)> {
+        self.entries
+            .iter_mut()
+            .filter(|(_, e)| e.state.held().is_some())
+            .filter_map(|(id, e)| {
+                std::mem::replace(&mut e.state, State::Waiting)
+                    .into_held()
+                    .map(|h| (id.clone(), h))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
