@@ -413,7 +413,11 @@ async fn registrations_are_never_read_half_written() {
         registrar.await.expect("registrar");
     }
     let failures = reader.await.expect("reader");
-    assert!(failures.is_empty(), "{} reads failed: {failures:?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} reads failed: {failures:?}",
+        failures.len()
+    );
     let live = store.live_workers(&stream).await.expect("live");
     assert_eq!(live.len(), 80, "{live:?}");
 }
