@@ -137,7 +137,7 @@ impl<P: Processor> Supervisor<P> {
             ShardState::Running(owned) | ShardState::Stopped(owned) => {
                 owned.cancel.cancel();
                 owned.acks.revoke();
-                let grace = self.ctx.store.timing().heartbeat_frequency / 2;
+                let grace = self.ctx.store.timing().heartbeat_frequency() / 2;
                 ShardState::HandingOff(owned, Instant::now() + grace)
             }
             other => other,
@@ -242,7 +242,7 @@ impl<P: Processor> Supervisor<P> {
                     if let Some(owned) = self.states.get(&shard_id).and_then(ShardState::owned)
                         && owned.lease == lease
                     {
-                        owned.acks.extend_lease(sent + timing.session_timeout);
+                        owned.acks.extend_lease(sent + timing.session_timeout());
                     }
                 }
                 Err(err) => {
@@ -251,7 +251,7 @@ impl<P: Processor> Supervisor<P> {
             }
         }
         // The next renewal comes one heartbeat later: give up what would expire before it.
-        let deadline = Instant::now() + timing.heartbeat_frequency;
+        let deadline = Instant::now() + timing.heartbeat_frequency();
         let expiring: Vec<(String, Lease)> = self
             .states
             .iter()

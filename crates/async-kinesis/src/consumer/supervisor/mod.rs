@@ -154,7 +154,7 @@ impl<P: Processor> Supervisor<P> {
         let config = &self.ctx.config;
         let mut refresh = interval(config.shard_refresh_interval);
         let mut checkpoint = interval(config.checkpoint_interval);
-        let heartbeat_frequency = self.ctx.store.timing().heartbeat_frequency;
+        let heartbeat_frequency = self.ctx.store.timing().heartbeat_frequency();
         let mut heartbeat = interval(heartbeat_frequency);
         let mut catch_up = interval(heartbeat_frequency / 4);
         loop {
@@ -365,7 +365,7 @@ impl<P: Processor> Supervisor<P> {
             AckTracker::resuming(written.clone()),
             self.wake.clone(),
             ctx.config.checkpoint_every,
-            sent + ctx.store.timing().session_timeout,
+            sent + ctx.store.timing().session_timeout(),
         ));
         let cancel = self.readers_cancel.child_token();
         let shard: Arc<str> = Arc::from(shard_id);
@@ -523,7 +523,7 @@ impl<P: Processor> Supervisor<P> {
         if outcomes.contains(&Written::StoreFailed) {
             let config = &self.ctx.config;
             // At least one attempt per heartbeat, whatever expo_backoff_limit says.
-            let cap = self.ctx.store.timing().heartbeat_frequency;
+            let cap = self.ctx.store.timing().heartbeat_frequency();
             self.store_backoff
                 .failed(Instant::now(), |n| config.jittered_backoff(n).min(cap));
         } else if outcomes.contains(&Written::Done) {
