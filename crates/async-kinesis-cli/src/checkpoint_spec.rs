@@ -81,7 +81,7 @@ impl CheckpointSpec {
 
 /// Lease timing from a session timeout: a heartbeat of a quarter of it.
 pub(crate) fn timing(session_timeout: Duration) -> Result<LeaseTiming, String> {
-    LeaseTiming::new(session_timeout, session_timeout / 4)
+    LeaseTiming::new(session_timeout, session_timeout / 4).map_err(|problem| problem.to_string())
 }
 
 #[cfg(test)]
@@ -105,6 +105,6 @@ mod tests {
                 .contains("redis://HOST:PORT")
         );
         let t = timing(Duration::from_secs(20)).expect("valid");
-        assert_eq!(t.heartbeat_frequency, Duration::from_secs(5));
+        assert_eq!(t.heartbeat_frequency(), Duration::from_secs(5));
     }
 }

@@ -32,7 +32,8 @@ pub enum ErrorClass {
     AccessDenied,
     /// The call timed out on our side before an answer came.
     Timeout,
-    /// An error code this library does not know. Not retried: the caller decides.
+    /// An error code this library does not know. It may be a new transient one: the producer
+    /// and the consumer retry it within their retry limits.
     Unknown,
 }
 

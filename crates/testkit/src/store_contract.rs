@@ -20,10 +20,11 @@ use crate::random_stream_name;
 pub type OpenStore = fn(app: &str) -> BoxFuture<'static, Arc<dyn CheckpointStore>>;
 
 /// The lease timing the suite expects stores to be opened with: short, so expiry cases are quick.
-pub const CONTRACT_TIMING: LeaseTiming = LeaseTiming {
-    session_timeout: Duration::from_millis(1_500),
-    heartbeat_frequency: Duration::from_millis(500),
-};
+pub const CONTRACT_TIMING: LeaseTiming =
+    match LeaseTiming::new(Duration::from_millis(1_500), Duration::from_millis(500)) {
+        Ok(timing) => timing,
+        Err(_) => panic!("the contract timing is valid"),
+    };
 
 /// Beyond a session timeout, with room for a slow machine.
 const EXPIRED: Duration = Duration::from_millis(2_300);
@@ -173,14 +174,14 @@ pub async fn a_renewed_lease_is_never_taken(open: OpenStore) {
     let stream = stream();
     let (a, b) = (WorkerId::new("a"), WorkerId::new("b"));
     let (lease, _) = acquire(&*store_a, &stream, "shard-0", &a).await;
-    let until = tokio::time::Instant::now() + CONTRACT_TIMING.session_timeout * 3;
+    let until = tokio::time::Instant::now() + CONTRACT_TIMING.session_timeout() * 3;
     while tokio::time::Instant::now() < until {
         store_a.renew(&lease).await.expect("renew");
         assert_eq!(
             store_b.claim(&stream, "shard-0", &b).await.expect("claim"),
             Claim::HeldBy { owner: a.clone() }
         );
-        tokio::time::sleep(CONTRACT_TIMING.heartbeat_frequency).await;
+        tokio::time::sleep(CONTRACT_TIMING.heartbeat_frequency()).await;
     }
     store_a
         .checkpoint(&lease, &Position::after("7"))
@@ -396,7 +397,7 @@ pub async fn live_workers_follow_heartbeats(open: OpenStore) {
     while tokio::time::Instant::now() < until {
         store_b.heartbeat(&stream, &b).await.expect("heartbeat");
         let _ = store_a.live_workers(&stream).await.expect("live");
-        tokio::time::sleep(CONTRACT_TIMING.heartbeat_frequency).await;
+        tokio::time::sleep(CONTRACT_TIMING.heartbeat_frequency()).await;
     }
     store_b.heartbeat(&stream, &b).await.expect("heartbeat");
     assert_eq!(store_a.live_workers(&stream).await.expect("live"), vec![b]);

@@ -58,7 +58,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// An empty store whose leases live `timing.session_timeout`.
+    /// An empty store whose leases live `timing.session_timeout()`.
     pub fn with_timing(timing: LeaseTiming) -> Self {
         Self {
             timing,
@@ -75,7 +75,7 @@ impl MemoryStore {
     }
 
     fn ttl(&self) -> Duration {
-        self.timing.session_timeout
+        self.timing.session_timeout()
     }
 
     fn claim_now(&self, stream: &str, shard_id: &str, worker: &WorkerId) -> Claim {

@@ -285,14 +285,33 @@ impl CheckpointError {
 
 /// How long a lease and a worker's registration live without renewal, and how often they are
 /// renewed. The store carries it, so every worker sharing a store agrees on it.
+///
+/// Always valid: built only by [`LeaseTiming::new`] (or the default), which refuses a zero
+/// heartbeat and one that does not fit twice into the session timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseTiming {
-    /// A lease (and a worker's registration) not renewed for this long may be taken over
-    /// (the Python library's `session_timeout`; default 60 s).
-    pub session_timeout: Duration,
-    /// How often a worker renews its leases and registration and rebalances (the Python
-    /// library's `heartbeat_frequency`; default 15 s).
-    pub heartbeat_frequency: Duration,
+    session_timeout: Duration,
+    heartbeat_frequency: Duration,
+}
+
+/// Why a [`LeaseTiming`] was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeaseTimingError {
+    /// A heartbeat of zero would renew without pause.
+    #[error("heartbeat_frequency must be positive")]
+    ZeroHeartbeat,
+    /// One late or failed renewal would lose the lease.
+    #[error(
+        "session_timeout ({session_timeout:?}) must be at least twice heartbeat_frequency \
+         ({heartbeat_frequency:?})"
+    )]
+    HeartbeatTooSlow {
+        /// The session timeout asked for.
+        session_timeout: Duration,
+        /// The heartbeat asked for.
+        heartbeat_frequency: Duration,
+    },
 }
 
 impl Default for LeaseTiming {
@@ -305,25 +324,45 @@ impl Default for LeaseTiming {
 }
 
 impl LeaseTiming {
-    /// Both durations, checked: a heartbeat must fit at least twice into the session timeout,
-    /// so one late or failed renewal does not lose a lease.
+    /// Both durations, checked: a heartbeat must be positive and fit at least twice into the
+    /// session timeout, so one late or failed renewal does not lose a lease. `const`, so a
+    /// fixed timing can be checked at compile time.
     ///
     /// # Errors
-    /// A message naming the problem.
-    pub fn new(session_timeout: Duration, heartbeat_frequency: Duration) -> Result<Self, String> {
+    /// [`LeaseTimingError`] naming the problem.
+    pub const fn new(
+        session_timeout: Duration,
+        heartbeat_frequency: Duration,
+    ) -> Result<Self, LeaseTimingError> {
         if heartbeat_frequency.is_zero() {
-            return Err("heartbeat_frequency must be positive".into());
+            return Err(LeaseTimingError::ZeroHeartbeat);
         }
-        if heartbeat_frequency * 2 > session_timeout {
-            return Err(format!(
-                "session_timeout ({session_timeout:?}) must be at least twice heartbeat_frequency \
-                 ({heartbeat_frequency:?})"
-            ));
+        let fits = match heartbeat_frequency.checked_mul(2) {
+            Some(twice) => twice.as_nanos() <= session_timeout.as_nanos(),
+            None => false,
+        };
+        if !fits {
+            return Err(LeaseTimingError::HeartbeatTooSlow {
+                session_timeout,
+                heartbeat_frequency,
+            });
         }
         Ok(Self {
             session_timeout,
             heartbeat_frequency,
         })
+    }
+
+    /// A lease (and a worker's registration) not renewed for this long may be taken over
+    /// (the Python library's `session_timeout`; default 60 s).
+    pub const fn session_timeout(&self) -> Duration {
+        self.session_timeout
+    }
+
+    /// How often a worker renews its leases and registration and rebalances (the Python
+    /// library's `heartbeat_frequency`; default 15 s).
+    pub const fn heartbeat_frequency(&self) -> Duration {
+        self.heartbeat_frequency
     }
 }
 
@@ -463,6 +502,42 @@ mod tests {
         assert!(
             !Progress::Started(StartingPoint::AtSequence("1".into())).is_checkpointed()
                 && Progress::ShardEnd.is_checkpointed()
+        );
+    }
+
+    #[test]
+    fn a_zero_or_inverted_heartbeat_is_refused() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            LeaseTiming::new(s(60), Duration::ZERO),
+            Err(LeaseTimingError::ZeroHeartbeat)
+        );
+        for (session, heartbeat) in [(s(10), s(20)), (s(10), s(6)), (s(1), Duration::MAX)] {
+            assert!(
+                matches!(
+                    LeaseTiming::new(session, heartbeat),
+                    Err(LeaseTimingError::HeartbeatTooSlow { .. })
+                ),
+                "{session:?} / {heartbeat:?}"
+            );
+        }
+        let timing = LeaseTiming::new(s(10), s(5)).expect("exactly twice fits");
+        assert_eq!(
+            (timing.session_timeout(), timing.heartbeat_frequency()),
+            (s(10), s(5))
+        );
+        let default = LeaseTiming::default();
+        assert_eq!(
+            LeaseTiming::new(default.session_timeout(), default.heartbeat_frequency()),
+            Ok(default)
+        );
+        assert!(
+            LeaseTimingError::HeartbeatTooSlow {
+                session_timeout: s(10),
+                heartbeat_frequency: s(6)
+            }
+            .to_string()
+            .contains("at least twice")
         );
     }
 

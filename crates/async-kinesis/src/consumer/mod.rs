@@ -28,7 +28,8 @@
 //!   duplicates are at most the records that were unacknowledged, or acknowledged but not yet
 //!   written (`checkpoint_interval` / `checkpoint_every`), when the process stopped.
 //!   [`Consumer::shutdown`] writes the final checkpoints, so a clean shutdown re-delivers only
-//!   what was not acknowledged.
+//!   what was not acknowledged — under [`AckPolicy::OnNextPoll`] that includes the last record
+//!   handed out, unless you acknowledge it yourself before the shutdown.
 //! - **Ordered per shard**, and per partition key across resharding: a child shard is read only
 //!   after all of its parents (both, for a merge) were read to their end. Records of different
 //!   shards interleave.
@@ -306,12 +307,17 @@ impl<P: Processor> Consumer<P> {
     /// acknowledged, writes the final checkpoints and releases every lease. Records read but not
     /// yet handed out are not acknowledged and come again after a restart.
     ///
-    /// With [`AckPolicy::OnNextPoll`] the last record handed out counts as processed.
+    /// With [`AckPolicy::OnNextPoll`] the last record handed out is **not** acknowledged by the
+    /// shutdown: only asking for the next item would have, and a consumer shut down because
+    /// processing that record failed must meet it again after a restart. When it was
+    /// processed, acknowledge it before shutting down ([`Record::ack`], or an [`Acker`] kept
+    /// from it) so a restart does not deliver it a second time.
     ///
     /// # Cancel safety
     /// Not cancel safe: once started, the shutdown runs to its end in the background.
     pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
-        self.ack_previous();
+        // The record handed out last stays unacknowledged: its processing may have failed.
+        self.last_yielded = None;
         self.processing_run_over();
         let (reply, answer) = oneshot::channel();
         if self

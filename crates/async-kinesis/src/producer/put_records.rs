@@ -56,7 +56,8 @@ fn entry_result(entry: &aws_sdk_kinesis::types::PutRecordsResultEntry) -> EntryR
             sequence_number: sequence_number.to_owned(),
         },
         // An entry without an error code but also without a position cannot be trusted as
-        // stored: it is refused (and retried, as an unknown failure is not).
+        // stored: it is refused, and retried like an unknown code (it may then be stored
+        // twice, the at-least-once cost of any producer retry).
         (code, ..) => EntryResult::Refused {
             code: code.unwrap_or("MissingResult").to_owned(),
             message: entry.error_message().unwrap_or_default().to_owned(),

@@ -100,6 +100,9 @@ pub(crate) struct Worker<P: Processor> {
     /// How the lanes' aggregators shape records.
     shape: WriterShape,
     /// The key of items put without one, until the record holding them is sealed.
+    /// The stream places records itself (AUTO): a record on another shard than its key's is
+    /// expected, not a sign of resharding.
+    service_distributes: bool,
     unkeyed_key: String,
     /// The shard `unkeyed_key` routes to.
     unkeyed_shard: Arc<str>,
@@ -145,6 +148,7 @@ impl<P: Processor> Worker<P> {
             processor: processor.clone(),
             shape: WriterShape::aggregates_of(config.aggregate_bytes)
                 .service_distributing(service_distributes),
+            service_distributes,
             unkeyed_key: String::new(),
             unkeyed_shard: Arc::from(UNROUTED),
             keyless: KeylessKeys::default(),
@@ -275,7 +279,11 @@ impl<P: Processor> Worker<P> {
             item,
             reply,
             generation: self.ledger.add(),
-            deadline: self.config.delivery_timeout.map(|timeout| now + timeout),
+            // A timeout beyond the clock's range is no deadline.
+            deadline: self
+                .config
+                .delivery_timeout
+                .and_then(|timeout| now.checked_add(timeout)),
             _permits: permits,
         };
         if self.stream_gone {
@@ -520,7 +528,8 @@ impl<P: Processor> Worker<P> {
                     shard_id,
                     sequence_number,
                 } => {
-                    reshard_seen |= *shard_id != *shard && &*shard != UNROUTED;
+                    reshard_seen |=
+                        *shard_id != *shard && &*shard != UNROUTED && !self.service_distributes;
                     outcome.accepted_records += 1;
                     outcome.accepted_items += waiting.record.tags.len() as u64;
                     outcome.accepted_bytes += waiting.size as u64;
@@ -861,6 +870,17 @@ mod tests {
             },
         };
         (pending, receipt)
+    }
+
+    #[test]
+    fn a_delivery_timeout_beyond_the_clock_is_no_deadline() {
+        let mut worker = worker(ProducerConfig {
+            delivery_timeout: Some(std::time::Duration::MAX),
+            ..ProducerConfig::default()
+        });
+        let (pending, mut receipt) = keyless(b"{}");
+        worker.on_put(pending);
+        assert!(receipt.try_recv().is_err(), "queued, not resolved");
     }
 
     #[test]

@@ -65,7 +65,7 @@ async fn keys_carry_app_and_stream_and_checkpoints_never_expire() {
             expected("workers"),
         ]
     );
-    let session_ms = i64::try_from(CONTRACT_TIMING.session_timeout.as_millis()).expect("ms");
+    let session_ms = i64::try_from(CONTRACT_TIMING.session_timeout().as_millis()).expect("ms");
     let pttl = |key: String| {
         let mut redis = redis.clone();
         async move { redis.pttl::<_, i64>(key).await.expect("pttl") }
@@ -95,7 +95,7 @@ async fn keys_carry_app_and_stream_and_checkpoints_never_expire() {
     );
 
     // Past the session timeout the lease and the registry are gone; the checkpoint stays.
-    tokio::time::sleep(CONTRACT_TIMING.session_timeout + Duration::from_millis(300)).await;
+    tokio::time::sleep(CONTRACT_TIMING.session_timeout() + Duration::from_millis(300)).await;
     let mut left: Vec<String> = redis.keys(format!("{prefix}*")).await.expect("keys");
     left.sort();
     assert_eq!(

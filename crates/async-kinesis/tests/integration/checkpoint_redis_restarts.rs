@@ -160,7 +160,7 @@ async fn leases_and_fencing_hold_across_a_restart() {
 
     // Not renewed: it expires one session timeout after the claim, restart included.
     tokio::time::sleep(
-        (claimed_at + timing.session_timeout + Duration::from_millis(200))
+        (claimed_at + timing.session_timeout() + Duration::from_millis(200))
             .saturating_duration_since(Instant::now()),
     )
     .await;
@@ -342,7 +342,7 @@ async fn the_store_follows_a_master_failing_over_to_its_replica() {
         .checkpoint(&lease, &Position::after("200"))
         .await
         .expect("the holder writes on the promoted replica");
-    tokio::time::sleep(CONTRACT_TIMING.session_timeout + Duration::from_millis(300)).await;
+    tokio::time::sleep(CONTRACT_TIMING.session_timeout() + Duration::from_millis(300)).await;
     let b = WorkerId::new("b");
     let taken = claim_while_settling(&store, &stream, "shard-0", &b).await;
     assert!(taken.token > lease.token, "{taken:?} after {lease:?}");

@@ -336,3 +336,65 @@ async fn a_stream_addressed_by_arn_is_consumed() {
     consumer.shutdown(Duration::from_secs(5)).await;
     stream.delete().await;
 }
+
+/// Reads the next record's number.
+async fn next_number(consumer: &mut Consumer) -> u64 {
+    let record = tokio::time::timeout(WAIT, consumer.next())
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("no errors");
+    record.item["n"].as_u64().expect("n")
+}
+
+/// Under `OnNextPoll` the record handed out last was never followed by a poll, so a shutdown
+/// leaves it unacknowledged: the next run starts with it. Acknowledged explicitly before the
+/// shutdown, it is not delivered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_leaves_the_last_record_of_on_next_poll_unacknowledged() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "cons-last-unacked", 1).await;
+    put(stream.client(), &json_records("k", 0..10)).await;
+    let store = MemoryStore::new();
+    let run = || async {
+        builder(&kinesis, stream.name())
+            .checkpointer(store.clone())
+            .build()
+            .await
+            .expect("build")
+    };
+
+    // Items 0..=4 handed out; processing item 4 "failed" and the consumer is shut down.
+    let mut first = run().await;
+    for expected in 0..5 {
+        assert_eq!(next_number(&mut first).await, expected);
+    }
+    let report = first.shutdown(Duration::from_millis(300)).await;
+    assert_eq!(report.unacked_records, 1, "{report:?}");
+
+    // Item 4 comes again; this time it is processed and acknowledged before the shutdown.
+    let mut second = run().await;
+    let record = tokio::time::timeout(WAIT, second.next())
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("no errors");
+    assert_eq!(
+        record.item["n"].as_u64(),
+        Some(4),
+        "the failed record again"
+    );
+    record.ack();
+    let report = second.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.unacked_records, 0, "{report:?}");
+
+    // Nothing is lost and only item 4 came twice.
+    let mut third = run().await;
+    for expected in 5..10 {
+        assert_eq!(next_number(&mut third).await, expected);
+    }
+    assert_quiet(&mut third, Duration::from_secs(1)).await;
+    third.shutdown(Duration::from_secs(5)).await;
+    stream.delete().await;
+}

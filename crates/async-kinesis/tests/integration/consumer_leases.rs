@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_kinesis::checkpoint::{LeaseTiming, MemoryStore, WorkerId};
-use async_kinesis::consumer::Consumer;
+use async_kinesis::consumer::{ConsumeError, Consumer, Record};
 use async_kinesis::processor::JsonProcessor;
 use consumer_support::{Tally, init_tracing, json_records, keys, put};
 use futures::StreamExt;
@@ -68,7 +68,16 @@ async fn drain_both(
         } else {
             tallies.1.add(&record);
         }
+        // Counted is processed: a shutdown does not acknowledge the last record handed out.
+        record.ack();
     }
+}
+
+/// Counts a record and acknowledges it (the shutdown leaves the last one handed out alone).
+fn counted(tally: &mut Tally, record: Result<Record<serde_json::Value>, ConsumeError>) {
+    let record = record.expect("no errors");
+    tally.add(&record);
+    record.ack();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,6 +104,7 @@ async fn two_consumers_split_the_shards_and_hand_them_over_exactly_once() {
             .expect("open")
             .expect("no errors");
         tally1.add(&record);
+        record.ack();
     }
     let group = first.group_status().await.expect("group");
     assert_eq!(group.leases_per_worker()[&WorkerId::new("first")], 4);
@@ -118,8 +128,8 @@ async fn two_consumers_split_the_shards_and_hand_them_over_exactly_once() {
         // Keep polling both, as an application would.
         let _ = tokio::time::timeout(Duration::from_millis(100), async {
             tokio::select! {
-                item = first.next() => item.map(|r| tally1.add(&r.expect("no errors"))),
-                item = second.next() => item.map(|r| tally2.add(&r.expect("no errors"))),
+                item = first.next() => item.map(|r| counted(&mut tally1, r)),
+                item = second.next() => item.map(|r| counted(&mut tally2, r)),
             }
         })
         .await;

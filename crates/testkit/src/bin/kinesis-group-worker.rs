@@ -101,7 +101,8 @@ async fn run() -> Result<(), String> {
             .ok_or(format!("--{name} is required"))
     };
     let worker = get("worker")?;
-    let timing = LeaseTiming::new(millis(&args, "session-ms")?, millis(&args, "heartbeat-ms")?)?;
+    let timing = LeaseTiming::new(millis(&args, "session-ms")?, millis(&args, "heartbeat-ms")?)
+        .map_err(|problem| problem.to_string())?;
     let spec = StoreSpec::from_args(
         &get("store")?,
         args.get("store-url").cloned(),
@@ -159,13 +160,17 @@ async fn run() -> Result<(), String> {
         tokio::select! {
             () = &mut stdin_closed => break,
             item = consumer.next() => match item {
-                Some(Ok(record)) => emit(&Event::Record {
-                    worker: worker.clone(),
-                    shard: record.shard_id.to_string(),
-                    k: record.item["k"].as_str().unwrap_or_default().to_owned(),
-                    n: record.item["n"].as_u64().unwrap_or(u64::MAX),
-                    t: now_ns(),
-                }),
+                Some(Ok(record)) => {
+                    emit(&Event::Record {
+                        worker: worker.clone(),
+                        shard: record.shard_id.to_string(),
+                        k: record.item["k"].as_str().unwrap_or_default().to_owned(),
+                        n: record.item["n"].as_u64().unwrap_or(u64::MAX),
+                        t: now_ns(),
+                    });
+                    // Emitted is processed: the shutdown does not acknowledge the last record.
+                    record.ack();
+                }
                 Some(Err(err)) => emit(&Event::Error {
                     worker: worker.clone(),
                     message: error_chain(&err),

@@ -39,9 +39,9 @@ impl WorkerConfig {
             "--worker".into(),
             worker.into(),
             "--session-ms".into(),
-            self.timing.session_timeout.as_millis().to_string(),
+            self.timing.session_timeout().as_millis().to_string(),
             "--heartbeat-ms".into(),
-            self.timing.heartbeat_frequency.as_millis().to_string(),
+            self.timing.heartbeat_frequency().as_millis().to_string(),
         ];
         args.extend(self.store.to_args());
         args

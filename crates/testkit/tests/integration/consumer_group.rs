@@ -287,7 +287,7 @@ async fn three_processes_share_sixteen_shards(store: StoreSpec, name: &str) {
     group.spawn(&["worker-a", "worker-b", "worker-c"]).await;
     let started = Instant::now();
     let took = group.await_balance(&[5, 5, 6]).await;
-    let heartbeat = timing().heartbeat_frequency;
+    let heartbeat = timing().heartbeat_frequency();
     eprintln!(
         "{name}: 16 leases spread 5/5/6 {took:?} after the workers were ready (heartbeat {heartbeat:?})"
     );
@@ -334,12 +334,12 @@ async fn a_killed_worker_s_shards_are_taken_over_after_the_session_timeout() {
     assert!(!per_worker.contains_key("worker-a"), "{per_worker:?}");
     eprintln!(
         "SIGKILL: the dead worker's leases were taken over {took:?} after the kill (session timeout {:?})",
-        timing().session_timeout
+        timing().session_timeout()
     );
     // Its leases lived until they expired: nobody took them earlier.
     // The last renewal came at most one heartbeat before the kill; allow one more for a late tick.
     assert!(
-        took >= timing().session_timeout - timing().heartbeat_frequency * 2,
+        took >= timing().session_timeout() - timing().heartbeat_frequency() * 2,
         "taken over {took:?} after the kill, before the leases could expire"
     );
     writer.wait_rounds(3).await;
@@ -362,7 +362,7 @@ async fn a_redis_restart_mid_run_loses_nothing() {
     writer.wait_rounds(3).await;
     // Down for longer than a session: every worker must give its leases up, then recover.
     redis.stop();
-    tokio::time::sleep(timing().session_timeout + Duration::from_secs(1)).await;
+    tokio::time::sleep(timing().session_timeout() + Duration::from_secs(1)).await;
     redis.start();
     writer.wait_rounds(3).await;
     group.put = writer.stop().await;
@@ -514,7 +514,7 @@ async fn latest_hand_offs_back_and_forth_and_a_lease_lost_to_a_frozen_store_skip
     writer.wait_rounds(3).await;
     // The store freezes for longer than a session: every lease is given up, then claimed again.
     signal(&redis, "-STOP");
-    tokio::time::sleep(timing().session_timeout + Duration::from_secs(1)).await;
+    tokio::time::sleep(timing().session_timeout() + Duration::from_secs(1)).await;
     signal(&redis, "-CONT");
     writer.wait_rounds(3).await;
     group.await_balance(&[2, 2]).await;

@@ -157,8 +157,12 @@ where
                     let admitted = until
                         .as_mut()
                         .is_none_or(|u| u.admits(&record.shard_id, record.arrival_time));
-                    if admitted && !printer.item(&record) {
-                        return Ok(Stop::Done); // stdout is closed
+                    if admitted {
+                        if !printer.item(&record) {
+                            return Ok(Stop::Done); // stdout is closed
+                        }
+                        // Printed: a shutdown right after it must not deliver it again.
+                        record.ack();
                     }
                     if args.count.is_some_and(|n| printer.items >= n) {
                         return Ok(Stop::Done);

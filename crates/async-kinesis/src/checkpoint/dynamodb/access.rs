@@ -33,7 +33,7 @@ impl Inner {
             app,
             timing,
             ttl,
-            observer: Observer::new(timing.session_timeout),
+            observer: Observer::new(timing.session_timeout()),
             last: LastProgress::default(),
             sweeps: Mutex::default(),
             recreating: tokio::sync::Mutex::new(()),

@@ -46,8 +46,8 @@ impl DynamoDbStoreBuilder {
         Self {
             name,
             table_name: None,
-            session_timeout: timing.session_timeout,
-            heartbeat_frequency: timing.heartbeat_frequency,
+            session_timeout: timing.session_timeout(),
+            heartbeat_frequency: timing.heartbeat_frequency(),
             create_table: true,
             ttl_hours: None,
             source: Source::Options(
@@ -77,8 +77,8 @@ impl DynamoDbStoreBuilder {
 
     /// Both [`LeaseTiming`] durations at once.
     pub fn timing(self, timing: LeaseTiming) -> Self {
-        self.session_timeout(timing.session_timeout)
-            .heartbeat_frequency(timing.heartbeat_frequency)
+        self.session_timeout(timing.session_timeout())
+            .heartbeat_frequency(timing.heartbeat_frequency())
     }
 
     /// Whether to create the table (pay per request) when it is missing, at `build` and when it
@@ -149,7 +149,7 @@ impl DynamoDbStoreBuilder {
             .unwrap_or_else(|| format!("kinesis-checkpoints-{}", self.name));
         check_table_name(&table_name).map_err(DynamoDbError::InvalidOption)?;
         let timing = LeaseTiming::new(self.session_timeout, self.heartbeat_frequency)
-            .map_err(DynamoDbError::InvalidOption)?;
+            .map_err(|problem| DynamoDbError::InvalidOption(problem.to_string()))?;
         let ttl = check_ttl(self.ttl_hours, timing).map_err(DynamoDbError::InvalidOption)?;
         let (client, endpoint) = self.source.client().await?;
         let table = Table {
@@ -252,7 +252,7 @@ fn check_ttl(hours: Option<u32>, timing: LeaseTiming) -> Result<Option<Duration>
         return Ok(None);
     };
     let ttl = Duration::from_secs(u64::from(hours) * 3600);
-    let minimum = timing.session_timeout * MIN_TTL_SESSIONS;
+    let minimum = timing.session_timeout() * MIN_TTL_SESSIONS;
     if hours == 0 || ttl < minimum {
         return Err(format!(
             "ttl_hours ({hours}) must be positive and span at least {MIN_TTL_SESSIONS} session \

@@ -54,8 +54,8 @@ impl RedisStoreBuilder {
             app,
             target: Target::Environment,
             is_cluster: false,
-            session_timeout: timing.session_timeout,
-            heartbeat_frequency: timing.heartbeat_frequency,
+            session_timeout: timing.session_timeout(),
+            heartbeat_frequency: timing.heartbeat_frequency(),
             connection_timeout: CONNECTION_TIMEOUT,
             response_timeout: RESPONSE_TIMEOUT,
         }
@@ -106,8 +106,8 @@ impl RedisStoreBuilder {
 
     /// Both lease durations at once.
     pub fn timing(mut self, timing: LeaseTiming) -> Self {
-        self.session_timeout = timing.session_timeout;
-        self.heartbeat_frequency = timing.heartbeat_frequency;
+        self.session_timeout = timing.session_timeout();
+        self.heartbeat_frequency = timing.heartbeat_frequency();
         self
     }
 
@@ -138,7 +138,7 @@ impl RedisStoreBuilder {
         let timing = LeaseTiming::new(self.session_timeout, self.heartbeat_frequency).map_err(
             |problem| CheckpointError::Store {
                 operation: "connect",
-                source: problem.into(),
+                source: Box::new(problem),
                 retryable: false,
             },
         )?;

@@ -122,7 +122,7 @@ impl RedisStore {
     }
 
     fn new(app: String, link: Link, cluster: bool, timing: LeaseTiming) -> Self {
-        let ttl_ms = u64::try_from(timing.session_timeout.as_micros().div_ceil(1000))
+        let ttl_ms = u64::try_from(timing.session_timeout().as_micros().div_ceil(1000))
             .unwrap_or(u64::MAX)
             .max(1);
         Self {

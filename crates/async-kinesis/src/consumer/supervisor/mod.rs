@@ -94,8 +94,8 @@ pub(crate) struct Supervisor<P: Processor> {
 fn lease_timing<P: Processor>(ctx: &Context<P>) -> Timing {
     let timing = ctx.store.timing();
     Timing {
-        session_timeout: timing.session_timeout,
-        heartbeat: timing.heartbeat_frequency,
+        session_timeout: timing.session_timeout(),
+        heartbeat: timing.heartbeat_frequency(),
     }
 }
 
