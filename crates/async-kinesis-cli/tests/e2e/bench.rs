@@ -38,9 +38,18 @@ fn the_dry_run_measures_every_processor_and_counts_every_item() {
     .success();
     let results = results(&assert);
     assert_eq!(results["dry_run"], true);
-    assert!(results["floor"]["plain"]["produce_us"].as_f64().expect("floor") > 0.0);
+    assert!(
+        results["floor"]["plain"]["produce_us"]
+            .as_f64()
+            .expect("floor")
+            > 0.0
+    );
     let runs = results["runs"].as_array().expect("runs");
-    assert_eq!(runs.len(), ALL.len() * 2, "a produce and a consume row each");
+    assert_eq!(
+        runs.len(),
+        ALL.len() * 2,
+        "a produce and a consume row each"
+    );
     for (processor, pair) in ALL.iter().zip(runs.chunks(2)) {
         for (row, phase) in pair.iter().zip(["produce", "consume"]) {
             assert_eq!(row["processor"], *processor);
@@ -69,7 +78,15 @@ fn the_dry_run_measures_every_processor_and_counts_every_item() {
 
 #[test]
 fn the_dry_run_prints_a_table_and_markdown() {
-    let table = run(&["bench", "--dry-run", "--processors", "json", "--records", "300"]).success();
+    let table = run(&[
+        "bench",
+        "--dry-run",
+        "--processors",
+        "json",
+        "--records",
+        "300",
+    ])
+    .success();
     let text = stdout(&table);
     assert!(text.contains("items/s") && text.contains("json"), "{text}");
     assert!(text.contains("floor per 1000-byte item"), "{text}");
@@ -86,7 +103,10 @@ fn the_dry_run_prints_a_table_and_markdown() {
     .success();
     let text = stdout(&md);
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("| processor | phase | items/s |"), "{text}");
+    assert!(
+        lines[0].starts_with("| processor | phase | items/s |"),
+        "{text}"
+    );
     assert!(lines[1].starts_with("| --- | --- | ---: |"), "{text}");
     assert!(lines[2].starts_with("| msgpack | consume |"), "{text}");
     assert!(!text.contains("| produce |"), "only the asked mode: {text}");
@@ -157,20 +177,33 @@ async fn a_networked_run_accounts_for_every_item_and_deletes_its_streams() {
     .success();
     let results = results(&assert);
     let runs = results["runs"].as_array().expect("runs");
-    assert_eq!(runs.len(), 6, "produce, consume and roundtrip of two processors");
+    assert_eq!(
+        runs.len(),
+        6,
+        "produce, consume and roundtrip of two processors"
+    );
     for row in runs {
         let what = format!("{} {}", row["processor"], row["phase"]);
         assert_eq!(row["shards"], 2, "{what}");
         assert_eq!(row["received"], 1500, "{what}");
         assert_eq!(row["lost"], 0, "{what}");
         assert_eq!(row["failed"], 0, "{what}");
-        assert!(row["kinesis_records"].as_u64().expect("records") > 0, "{what}");
-        assert!(row["kinesis_mb_per_sec"].as_f64().expect("MB/s") > 0.0, "{what}");
+        assert!(
+            row["kinesis_records"].as_u64().expect("records") > 0,
+            "{what}"
+        );
+        assert!(
+            row["kinesis_mb_per_sec"].as_f64().expect("MB/s") > 0.0,
+            "{what}"
+        );
         match row["phase"].as_str() {
             Some("produce") => assert!(row["put_latency"]["p99_ms"].as_f64().is_some(), "{what}"),
             Some("roundtrip") => {
                 assert!(row["put_latency"]["p50_ms"].as_f64().is_some(), "{what}");
-                assert!(row["end_to_end_latency"]["p95_ms"].as_f64().is_some(), "{what}");
+                assert!(
+                    row["end_to_end_latency"]["p95_ms"].as_f64().is_some(),
+                    "{what}"
+                );
             }
             _ => assert!(row["put_latency"].is_null(), "{what}"),
         }

@@ -58,7 +58,9 @@ impl Counters {
         let recorder = BenchRecorder {
             counters: counters.clone(),
         };
-        metrics::set_global_recorder(recorder).ok().map(|()| counters)
+        metrics::set_global_recorder(recorder)
+            .ok()
+            .map(|()| counters)
     }
 
     /// The counters now.

@@ -137,7 +137,10 @@ mod tests {
         assert_eq!(ids_of(&String::of_text(&text).expect("string")), [Some(42)]);
         let json = Box::<RawValue>::of_text(&text).expect("json");
         assert_eq!(ids_of(&json), [Some(42)]);
-        let list = vec![json, Box::<RawValue>::of_text(&item_text(43, 50)).expect("json")];
+        let list = vec![
+            json,
+            Box::<RawValue>::of_text(&item_text(43, 50)).expect("json"),
+        ];
         assert_eq!(ids_of(&list), [Some(42), Some(43)]);
         let msgpack = rmpv::Value::of_text(&text).expect("msgpack");
         assert_eq!(ids_of(&msgpack), [Some(42)]);

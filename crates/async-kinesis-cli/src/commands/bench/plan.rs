@@ -177,7 +177,11 @@ mod tests {
         let edge = DEFAULT_MAX_RECORD_BYTES - partition_key(0).len();
         assert!(Plan::of(&args(&["json"], edge)).is_ok());
         assert!(Plan::of(&args(&["json"], edge + 1)).is_err());
-        assert!(Plan::of(&args(&["json"], 10)).expect_err("small").contains("too small"));
+        assert!(
+            Plan::of(&args(&["json"], 10))
+                .expect_err("small")
+                .contains("too small")
+        );
         let mut none = args(&["json"], 1_000);
         none.records = 0;
         assert!(Plan::of(&none).is_err());

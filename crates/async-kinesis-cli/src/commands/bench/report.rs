@@ -228,10 +228,7 @@ mod tests {
         let text = markdown(&[row(None), row(Some("endpoint-bound".into()))]);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("| processor | phase | items/s |"));
-        assert_eq!(
-            lines[1].matches('|').count(),
-            lines[0].matches('|').count()
-        );
+        assert_eq!(lines[1].matches('|').count(), lines[0].matches('|').count());
         assert!(lines[2].contains("| json | produce | 2000 |"));
         assert!(lines[2].contains("| 3.0 |"), "× floor: {}", lines[2]);
         assert!(lines[2].contains("| 1.0/2.0/3.0 | - |"));

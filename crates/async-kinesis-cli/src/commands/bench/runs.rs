@@ -30,7 +30,12 @@ pub(crate) struct Bench<'a> {
 /// The items of a run with their partition keys.
 fn items<T: BenchItem>(label: &str, plan: &Plan) -> Result<Vec<(T, String)>, CliError> {
     (0..plan.records)
-        .map(|id| Ok((T::of_text(&item_text(id, plan.record_size))?, partition_key(id))))
+        .map(|id| {
+            Ok((
+                T::of_text(&item_text(id, plan.record_size))?,
+                partition_key(id),
+            ))
+        })
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| CliError::Failed(format!("{label}: cannot make the bench items: {e}")))
 }
@@ -64,8 +69,7 @@ impl Bench<'_> {
         let meter = Meter::start(self.counters.as_ref());
         let consumer = pipeline::consumer(self.global, &name, processor).await?;
         let done = Arc::new(AtomicBool::new(true));
-        let read =
-            pipeline::read_all(consumer, plan.records, None, done, self.bar.clone()).await?;
+        let read = pipeline::read_all(consumer, plan.records, None, done, self.bar.clone()).await?;
         let mut consumed = meter.stop();
         consumed.wall = read.finished.duration_since(meter.started());
         self.ledger.delete(&stream).await?;
