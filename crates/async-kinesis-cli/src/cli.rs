@@ -74,6 +74,9 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Change a stream's shards and wait until it is ACTIVE again.
     Reshard(ReshardArgs),
+    /// Measure the processors, the producer and the consumer: items/s, client CPU per item,
+    /// latency, and every item accounted for (on streams it creates and deletes).
+    Bench(BenchArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -260,6 +263,52 @@ pub(crate) struct ReshardArgs {
     /// How long to wait for ACTIVE, e.g. 2m.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) timeout: std::time::Duration,
+}
+
+/// `bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// What to measure: produce (put, then read back untimed to count every item), consume
+    /// (write untimed, then read), roundtrip (put and read at once: end-to-end latency).
+    #[arg(value_enum, default_values_t = [BenchMode::Produce, BenchMode::Consume])]
+    pub(crate) modes: Vec<BenchMode>,
+    /// Processors to measure, comma-separated: raw, string, json, jsonline, jsonlist, msgpack,
+    /// kpljson, kplstring, or all.
+    #[arg(long, value_delimiter = ',', default_value = "json,kpljson,msgpack")]
+    pub(crate) processors: Vec<String>,
+    /// Items per run.
+    #[arg(long, default_value_t = 50_000)]
+    pub(crate) records: u64,
+    /// Bytes of each item (its JSON text; each carries a numeric id).
+    #[arg(long, default_value_t = 1_000, value_name = "BYTES")]
+    pub(crate) record_size: usize,
+    /// Shards of each bench stream.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) shards: u32,
+    /// Runs per processor and mode (each on a fresh stream).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) iterations: u32,
+    /// The processors only, in this process: serialize + aggregate, then read; no network.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print the results as a markdown table.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) markdown: bool,
+    /// Print the results as JSON (same as --output json).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// A `bench` measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BenchMode {
+    /// The producer: put every item and await its receipt.
+    Produce,
+    /// The consumer: read every item of a stream written beforehand.
+    Consume,
+    /// Producer and consumer at once: put → receive latency.
+    Roundtrip,
 }
 
 /// `completions`.

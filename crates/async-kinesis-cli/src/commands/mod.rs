@@ -1,5 +1,6 @@
 //! One module per command; each takes its arguments and the global options.
 
+mod bench;
 mod describe;
 mod list;
 mod metrics_server;
@@ -32,6 +33,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Status(args) => status::run(global, args).await,
         Command::Reshard(args) => reshard::run(global, args).await,
+        Command::Bench(args) => bench::run(global, args).await,
         Command::Completions(args) => {
             let mut command = Cli::command();
             clap_complete::generate(
