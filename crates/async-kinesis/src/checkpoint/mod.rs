@@ -151,6 +151,7 @@ impl StartingPoint {
 
     /// The time stores read back from nanoseconds since the Unix epoch; `None` when it does
     /// not fit a `SystemTime`.
+    #[cfg(any(feature = "redis", feature = "dynamodb"))]
     pub(crate) fn from_epoch_nanos(nanos: u128) -> Option<SystemTime> {
         let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
         // The remainder is below 10^9 and fits.

@@ -211,6 +211,18 @@ impl ShardAcks {
             .is_ok()
     }
 
+    /// The record `index`, the last handed out, comes back unprocessed (a shutdown under
+    /// `OnNextPoll`): it no longer counts as handed out, so the shutdown does not wait for its
+    /// acknowledgement, and it stays unacknowledged, so the shard's next reader reads it again.
+    /// Nothing changes when a later record of the shard was handed out since.
+    fn hand_back(&self, index: u64) {
+        let _ = self
+            .handed_out
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                (current & !REVOKED == index + 1).then_some((current & REVOKED) | index)
+            });
+    }
+
     /// Stops handing out the shard's records (atomically with [`ShardAcks::handed_out`]): from
     /// now on the set of handed-out records only shrinks by acknowledgement.
     pub(crate) fn revoke(&self) {
@@ -262,6 +274,11 @@ impl Acker {
     /// `false` when the record must not reach the user (see [`ShardAcks::handed_out`]).
     pub(crate) fn mark_handed_out(&self) -> bool {
         self.shard.handed_out(self.index)
+    }
+
+    /// The record comes back unprocessed (see [`ShardAcks::hand_back`]).
+    pub(crate) fn hand_back(&self) {
+        self.shard.hand_back(self.index);
     }
 }
 
@@ -409,6 +426,43 @@ mod tests {
             .expect("woken");
         assert!(shard.all_handed_out_acked());
         assert_eq!(shard.lock().outstanding(), 1);
+    }
+
+    #[test]
+    fn a_record_handed_back_is_neither_waited_for_nor_acknowledged() {
+        let shard = Arc::new(ShardAcks::new(
+            AckTracker::default(),
+            Arc::default(),
+            100,
+            far(),
+        ));
+        let ackers: Vec<Acker> = (1..=3)
+            .map(|s| Acker::new(shard.clone(), shard.lock().push(pos(s), false)))
+            .collect();
+        assert!(ackers[0].mark_handed_out());
+        assert!(ackers[1].mark_handed_out());
+        ackers[0].ack();
+        assert!(!shard.all_handed_out_acked());
+        // Only the last one handed out can come back.
+        ackers[0].hand_back();
+        assert!(!shard.all_handed_out_acked());
+        ackers[1].hand_back();
+        assert!(
+            shard.all_handed_out_acked(),
+            "nothing handed out is unacked"
+        );
+        assert_eq!(shard.unacked_handed_out(), 0);
+        assert_eq!(
+            shard.lock().to_write(),
+            Some(&pos(1)),
+            "the checkpoint stops before it"
+        );
+        // A revoked shard stays revoked.
+        assert!(ackers[1].mark_handed_out());
+        shard.revoke();
+        ackers[1].hand_back();
+        assert!(shard.is_revoked());
+        assert!(!ackers[2].mark_handed_out());
     }
 
     #[test]

@@ -316,8 +316,14 @@ impl<P: Processor> Consumer<P> {
     /// # Cancel safety
     /// Not cancel safe: once started, the shutdown runs to its end in the background.
     pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
-        // The record handed out last stays unacknowledged: its processing may have failed.
-        self.last_yielded = None;
+        // The record handed out last stays unacknowledged (its processing may have failed) and
+        // is handed back, so the shutdown does not wait for an acknowledgement that polling
+        // would have given. Under `Explicit` the application may still acknowledge it.
+        if let Some(acker) = self.last_yielded.take()
+            && self.ack_policy == AckPolicy::OnNextPoll
+        {
+            acker.hand_back();
+        }
         self.processing_run_over();
         let (reply, answer) = oneshot::channel();
         if self

@@ -40,6 +40,9 @@ impl From<StartingPoint> for StartAt {
     /// Where a shard whose first start was recorded starts again.
     fn from(point: StartingPoint) -> Self {
         match point {
+            StartingPoint::AtTimestamp(at) if at == super::supervisor::SHARD_BEGINNING => {
+                Self::TrimHorizon
+            }
             StartingPoint::AtTimestamp(at) => Self::AtTimestamp(at),
             StartingPoint::AtSequence(sequence) => Self::AtSequence(sequence.into()),
         }

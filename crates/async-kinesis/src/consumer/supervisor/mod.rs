@@ -5,6 +5,8 @@
 mod checkpoints;
 mod leases;
 mod start;
+
+pub(crate) use start::SHARD_BEGINNING;
 mod store_backoff;
 mod table;
 

@@ -25,6 +25,10 @@ use crate::checkpoint::Progress;
 /// deliveries, never a skip) — and only until the shard's first checkpoint.
 pub(crate) const LATEST_SKEW_MARGIN: Duration = Duration::from_secs(5 * 60);
 
+/// The recorded start that means the shard's beginning (TRIM_HORIZON): AT_TIMESTAMP 0 is
+/// before every record.
+pub(crate) const SHARD_BEGINNING: SystemTime = SystemTime::UNIX_EPOCH;
+
 /// What the consumer was configured to do with shards without a checkpoint.
 #[derive(Debug, Clone)]
 pub(crate) struct StartConfig {
@@ -72,7 +76,15 @@ pub(crate) fn plan(progress: &Progress, config: &StartConfig, now: SystemTime) -
                 at: StartAt::AtTimestamp(at),
                 record: Some(at),
             },
-            // Children of shards read here start at their beginning: nothing may be skipped.
+            // A shard created after a LATEST start is read from its beginning, and that is
+            // recorded too: to a worker that did not see it created (one that joined later, or
+            // this one restarted) it would look like a shard of its first listing, to start at
+            // LATEST, skipping what was not checkpointed yet.
+            (None, IteratorType::Latest, _) => Plan::Read {
+                at: StartAt::TrimHorizon,
+                record: Some(SHARD_BEGINNING),
+            },
+            // Nothing else depends on who claims the shard: its beginning, nothing skipped.
             _ => read(StartAt::TrimHorizon),
         },
     }
@@ -154,14 +166,27 @@ mod tests {
         let closed = config(IteratorType::Latest, true, false);
         assert_eq!(plan(&Progress::None, &closed, now), Plan::Finish);
         // A shard created after the start is read from its beginning.
+        // A shard created after the start is read from its beginning, which is recorded so
+        // that no later claim takes it for a first-listing shard and starts it at LATEST.
         let child = config(IteratorType::Latest, false, true);
         assert_eq!(
             plan(&Progress::None, &child, now),
             Plan::Read {
                 at: StartAt::TrimHorizon,
-                record: None
+                record: Some(SHARD_BEGINNING)
             }
         );
+        let recorded = Progress::Started(StartingPoint::AtTimestamp(SHARD_BEGINNING));
+        for (initial, open) in [(true, true), (true, false)] {
+            assert_eq!(
+                plan(&recorded, &config(IteratorType::Latest, initial, open), now),
+                Plan::Read {
+                    at: StartAt::TrimHorizon,
+                    record: None
+                },
+                "a later claim reads it from its beginning"
+            );
+        }
     }
 
     #[test]
