@@ -276,9 +276,15 @@ impl Acker {
         self.shard.handed_out(self.index)
     }
 
-    /// The record comes back unprocessed (see [`ShardAcks::hand_back`]).
-    pub(crate) fn hand_back(&self) {
+    /// The record comes back unprocessed (see [`ShardAcks::hand_back`]); `false` when it was
+    /// acknowledged already (it is then processed, and nothing changes).
+    #[must_use = "false: it was acknowledged already"]
+    pub(crate) fn hand_back(&self) -> bool {
+        if self.shard.lock().acked_through(self.index) {
+            return false;
+        }
         self.shard.hand_back(self.index);
+        true
     }
 }
 
@@ -443,10 +449,10 @@ mod tests {
         assert!(ackers[1].mark_handed_out());
         ackers[0].ack();
         assert!(!shard.all_handed_out_acked());
-        // Only the last one handed out can come back.
-        ackers[0].hand_back();
+        // Only the last one handed out, unacknowledged, can come back.
+        assert!(!ackers[0].hand_back(), "acknowledged already");
         assert!(!shard.all_handed_out_acked());
-        ackers[1].hand_back();
+        assert!(ackers[1].hand_back());
         assert!(
             shard.all_handed_out_acked(),
             "nothing handed out is unacked"
@@ -460,7 +466,7 @@ mod tests {
         // A revoked shard stays revoked.
         assert!(ackers[1].mark_handed_out());
         shard.revoke();
-        ackers[1].hand_back();
+        assert!(ackers[1].hand_back());
         assert!(shard.is_revoked());
         assert!(!ackers[2].mark_handed_out());
     }

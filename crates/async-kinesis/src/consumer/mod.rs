@@ -322,7 +322,7 @@ impl<P: Processor> Consumer<P> {
         if let Some(acker) = self.last_yielded.take()
             && self.ack_policy == AckPolicy::OnNextPoll
         {
-            acker.hand_back();
+            let _ = acker.hand_back();
         }
         self.processing_run_over();
         let (reply, answer) = oneshot::channel();

@@ -7,7 +7,8 @@ use super::error::ConsumeError;
 #[non_exhaustive]
 pub struct ShutdownReport {
     /// Records handed out but not acknowledged by the deadline; they are delivered again after
-    /// a restart.
+    /// a restart. Under `AckPolicy::OnNextPoll` the record handed out last is not counted: the
+    /// shutdown hands it back unacknowledged (it too is delivered again) instead of waiting.
     pub unacked_records: usize,
     /// Leases given back.
     pub leases_released: usize,
