@@ -26,6 +26,7 @@
 //! latency, all scripted per test and counted.
 
 pub mod group;
+mod http_get;
 pub mod moto_server;
 mod names;
 pub mod process;
@@ -38,6 +39,7 @@ mod services;
 pub mod store_contract;
 mod test_stream;
 
+pub use http_get::http_get;
 pub use names::random_stream_name;
 pub use read_back::{StoredRecord, read_shard, read_stream};
 pub use services::{KinesisEndpoint, Service, Services, sdk_config_for};

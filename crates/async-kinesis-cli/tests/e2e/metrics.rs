@@ -3,30 +3,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::{interrupt, run, run_with_input, spawn, stderr, stream};
 
-/// `GET /metrics` over HTTP/1.0 (the server closes the connection after answering): the body.
+/// `GET /metrics`: the body of a 200 answer.
 async fn scrape(addr: SocketAddr) -> String {
-    let mut connection = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the metrics server");
-    connection
-        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .expect("send the request");
-    let mut answer = String::new();
-    connection
-        .read_to_string(&mut answer)
-        .await
-        .expect("read the answer");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
-    assert!(
-        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-        "{head}"
-    );
-    body.to_owned()
+    let (status, body) = testkit::http_get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// The sum of every sample of `metric` labelled with `stream`.

@@ -1,35 +1,10 @@
-//! Shared helpers of the metrics tests: an HTTP GET over a plain TCP connection, and a reader
-//! of the Prometheus text exposition format.
+//! Shared helpers of the metrics tests: an HTTP GET (testkit's), and a reader of the Prometheus
+//! text exposition format.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// `GET path` with HTTP/1.0 (the server closes the connection after the answer): the status
-/// and the body.
-pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut connection = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the metrics server");
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    connection
-        .write_all(request.as_bytes())
-        .await
-        .expect("send the request");
-    let mut answer = String::new();
-    connection
-        .read_to_string(&mut answer)
-        .await
-        .expect("read the answer");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, body.to_owned())
-}
+pub use testkit::http_get as get;
 
 /// Scrapes `/metrics`, checking the status and the content type.
 pub async fn scrape(addr: SocketAddr) -> Exposition {
