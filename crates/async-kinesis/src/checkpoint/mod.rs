@@ -287,8 +287,9 @@ impl CheckpointError {
 /// How long a lease and a worker's registration live without renewal, and how often they are
 /// renewed. The store carries it, so every worker sharing a store agrees on it.
 ///
-/// Always valid: built only by [`LeaseTiming::new`] (or the default), which refuses a zero
-/// heartbeat and one that does not fit twice into the session timeout.
+/// Always valid: built only by [`LeaseTiming::new`] (or the default), which refuses a heartbeat
+/// under a millisecond, a session timeout over a day, and a heartbeat that does not fit three
+/// times into the session timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseTiming {
     session_timeout: Duration,
@@ -299,12 +300,19 @@ pub struct LeaseTiming {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LeaseTimingError {
-    /// A heartbeat of zero would renew without pause.
-    #[error("heartbeat_frequency must be positive")]
+    /// A heartbeat under a millisecond would renew without pause.
+    #[error("heartbeat_frequency must be at least 1 ms")]
     ZeroHeartbeat,
+    /// A session timeout over a day: a lease of a worker that died would block its shard for
+    /// longer than any stream's default retention (and deadlines that far out overflow).
+    #[error("session_timeout ({session_timeout:?}) must be at most one day")]
+    SessionTooLong {
+        /// The session timeout asked for.
+        session_timeout: Duration,
+    },
     /// One late or failed renewal would lose the lease.
     #[error(
-        "session_timeout ({session_timeout:?}) must be at least twice heartbeat_frequency \
+        "session_timeout ({session_timeout:?}) must be at least three times heartbeat_frequency \
          ({heartbeat_frequency:?})"
     )]
     HeartbeatTooSlow {
@@ -325,9 +333,14 @@ impl Default for LeaseTiming {
 }
 
 impl LeaseTiming {
-    /// Both durations, checked: a heartbeat must be positive and fit at least twice into the
-    /// session timeout, so one late or failed renewal does not lose a lease. `const`, so a
-    /// fixed timing can be checked at compile time.
+    const MIN_HEARTBEAT: Duration = Duration::from_millis(1);
+    const MAX_SESSION: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// Both durations, checked: a heartbeat of at least 1 ms that fits at least three times
+    /// into a session timeout of at most a day. A lease is given up when it would expire
+    /// before the next renewal, so three heartbeats per session are what lets one late or
+    /// failed renewal pass without losing it. `const`, so a fixed timing can be checked at
+    /// compile time.
     ///
     /// # Errors
     /// [`LeaseTimingError`] naming the problem.
@@ -335,11 +348,14 @@ impl LeaseTiming {
         session_timeout: Duration,
         heartbeat_frequency: Duration,
     ) -> Result<Self, LeaseTimingError> {
-        if heartbeat_frequency.is_zero() {
+        if heartbeat_frequency.as_nanos() < Self::MIN_HEARTBEAT.as_nanos() {
             return Err(LeaseTimingError::ZeroHeartbeat);
         }
-        let fits = match heartbeat_frequency.checked_mul(2) {
-            Some(twice) => twice.as_nanos() <= session_timeout.as_nanos(),
+        if session_timeout.as_nanos() > Self::MAX_SESSION.as_nanos() {
+            return Err(LeaseTimingError::SessionTooLong { session_timeout });
+        }
+        let fits = match heartbeat_frequency.checked_mul(3) {
+            Some(thrice) => thrice.as_nanos() <= session_timeout.as_nanos(),
             None => false,
         };
         if !fits {
@@ -513,7 +529,27 @@ mod tests {
             LeaseTiming::new(s(60), Duration::ZERO),
             Err(LeaseTimingError::ZeroHeartbeat)
         );
-        for (session, heartbeat) in [(s(10), s(20)), (s(10), s(6)), (s(1), Duration::MAX)] {
+        assert_eq!(
+            LeaseTiming::new(s(60), Duration::from_micros(999)),
+            Err(LeaseTimingError::ZeroHeartbeat)
+        );
+        for session in [s(86_401), Duration::MAX] {
+            assert_eq!(
+                LeaseTiming::new(session, s(1)),
+                Err(LeaseTimingError::SessionTooLong {
+                    session_timeout: session
+                })
+            );
+        }
+        LeaseTiming::new(s(86_400), s(1)).expect("a day is the longest session");
+        LeaseTiming::new(Duration::from_millis(3), Duration::from_millis(1))
+            .expect("1 ms is the shortest heartbeat");
+        for (session, heartbeat) in [
+            (s(10), s(20)),
+            (s(10), s(5)),
+            (s(10), Duration::from_millis(3_334)),
+            (s(1), Duration::MAX),
+        ] {
             assert!(
                 matches!(
                     LeaseTiming::new(session, heartbeat),
@@ -522,10 +558,10 @@ mod tests {
                 "{session:?} / {heartbeat:?}"
             );
         }
-        let timing = LeaseTiming::new(s(10), s(5)).expect("exactly twice fits");
+        let timing = LeaseTiming::new(s(15), s(5)).expect("exactly three times fits");
         assert_eq!(
             (timing.session_timeout(), timing.heartbeat_frequency()),
-            (s(10), s(5))
+            (s(15), s(5))
         );
         let default = LeaseTiming::default();
         assert_eq!(
@@ -538,7 +574,7 @@ mod tests {
                 heartbeat_frequency: s(6)
             }
             .to_string()
-            .contains("at least twice")
+            .contains("at least three times")
         );
     }
 

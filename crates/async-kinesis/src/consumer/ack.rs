@@ -7,7 +7,7 @@
 //! finished.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -138,6 +138,9 @@ pub(crate) struct ShardAcks {
     /// Wakes the checkpoint writer when enough was acknowledged.
     wake: Arc<Notify>,
     wake_after: u64,
+    /// Read to its end: the last acknowledgement wakes the checkpoint writer at once, to
+    /// record SHARD_END (the shard's children wait for it).
+    drained: AtomicBool,
 }
 
 impl ShardAcks {
@@ -156,7 +159,14 @@ impl ShardAcks {
             created,
             wake,
             wake_after: wake_after.max(1),
+            drained: AtomicBool::new(false),
         }
+    }
+
+    /// The shard was read to its end: from now on, the acknowledgement that leaves nothing
+    /// outstanding wakes the checkpoint writer.
+    pub(crate) fn set_drained(&self) {
+        self.drained.store(true, Ordering::Release);
     }
 
     /// Until when the lease is surely ours.
@@ -187,7 +197,9 @@ impl ShardAcks {
     fn ack(&self, index: u64) {
         let wake = {
             let mut tracker = self.lock();
-            tracker.ack(index) && tracker.acked_since_write() >= self.wake_after
+            tracker.ack(index)
+                && (tracker.acked_since_write() >= self.wake_after
+                    || (self.drained.load(Ordering::Acquire) && tracker.outstanding() == 0))
         };
         if wake {
             self.wake.notify_one();

@@ -44,7 +44,10 @@ pub type DeadLetter = Arc<dyn Fn(&PoisonRecord) -> Result<(), BoxError> + Send +
 #[non_exhaustive]
 pub enum PoisonPolicy {
     /// Stop reading the shard; its checkpoint stays before the record, and its children are not
-    /// read either (they wait for the shard's end). A restart meets the record again.
+    /// read either (they wait for the shard's end). The shard's lease is released after a
+    /// backoff (a heartbeat, doubling with each stop, at most 5 minutes), so this or another
+    /// worker meets the record again and reports it again: a fix deployed meanwhile (a new
+    /// deserializer, a dead-letter sink back up) lets the shard go on without a restart.
     Stop,
     /// Go on; checkpoints move past the record.
     Skip,

@@ -64,8 +64,9 @@ pub(crate) enum ReaderOutcome {
 }
 
 /// LATEST re-created after expiry becomes AT_TIMESTAMP of the first LATEST call, this much
-/// earlier, so clock differences re-deliver a little rather than skip.
-const LATEST_MARGIN: Duration = Duration::from_secs(1);
+/// earlier, so clock differences re-deliver a little rather than skip: the margin of the
+/// starting point recorded for later claims, which covers any skew a signed client can have.
+const LATEST_MARGIN: Duration = super::supervisor::LATEST_SKEW_MARGIN;
 
 pub(crate) struct ShardReader<P: Processor> {
     ctx: Arc<Context<P>>,
@@ -372,7 +373,7 @@ impl<P: Processor> ShardReader<P> {
             (None, StartAt::Latest) => match self.latest_issued_at {
                 Some(at) => request
                     .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                    .timestamp((at - LATEST_MARGIN).into()),
+                    .timestamp(at.checked_sub(LATEST_MARGIN).unwrap_or(at).into()),
                 None => {
                     self.latest_issued_at = Some(SystemTime::now());
                     request.shard_iterator_type(ShardIteratorType::Latest)

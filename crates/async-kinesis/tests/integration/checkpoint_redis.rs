@@ -315,7 +315,7 @@ async fn malformed_settings_fail_connect() {
         .await;
     let text = expect_store_error(result, "connect", false);
     assert!(
-        text.contains("at least twice heartbeat_frequency"),
+        text.contains("at least three times heartbeat_frequency"),
         "{text}"
     );
 }

@@ -13,9 +13,8 @@ use async_kinesis::consumer::{ConsumeError, Consumer};
 use async_kinesis::processor::{
     Composed, DecodeError, JsonSerializer, SerializeError, Serializer, SimpleAggregator,
 };
-use async_kinesis::{Shard, StreamClient};
 use bytes::Bytes;
-use consumer_support::{Tally, init_tracing, json_records, keys, put};
+use consumer_support::{Tally, init_tracing, json_records, keys, put, split_the_only_shard};
 use futures::StreamExt;
 use testkit::proxy::{Fault, LimitsProxy, ProxyConfig, Schedule};
 use testkit::{Services, TestStream};
@@ -347,29 +346,6 @@ async fn shard_discovery_refused_for_thirty_seconds_keeps_the_consumer_reading()
     assert!(report.is_clean(), "{report:?}");
     proxy.shutdown().await.expect("proxy ran cleanly");
     stream.delete().await;
-}
-
-async fn split_the_only_shard(client: &StreamClient) -> Shard {
-    let shards = client.list_shards().await.expect("list");
-    let parent = shards
-        .into_iter()
-        .find(Shard::is_open)
-        .expect("an open shard");
-    let mid = parent.starting_hash_key + (parent.ending_hash_key - parent.starting_hash_key) / 2;
-    client
-        .sdk_client()
-        .split_shard()
-        .stream_name(client.stream().name())
-        .shard_to_split(&parent.shard_id)
-        .new_starting_hash_key(mid.to_string())
-        .send()
-        .await
-        .expect("SplitShard");
-    client
-        .wait_until_active(Duration::from_secs(30))
-        .await
-        .expect("ACTIVE again");
-    parent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use async_kinesis::StreamClient;
 use async_kinesis::consumer::{ConsumeError, Record};
 use async_kinesis::processor::{JsonLineProcessor, JsonProcessor, Processor, RecordWriter};
+use async_kinesis::{Shard, StreamClient};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use bytes::Bytes;
@@ -168,4 +168,28 @@ impl Tally {
 
 pub fn keys(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("key-{i:03}")).collect()
+}
+
+/// Splits the stream's open shard in the middle of its hash range; waits for ACTIVE.
+pub async fn split_the_only_shard(client: &StreamClient) -> Shard {
+    let shards = client.list_shards().await.expect("list");
+    let parent = shards
+        .into_iter()
+        .find(Shard::is_open)
+        .expect("an open shard");
+    let mid = parent.starting_hash_key + (parent.ending_hash_key - parent.starting_hash_key) / 2;
+    client
+        .sdk_client()
+        .split_shard()
+        .stream_name(client.stream().name())
+        .shard_to_split(&parent.shard_id)
+        .new_starting_hash_key(mid.to_string())
+        .send()
+        .await
+        .expect("SplitShard");
+    client
+        .wait_until_active(Duration::from_secs(30))
+        .await
+        .expect("ACTIVE again");
+    parent
 }

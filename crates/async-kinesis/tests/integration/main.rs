@@ -25,6 +25,7 @@ mod consumer_faults;
 mod consumer_kpl;
 mod consumer_leases;
 mod consumer_lifecycle;
+mod consumer_lifecycle_edges;
 mod consumer_metrics;
 mod consumer_reshard;
 mod consumer_stall;

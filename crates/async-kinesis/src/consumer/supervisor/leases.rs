@@ -19,6 +19,12 @@ impl<P: Processor> Supervisor<P> {
     pub(super) async fn heartbeat(&mut self) {
         let ctx = self.ctx.clone();
         self.renew_leases().await;
+        for shard_id in self.table.retry_stopped(Instant::now()) {
+            if let Some(held) = self.table.held(&shard_id) {
+                tracing::info!(shard = %shard_id, "releasing a stopped shard's lease for another try");
+                held.handle.stop();
+            }
+        }
         if let Err(err) = ctx.store.heartbeat(&ctx.stream_name, &ctx.worker).await {
             tracing::warn!(error = %err, "registering this worker in the checkpoint store failed");
             if err.is_retryable() {
@@ -145,7 +151,7 @@ impl<P: Processor> Supervisor<P> {
                         ctx.labels.consumer_error(&shard_id, "checkpoint");
                         tracing::warn!(shard = %shard_id, error = %source, "claiming the lease failed");
                     } else {
-                        ctx.report(ConsumeError::Checkpoint { shard_id, source });
+                        self.report(ConsumeError::Checkpoint { shard_id, source });
                     }
                 }
             }
@@ -213,12 +219,12 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 
-    fn claim_store_failed(&self, shard_id: &str, err: CheckpointError) {
+    fn claim_store_failed(&mut self, shard_id: &str, err: CheckpointError) {
         if err.is_retryable() || matches!(err, CheckpointError::NotOwned { .. }) {
             self.ctx.labels.consumer_error(shard_id, "checkpoint");
             tracing::warn!(shard = shard_id, error = %err, "starting the shard failed; retrying later");
         } else {
-            self.ctx.report(ConsumeError::Checkpoint {
+            self.report(ConsumeError::Checkpoint {
                 shard_id: shard_id.to_owned(),
                 source: err,
             });
@@ -239,7 +245,7 @@ impl<P: Processor> Supervisor<P> {
         } else {
             tracing::warn!(shard = shard_id, error = %err, "checkpoint store failed; retrying later");
             if !err.is_retryable() {
-                self.ctx.report(ConsumeError::Checkpoint {
+                self.report(ConsumeError::Checkpoint {
                     shard_id: shard_id.to_owned(),
                     source: err,
                 });
@@ -257,7 +263,7 @@ impl<P: Processor> Supervisor<P> {
         held.handle.stop();
         self.ctx.status.shard(shard_id, |s| s.allocated = false);
         self.ctx.labels.lease_lost(self.table.working());
-        self.ctx.report(ConsumeError::Checkpoint {
+        self.report(ConsumeError::Checkpoint {
             shard_id: shard_id.to_owned(),
             source,
         });
@@ -267,7 +273,7 @@ impl<P: Processor> Supervisor<P> {
     /// (another worker may take them once they expire, so reading on would risk two readers),
     /// and those whose records stopped being handed out because the lease ran out before this
     /// renewal.
-    async fn renew_leases(&mut self) {
+    pub(super) async fn renew_leases(&mut self) {
         let leases: Vec<Lease> = self
             .table
             .leases()
@@ -328,7 +334,7 @@ impl<P: Processor> Supervisor<P> {
         for (shard_id, lease) in expired {
             self.ctx.status.shard(&shard_id, |s| s.allocated = false);
             self.ctx.labels.lease_lost(self.table.working());
-            self.ctx.report(ConsumeError::Checkpoint {
+            self.report(ConsumeError::Checkpoint {
                 shard_id: shard_id.clone(),
                 source: CheckpointError::LeaseExpired {
                     shard_id,

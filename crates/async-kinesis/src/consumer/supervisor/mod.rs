@@ -6,7 +6,7 @@ mod checkpoints;
 mod leases;
 mod start;
 
-pub(crate) use start::SHARD_BEGINNING;
+pub(crate) use start::{LATEST_SKEW_MARGIN, SHARD_BEGINNING};
 mod store_backoff;
 mod table;
 
@@ -90,6 +90,12 @@ pub(crate) struct Supervisor<P: Processor> {
     store_backoff: StoreBackoff,
     /// Listings failed in a row.
     listing_failures: u32,
+    /// The shard listing on its way (at most one): run as a task, so a slow or throttled
+    /// ListShards never holds up renewals.
+    listings: JoinSet<Result<Vec<Shard>, Error>>,
+    /// While shutting down: the errors for the [`ShutdownReport`] (nobody reads the stream's
+    /// items any more).
+    shutdown_errors: Option<Vec<ConsumeError>>,
 }
 
 /// The lease timing of the consumer's store.
@@ -132,6 +138,21 @@ impl<P: Processor> Supervisor<P> {
             wake: Arc::new(Notify::new()),
             store_backoff: StoreBackoff::default(),
             listing_failures: 0,
+            listings: JoinSet::new(),
+            shutdown_errors: None,
+        }
+    }
+
+    /// Tells the application: an error item, or during a shutdown an error of its report.
+    fn report(&mut self, error: ConsumeError) {
+        match &mut self.shutdown_errors {
+            Some(errors) => {
+                let shard = error.shard_id().unwrap_or("").to_owned();
+                self.ctx.labels.consumer_error(&shard, error.metric_label());
+                tracing::warn!(shard = %shard, error = %error, "consumer error during shutdown");
+                errors.push(error);
+            }
+            None => self.ctx.report(error),
         }
     }
 
@@ -171,15 +192,31 @@ impl<P: Processor> Supervisor<P> {
                     self.awaiting_iterator.remove(&shard_id);
                     self.check_ready();
                 }
-                () = tokio::time::sleep_until(next_refresh) => {
-                    match self.refresh().await {
+                () = tokio::time::sleep_until(next_refresh), if self.listings.is_empty() => {
+                    self.listings.spawn(list_shards(self.ctx.clone()));
+                }
+                Some(joined) = self.listings.join_next(), if !self.listings.is_empty() => {
+                    // A listing task that panicked counts as a failed listing (retried).
+                    let listing = joined.unwrap_or_else(|err| Err(Error::Client {
+                        operation: "ListShards",
+                        class: ErrorClass::Unknown,
+                        source: Box::new(err),
+                    }));
+                    match self.refreshed(listing) {
                         Some(next) => next_refresh = next,
                         None => return self.end_stream_gone().await,
                     }
                     self.claim(false).await;
                 }
-                _ = checkpoint.tick() => self.flush_checkpoints().await,
-                () = self.wake.notified() => self.flush_checkpoints().await,
+                // A checkpoint round may record a parent's SHARD_END: its children may start.
+                _ = checkpoint.tick() => {
+                    self.flush_checkpoints().await;
+                    self.claim(false).await;
+                }
+                () = self.wake.notified() => {
+                    self.flush_checkpoints().await;
+                    self.claim(false).await;
+                }
                 _ = heartbeat.tick() => self.heartbeat().await,
                 _ = catch_up.tick(), if self.table.wants_more() => self.claim_free().await,
             }
@@ -187,11 +224,17 @@ impl<P: Processor> Supervisor<P> {
     }
 
     /// Lists the shards until it works; `false` when the stream does not exist, listing it
-    /// failed for good, or we are told to stop.
+    /// failed for good, or we are told to stop (a shutdown is answered: nothing is held yet).
     async fn initial_listing(&mut self) -> bool {
-        let mut failures = 0;
+        let (mut failures, mut attempts) = (0, 0);
         loop {
-            match self.list().await {
+            let listed = tokio::select! {
+                () = self.cancel.cancelled() => return false,
+                command = self.commands.recv() => return self.shut_down_before_start(command),
+                listed = list_shards(self.ctx.clone()) => listed,
+            };
+            attempts += 1;
+            match listed {
                 Ok(shards) => {
                     self.initial = shards.iter().map(|s| s.shard_id.clone()).collect();
                     self.listed(shards);
@@ -216,9 +259,11 @@ impl<P: Processor> Supervisor<P> {
                     }
                     self.ctx.labels.consumer_error("", "list_shards");
                     tracing::warn!(stream = %stream, error = %err, "listing shards failed; retrying");
-                    let delay = self.ctx.config.jittered_backoff(failures.max(1));
+                    // Every attempt grows the delay, throttled ones too.
+                    let delay = self.ctx.config.jittered_backoff(attempts);
                     tokio::select! {
                         () = self.cancel.cancelled() => return false,
+                        command = self.commands.recv() => return self.shut_down_before_start(command),
                         () = tokio::time::sleep(delay) => {}
                     }
                 }
@@ -226,27 +271,27 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 
-    async fn list(&self) -> Result<Vec<Shard>, Error> {
-        let listing = ShardListing {
-            use_list_shards: self.ctx.config.use_list_shards,
-            ..ShardListing::default()
-        };
-        self.ctx.client.list_shards_with(listing).await
+    /// A shutdown asked for before the first listing: nothing is held or registered yet.
+    fn shut_down_before_start(&mut self, command: Option<Command>) -> bool {
+        if let Some(Command::Shutdown { reply, .. }) = command {
+            let _ = reply.send(ShutdownReport::default());
+        }
+        false
     }
 
-    /// Re-lists the shards; the time of the next listing, or `None` when the stream is gone.
-    /// Any other failure keeps the shards known so far and is retried with a growing,
-    /// jittered delay (at most the refresh interval).
-    async fn refresh(&mut self) -> Option<Instant> {
+    /// The answer to a re-listing of the shards; the time of the next listing, or `None` when
+    /// the stream is gone. Any other failure keeps the shards known so far and is retried with
+    /// a growing, jittered delay (at most the refresh interval).
+    fn refreshed(&mut self, listing: Result<Vec<Shard>, Error>) -> Option<Instant> {
         let interval = self.ctx.config.shard_refresh_interval;
-        match self.list().await {
+        match listing {
             Ok(shards) => {
                 self.listing_failures = 0;
                 self.listed(shards);
                 Some(Instant::now() + interval)
             }
             Err(err) if matches!(err, Error::StreamNotFound { .. }) => {
-                self.ctx.report(ConsumeError::Stream {
+                self.report(ConsumeError::Stream {
                     stream: self.ctx.client.stream().to_string(),
                     source: err,
                 });
@@ -258,7 +303,7 @@ impl<P: Processor> Supervisor<P> {
                 if self.listing_failures == 1 && !err.is_retryable() {
                     // Tell the application once per outage (e.g. an expired token); reading
                     // goes on with the shards known.
-                    self.ctx.report(ConsumeError::Stream {
+                    self.report(ConsumeError::Stream {
                         stream,
                         source: err,
                     });
@@ -358,19 +403,34 @@ impl<P: Processor> Supervisor<P> {
         });
     }
 
-    fn on_reader_end(&mut self, (shard_id, token, end): ReaderResult) {
+    fn on_reader_end(&mut self, (shard_id, token, mut end): ReaderResult) {
         self.awaiting_iterator.remove(&shard_id);
         self.check_ready();
         let panic = match &end {
             ReaderEnd::Panicked(message) => Some(message.clone()),
             _ => None,
         };
+        if let (ReaderEnd::Ended { children }, Some(only)) =
+            (&mut end, &self.ctx.config.only_shards)
+        {
+            // The children a shard's end names are subject to `only_shards` like a listing's.
+            children.retain(|child| only.contains(&child.shard_id));
+        }
         let ended = matches!(end, ReaderEnd::Ended { .. });
         match self
             .table
             .reader_ended(&shard_id, token, end, Instant::now())
         {
-            Applied::Nothing => {}
+            Applied::Nothing => {
+                if let Some(message) = panic {
+                    // A reader of an earlier lease of the shard (stopped, its lease lost or
+                    // handed off): the shard is read on, but the panic is not kept quiet.
+                    self.report(ConsumeError::ReaderPanicked {
+                        shard_id: shard_id.to_string(),
+                        message,
+                    });
+                }
+            }
             Applied::Changed { new_children } => {
                 if ended || new_children {
                     tracing::info!(shard = %shard_id, "shard read to its end");
@@ -385,14 +445,18 @@ impl<P: Processor> Supervisor<P> {
                     s.stopped = true;
                     s.has_iterator = false;
                 });
-                self.ctx.report(ConsumeError::ReaderPanicked {
+                self.report(ConsumeError::ReaderPanicked {
                     shard_id: shard_id.to_string(),
                     message: panic.unwrap_or_default(),
                 });
             }
         }
-        if self.table.phase(&shard_id) == Some(Phase::Draining) {
-            // Nothing of it is pending maybe: finish it at the next checkpoint round.
+        if self.table.phase(&shard_id) == Some(Phase::Draining)
+            && let Some(held) = self.table.held(&shard_id)
+        {
+            // Its last acknowledgement wakes the checkpoint writer to record SHARD_END (its
+            // children wait for it); nothing of it is pending maybe: try at once.
+            held.handle.acks.set_drained();
             self.wake.notify_one();
         }
     }
@@ -409,30 +473,38 @@ impl<P: Processor> Supervisor<P> {
         let grace = lease_timing(&self.ctx).heartbeat / 2;
         let report = self.shutdown(grace).await;
         for error in report.errors {
-            self.ctx.report(error);
+            self.report(error);
         }
     }
 
     /// Stops fetching, waits (up to `deadline`) for handed-out records to be acknowledged,
     /// writes the final checkpoints and releases every lease.
+    /// Leases are renewed while it waits, so a long deadline does not let another worker take
+    /// a shard whose final checkpoint is still to come; errors on the way are the report's.
     async fn shutdown(&mut self, deadline: Duration) -> ShutdownReport {
-        let until = Instant::now() + deadline;
+        self.shutdown_errors = Some(Vec::new());
+        let until = Instant::now().checked_add(deadline);
         self.readers_cancel.cancel();
+        self.listings.abort_all();
         while let Some(joined) = self.tasks.join_next().await {
             if let Ok(result) = joined {
                 self.on_reader_end(result);
             }
         }
+        let mut renew = interval(lease_timing(&self.ctx).heartbeat);
         loop {
             self.flush_checkpoints().await;
             let all_acked = self
                 .table
                 .leases()
                 .all(|(_, _, held)| held.handle.acks.all_handed_out_acked());
-            if all_acked || Instant::now() >= until {
+            if all_acked || until.is_some_and(|until| Instant::now() >= until) {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(20).min(deadline)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(20).min(deadline)) => {}
+                _ = renew.tick() => self.renew_leases().await,
+            }
         }
         // The last chance to write them: not held back by an earlier failure.
         self.write_checkpoints().await;
@@ -445,6 +517,7 @@ impl<P: Processor> Supervisor<P> {
                 .collect(),
         )
         .await;
+        report.errors = self.shutdown_errors.take().unwrap_or_default();
         for ((shard_id, held), answer) in held.into_iter().zip(answers) {
             report.unacked_records += held.handle.acks.unacked_handed_out();
             match answer {
@@ -462,6 +535,15 @@ impl<P: Processor> Supervisor<P> {
         report.shards_finished = self.table.count_phase(Phase::Ended);
         report
     }
+}
+
+/// Lists the stream's shards (as a task of its own, or raced against a shutdown).
+async fn list_shards<P: Processor>(ctx: Arc<Context<P>>) -> Result<Vec<Shard>, Error> {
+    let listing = ShardListing {
+        use_list_shards: ctx.config.use_list_shards,
+        ..ShardListing::default()
+    };
+    ctx.client.list_shards_with(listing).await
 }
 
 /// Store calls of a round, sent together so a slow store costs one call's time rather than one

@@ -6,13 +6,15 @@
 //!  Waiting ─────────────▶ Claiming ─────────────▶ Reading ─────────────▶ Draining ──▶ Ended
 //!     ▲  ◀── refused / failed ──┘                 │  │  │  (or a closed shard that is gone)
 //!     │                                           │  │  └─ read error ─▶ Stopped
-//!     │◀──────── released ◀── HandingOff ◀── above the share (also from Stopped)
+//!     │◀──────── released ◀── HandingOff ◀── above the share, or Stopped past its backoff
 //!     │◀──────── lost / expiring (any state holding a lease)
 //!     └───────── GivenUp ◀── released ◀── HandingOff ◀── the reader panicked
 //! ```
 //!
-//! A shard may start once every parent still listed has ended (both parents of a merge); a
-//! parent that left the listing (trimmed after the retention period) does not block. Each
+//! A shard may start once every parent still listed has ended (both parents of a merge) —
+//! ended, not drained: its SHARD_END is recorded, so no restart can read a parent's records
+//! again after its children's; a parent that left the listing (trimmed after the retention
+//! period) does not block. Each
 //! reader is tagged with its lease's fencing token: an outcome carrying another token is of an
 //! earlier reader of the shard and changes nothing.
 
@@ -46,7 +48,19 @@ impl Timing {
     fn unclaimed_too_long(self) -> Duration {
         self.session_timeout + self.heartbeat * 2
     }
+
+    /// How long a shard stopped by an error keeps its lease before it is released for another
+    /// try (here or by another worker), after `stops` earlier stops of it here: a heartbeat,
+    /// doubling with each stop, at most [`MAX_STOPPED`].
+    fn stopped_backoff(self, stops: u32) -> Duration {
+        self.heartbeat
+            .saturating_mul(1 << stops.min(16))
+            .min(MAX_STOPPED)
+    }
 }
+
+/// The longest a stopped shard waits before it is tried again.
+pub(crate) const MAX_STOPPED: Duration = Duration::from_secs(5 * 60);
 
 /// A lease held by this worker, with the handle of its reader (`R`: opaque to the table).
 #[derive(Debug)]
@@ -56,6 +70,9 @@ pub(crate) struct Held<R> {
     /// claim or renewal was sent.
     pub(crate) until: Instant,
     pub(crate) handle: R,
+    /// Claimed above the share (a shard nobody else claimed for too long): handed off last
+    /// when above the share, or it would be claimed again once it sat unclaimed long enough.
+    extra: bool,
 }
 
 /// What follows once a handed-off lease is released.
@@ -81,8 +98,9 @@ pub(crate) enum State<R> {
     /// Nothing more is read or handed out; once the records handed out are acknowledged (or
     /// the instant passed) the checkpoint is written and the lease released.
     HandingOff(Held<R>, Instant, AfterRelease),
-    /// Stopped by an error (reported); its acknowledged records are still checkpointed.
-    Stopped(Held<R>),
+    /// Stopped by an error (reported); its acknowledged records are still checkpointed, and
+    /// its lease is handed off at the instant (for another try, here or elsewhere).
+    Stopped(Held<R>, Instant),
     /// Read to its end (here or elsewhere), or nothing to read in it.
     Ended,
     /// Given up after its reader panicked; its lease was released for another worker.
@@ -110,7 +128,7 @@ impl<R> State<R> {
             Self::Reading(_) => Phase::Reading,
             Self::Draining(_) => Phase::Draining,
             Self::HandingOff(..) => Phase::HandingOff,
-            Self::Stopped(_) => Phase::Stopped,
+            Self::Stopped(..) => Phase::Stopped,
             Self::Ended => Phase::Ended,
             Self::GivenUp => Phase::GivenUp,
         }
@@ -118,36 +136,39 @@ impl<R> State<R> {
 
     fn held(&self) -> Option<&Held<R>> {
         match self {
-            Self::Reading(h) | Self::Draining(h) | Self::Stopped(h) | Self::HandingOff(h, ..) => {
-                Some(h)
-            }
+            Self::Reading(h)
+            | Self::Draining(h)
+            | Self::Stopped(h, _)
+            | Self::HandingOff(h, ..) => Some(h),
             _ => None,
         }
     }
 
     fn held_mut(&mut self) -> Option<&mut Held<R>> {
         match self {
-            Self::Reading(h) | Self::Draining(h) | Self::Stopped(h) | Self::HandingOff(h, ..) => {
-                Some(h)
-            }
+            Self::Reading(h)
+            | Self::Draining(h)
+            | Self::Stopped(h, _)
+            | Self::HandingOff(h, ..) => Some(h),
             _ => None,
         }
     }
 
     fn into_held(self) -> Option<Held<R>> {
         match self {
-            Self::Reading(h) | Self::Draining(h) | Self::Stopped(h) | Self::HandingOff(h, ..) => {
-                Some(h)
-            }
+            Self::Reading(h)
+            | Self::Draining(h)
+            | Self::Stopped(h, _)
+            | Self::HandingOff(h, ..) => Some(h),
             _ => None,
         }
     }
 }
 
 impl Phase {
-    /// Read to its end, here or elsewhere: its children may go.
+    /// Read to its end and recorded so, here or elsewhere: its children may go.
     pub(crate) fn ended(self) -> bool {
-        matches!(self, Self::Draining | Self::Ended)
+        self == Self::Ended
     }
 
     /// Counts as this worker's work toward its share.
@@ -213,6 +234,8 @@ struct Entry<R> {
     state: State<R>,
     /// Since when no worker is known to hold it (while waiting here).
     unclaimed_since: Option<Instant>,
+    /// Times its reader stopped on an error here, for the backoff before the next try.
+    stops: u32,
 }
 
 /// Every known shard of the stream and its state in this worker.
@@ -298,7 +321,7 @@ impl<R> ShardTable<R> {
     fn share_used(&self) -> usize {
         self.count(|e| match &e.state {
             State::Claiming { extra } => !extra,
-            State::Reading(_) | State::Stopped(_) => true,
+            State::Reading(h) | State::Stopped(h, _) => !h.extra,
             _ => false,
         })
     }
@@ -355,6 +378,7 @@ impl<R> ShardTable<R> {
                             shard,
                             state: State::Waiting,
                             unclaimed_since: None,
+                            stops: 0,
                         },
                     );
                 }
@@ -415,13 +439,17 @@ impl<R> ShardTable<R> {
             .count();
         let share = balance::fair_share(me, live, available);
         self.target = self.max_readers.map_or(share, |max| share.min(max));
-        let counted: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.state.phase().works())
-            .map(|(id, _)| id.clone())
-            .collect();
-        let shed = balance::to_shed(&counted, self.target);
+        // Extras are handed off last: another worker above its share hands off first, and
+        // one that gave a shard up would not take it back (it would only be claimed here
+        // again once it sat unclaimed long enough).
+        let (mut extras, mut counted) = (Vec::new(), Vec::new());
+        for (id, e) in &self.entries {
+            if let Some(h) = e.state.held().filter(|_| e.state.phase().works()) {
+                if h.extra { &mut extras } else { &mut counted }.push(id.clone());
+            }
+        }
+        let mut shed = balance::to_shed(&counted, self.target.saturating_sub(extras.len()));
+        shed.extend(balance::to_shed(&extras, self.target));
         for id in &shed {
             self.hand_off(id, now, AfterRelease::Wait);
         }
@@ -436,7 +464,7 @@ impl<R> ShardTable<R> {
         };
         let state = std::mem::replace(&mut entry.state, State::Waiting);
         entry.state = match state {
-            State::Reading(h) | State::Stopped(h) | State::Draining(h) => {
+            State::Reading(h) | State::Stopped(h, _) | State::Draining(h) => {
                 State::HandingOff(h, now + self.timing.hand_off_grace(), then)
             }
             State::HandingOff(h, until, before) => {
@@ -525,14 +553,14 @@ impl<R> ShardTable<R> {
         let until = sent + self.timing.session_timeout;
         match self.entries.get_mut(shard_id) {
             Some(entry) => match entry.state {
-                State::Claiming { .. } => {
-                    // Held, an extra claim counts like any lease: above the share it is handed
-                    // off again (extras kept for good would leave a worker that comes back
-                    // after a stall without its share).
+                State::Claiming { extra } => {
+                    // Held, an extra claim counts like any lease toward the readers, but it is
+                    // handed off only after every other lease above the share.
                     entry.state = State::Reading(Held {
                         lease,
                         until,
                         handle,
+                        extra,
                     });
                     entry.unclaimed_since = None;
                     true
@@ -570,6 +598,7 @@ impl<R> ShardTable<R> {
             ReaderEnd::Cancelled => Applied::Nothing,
             _ if !reading => Applied::Nothing,
             ReaderEnd::Ended { children } => {
+                entry.stops = 0;
                 Self::swap(entry, State::Draining);
                 let new_children = self.add(children, false);
                 Applied::Changed { new_children }
@@ -583,7 +612,12 @@ impl<R> ShardTable<R> {
                 }
             }
             ReaderEnd::Gone | ReaderEnd::Stopped => {
-                Self::swap(entry, State::Stopped);
+                let retry_at = now + self.timing.stopped_backoff(entry.stops);
+                entry.stops = entry.stops.saturating_add(1);
+                let state = std::mem::replace(&mut entry.state, State::Waiting);
+                if let Some(held) = state.into_held() {
+                    entry.state = State::Stopped(held, retry_at);
+                }
                 Applied::Changed {
                     new_children: false,
                 }
@@ -648,6 +682,21 @@ impl<R> ShardTable<R> {
             .collect();
         ids.into_iter()
             .filter_map(|(id, token)| self.lost(&id, token).map(|h| (id, h)))
+            .collect()
+    }
+
+    /// Shards stopped by an error whose backoff passed: handed off (their lease is released
+    /// once their handed-out records are acknowledged), so this or another worker tries them
+    /// again from their checkpoint. Returned, to stop their readers' hand-outs.
+    pub(crate) fn retry_stopped(&mut self, now: Instant) -> Vec<String> {
+        let due: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e.state, State::Stopped(_, at) if now >= at))
+            .map(|(id, _)| id.clone())
+            .collect();
+        due.into_iter()
+            .filter(|id| self.hand_off(id, now, AfterRelease::Wait))
             .collect()
     }
 

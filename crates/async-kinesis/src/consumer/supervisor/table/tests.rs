@@ -127,6 +127,44 @@ fn a_read_error_stops_the_shard_and_its_children_wait() {
     assert_eq!(t.working(), 1, "a stopped shard keeps its lease and counts");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_stopped_shard_is_handed_off_after_a_doubling_backoff() {
+    let mut t = table(vec![shard("a", &[], false)]);
+    for (stops, backoff) in [
+        (0, HEARTBEAT),
+        (1, HEARTBEAT * 2),
+        (2, HEARTBEAT * 4),
+        (3, HEARTBEAT * 8),
+        (5, MAX_STOPPED),
+    ] {
+        let token = stops + 1;
+        claim_all(&mut t, Instant::now(), token);
+        t.entries.get_mut("a").expect("known").stops = u32::try_from(stops).expect("small");
+        t.reader_ended("a", FencingToken(token), ReaderEnd::Stopped, Instant::now());
+        tokio::time::advance(backoff - Duration::from_millis(1)).await;
+        assert!(t.retry_stopped(Instant::now()).is_empty(), "{stops} stops");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(t.retry_stopped(Instant::now()), ["a"], "{stops} stops");
+        assert_eq!(t.phase("a"), Some(Phase::HandingOff));
+        // Released once its handed-out records are acknowledged: claimable again.
+        assert_eq!(
+            t.due(Instant::now(), |_| 0, |_| true),
+            [Due::Release("a".into())]
+        );
+        assert!(t.released("a", FencingToken(token)).is_some());
+        assert_eq!(t.phase("a"), Some(Phase::Waiting));
+    }
+    // Read to its end once, its stops are forgotten.
+    claim_all(&mut t, Instant::now(), 9);
+    t.reader_ended(
+        "a",
+        FencingToken(9),
+        ReaderEnd::Ended { children: vec![] },
+        Instant::now(),
+    );
+    assert_eq!(t.entries.get("a").map(|e| e.stops), Some(0));
+}
+
 #[test]
 fn split_children_start_once_their_parent_ended() {
     let now = Instant::now();
@@ -144,9 +182,12 @@ fn split_children_start_once_their_parent_ended() {
         now,
     );
     assert!(
-        t.can_start("c1") && t.can_start("c2"),
-        "draining counts as ended"
+        !t.can_start("c1") && !t.can_start("c2"),
+        "drained is not ended: SHARD_END is not recorded yet"
     );
+    assert!(t.next_claims(now, false).is_empty());
+    assert!(t.shard_ended("p", FencingToken(1)).is_some());
+    assert!(t.can_start("c1") && t.can_start("c2"));
     assert_eq!(claim_all(&mut t, now, 1), ["c1", "c2"]);
 }
 
@@ -165,6 +206,7 @@ fn a_merge_child_waits_for_both_parents() {
         ReaderEnd::Ended { children: vec![] },
         now,
     );
+    assert!(t.shard_ended("p1", FencingToken(1)).is_some());
     assert!(!t.can_start("m"), "one parent ended");
     assert!(t.next_claims(now, false).is_empty());
     t.reader_ended(
@@ -173,6 +215,8 @@ fn a_merge_child_waits_for_both_parents() {
         ReaderEnd::Ended { children: vec![] },
         now,
     );
+    assert!(t.next_claims(now, false).is_empty(), "the other drained");
+    assert!(t.shard_ended("p2", FencingToken(1)).is_some());
     assert_eq!(t.next_claims(now, false), ["m"]);
 }
 
@@ -190,6 +234,7 @@ fn children_named_at_a_shards_end_are_added() {
         now,
     );
     assert!(matches!(applied, Applied::Changed { new_children: true }));
+    assert!(t.shard_ended("p", FencingToken(1)).is_some());
     assert_eq!(t.next_claims(now, false), ["c"]);
 }
 
@@ -204,6 +249,7 @@ fn a_trimmed_parent_does_not_block_and_a_closed_parent_gone_counts_as_ended() {
     claim_all(&mut t, now, 1);
     t.reader_ended("p", FencingToken(1), ReaderEnd::Gone, now);
     assert_eq!(t.phase("p"), Some(Phase::Draining));
+    assert!(t.shard_ended("p", FencingToken(1)).is_some());
     assert_eq!(t.next_claims(now, false), ["c"]);
     // An open shard that is gone is stopped instead: it may have more to give.
     let mut t = table(vec![shard("o", &[], false), shard("k", &["o"], false)]);
@@ -362,8 +408,26 @@ async fn a_shard_nobody_claims_for_too_long_is_claimed_above_the_share() {
     assert_eq!(t.next_claims(Instant::now(), true), ["b"]);
     assert!(t.reading("b", lease("b", 1), Instant::now(), "extra"));
     assert_eq!(t.working(), 2);
-    // Held, an extra counts like any lease: above the share, the highest one is handed off.
-    assert_eq!(t.rebalance(&me(), &[me(), other], Instant::now()), ["b"]);
+    // Above the share, the extra is handed off last: "a" goes (the other worker, below its
+    // share, takes it), "b" (which the other worker gave up) stays read here.
+    assert_eq!(
+        t.rebalance(&me(), &[me(), other.clone()], Instant::now()),
+        ["a"]
+    );
+    assert_eq!(phases(&t, &["a", "b"]), [Phase::HandingOff, Phase::Reading]);
+    // Extras beyond the share itself are handed off too.
+    let mut t = table(vec![shard("x", &[], false), shard("y", &[], false)]);
+    let third = WorkerId::new("y-worker");
+    t.rebalance(&me(), &[me(), other.clone(), third.clone()], Instant::now());
+    assert_eq!(t.target(), 1);
+    for id in ["x", "y"] {
+        t.entries.get_mut(id).expect("known").state = State::Claiming { extra: true };
+        assert!(t.reading(id, lease(id, 1), Instant::now(), "extra"));
+    }
+    assert_eq!(
+        t.rebalance(&me(), &[me(), other, third], Instant::now()),
+        ["y"]
+    );
 }
 
 #[test]
