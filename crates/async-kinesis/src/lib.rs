@@ -64,9 +64,29 @@
 //!
 //! # Errors
 //!
-//! All fallible calls return [`Error`]. [`Error::class`] tells throttling, transient, expired,
-//! not-found, in-use, validation and access failures apart, and [`Error::is_retryable`] whether
-//! a later retry can succeed. Service limits live in [`limits`].
+//! Each part has its own error type; every one implements `std::error::Error`, says what went
+//! wrong in its message and chains its cause through `source()`:
+//!
+//! | type | from | what |
+//! | --- | --- | --- |
+//! | [`Error`] | [`StreamClient`], [`Streams`], [`ProducerBuilder::build`](producer::ProducerBuilder::build), [`Producer::flush`] / [`Producer::close`] | a Kinesis call or a stream-level check; [`Error::class`] tells throttling, transient, expired, not-found, in-use, validation and access failures apart, [`Error::is_retryable`] whether a retry can succeed |
+//! | [`PutError`](producer::PutError) | a [`Receipt`](producer::Receipt) | an item not stored, **with the item**, and why ([`PutErrorKind`](producer::PutErrorKind)) |
+//! | [`ConsumeError`] | [`ConsumerBuilder::build`](consumer::ConsumerBuilder::build) and the [`Consumer`]'s items | a bad option at build; later, error items of the stream (the stream goes on): a shard or stream failure, an undecodable record ([`ConsumeError::Poison`], with the raw record), a checkpoint failure, a panicked reader |
+//! | [`CheckpointError`](checkpoint::CheckpointError) | a [`CheckpointStore`] | a lease lost or expired, a store failure (`is_retryable`), a malformed stored value |
+//! | [`LeaseTimingError`](checkpoint::LeaseTimingError) | [`LeaseTiming::new`](checkpoint::LeaseTiming::new) | a session timeout and heartbeat that would lose leases |
+//! | [`SerializeError`](processor::SerializeError), [`DecodeError`](processor::DecodeError), [`ReadError`](processor::ReadError), [`ConfigError`](processor::ConfigError) | [`processor`]s | an item that cannot be written, an item or record that cannot be read, a processor option out of range |
+//! | [`ReshardError`](reshard::ReshardError) | [`reshard`] | a reshard refused before any call, or the call's [`Error`] |
+//! | [`PartitionKeyError`](partition_key::PartitionKeyError), [`HashKeyError`](shard_map::HashKeyError), [`ShardMapError`](shard_map::ShardMapError) | [`partition_key`], [`shard_map`] | a key Kinesis would refuse; a shard map with gaps or overlaps |
+//! | `DynamoDbError` (feature `dynamodb`) | the DynamoDB store's builder | a table that cannot be created or used |
+//! | `PrometheusError`, `CloudWatchError` (features `prometheus`, `cloudwatch`) | [`metrics`] exporters | an exporter that cannot start (an address in use, a bad option) |
+//!
+//! Service limits live in [`limits`].
+//!
+//! # The AWS crates
+//!
+//! [`aws_sdk_kinesis`] and [`aws_config`] (and, behind their features, `redis` and
+//! `aws_sdk_dynamodb`) are re-exported at the versions this crate is built with, so a client or
+//! `SdkConfig` you pass in is always of the type the builders expect.
 //!
 //! # Cargo features
 //!
@@ -107,6 +127,7 @@ pub use checkpoint::{CheckpointStore, MemoryStore};
 pub use connect::ConnectOptions;
 pub use consumer::{ConsumeError, Consumer, Record};
 pub use error::{Error, ErrorClass};
+pub use producer::Producer;
 pub use shard::Shard;
 pub use stream::{
     CreateStream, RecordDistribution, ShardListing, StreamClient, StreamMode, StreamStatus,
@@ -114,6 +135,13 @@ pub use stream::{
 };
 pub use stream_ref::{IntoStreamRef, StreamRef};
 pub use streams::Streams;
+
+pub use aws_config;
+#[cfg(feature = "dynamodb")]
+pub use aws_sdk_dynamodb;
+pub use aws_sdk_kinesis;
+#[cfg(feature = "redis")]
+pub use redis;
 
 // The README's examples compile as doctests.
 #[cfg(doctest)]

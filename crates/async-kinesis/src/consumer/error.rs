@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::checkpoint::CheckpointError;
 use crate::error::Error;
-use crate::processor::ReadError;
+use crate::processor::{DecodeError, ReadError};
 
 /// An error of the consumer: a bad configuration at build time, or an item of the record stream.
 ///
@@ -53,8 +53,9 @@ pub enum ConsumeError {
         source: Error,
     },
     /// A record could not be decoded. The raw record comes with it; what happened next is in
-    /// [`PoisonRecord::action`].
-    #[error("undecodable record in shard {} at {}/{} ({:?})", .0.shard_id, .0.sequence_number, .0.sub_sequence, .0.action)]
+    /// [`PoisonRecord::action`]. The message says what was wrong with it; `source()` is the
+    /// underlying parser's error (or the dead-letter callback's, when that failed).
+    #[error(transparent)]
     Poison(Box<PoisonRecord>),
     /// The consumer stopped (shut down, dropped, or the stream is gone) before the awaited
     /// event.
@@ -155,6 +156,10 @@ pub enum PoisonAction {
 }
 
 /// A record (or one item inside it) that the processor could not decode, with its position.
+///
+/// As an error, it reads "undecodable record in shard S at SEQ/SUB: WHAT WAS WRONG (ACTION)";
+/// its `source()` is the dead-letter callback's error when that failed, otherwise the
+/// [`ReadError`]'s own cause (the JSON or protobuf parser's error), if any.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct PoisonRecord {
@@ -178,10 +183,114 @@ pub struct PoisonRecord {
     pub dead_letter_error: Option<crate::processor::BoxError>,
 }
 
+impl PoisonRecord {
+    /// The chain of this crate's decode errors from [`Self::error`] down (each one's message
+    /// says what was wrong, none repeats its cause's), and the first foreign cause below them
+    /// (the JSON or protobuf parser's error).
+    fn what(
+        &self,
+    ) -> (
+        Vec<&(dyn std::error::Error + 'static)>,
+        Option<&(dyn std::error::Error + 'static)>,
+    ) {
+        let mut ours: Vec<&(dyn std::error::Error + 'static)> = vec![&self.error];
+        let mut cause = std::error::Error::source(&self.error);
+        while let Some(next) = cause.filter(|e| e.is::<DecodeError>() || e.is::<ReadError>()) {
+            ours.push(next);
+            cause = next.source();
+        }
+        (ours, cause)
+    }
+}
+
+impl std::fmt::Display for PoisonRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "undecodable record in shard {} at {}/{}",
+            self.shard_id, self.sequence_number, self.sub_sequence
+        )?;
+        for error in self.what().0 {
+            write!(f, ": {error}")?;
+        }
+        write!(f, " ({:?}", self.action)?;
+        if self.dead_letter_error.is_some() {
+            f.write_str(": the dead-letter callback failed")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for PoisonRecord {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.dead_letter_error {
+            Some(err) => Some(err.as_ref()),
+            None => self.what().1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use std::error::Error as _;
+
+    fn poison(error: ReadError, dead_letter: Option<&str>) -> ConsumeError {
+        ConsumeError::Poison(Box::new(PoisonRecord {
+            shard_id: "shardId-000000000001".into(),
+            sequence_number: "4950".into(),
+            sub_sequence: 2,
+            partition_key: "k".into(),
+            data: Bytes::from_static(b"{oops"),
+            arrival_time: None,
+            error,
+            action: if dead_letter.is_some() {
+                PoisonAction::Stopped
+            } else {
+                PoisonAction::Skipped
+            },
+            dead_letter_error: dead_letter.map(|text| text.into()),
+        }))
+    }
+
+    #[test]
+    fn a_poison_record_says_what_was_wrong_and_chains_its_cause() {
+        let digest = poison(ReadError::KplDigestMismatch, None);
+        assert_eq!(
+            digest.to_string(),
+            "undecodable record in shard shardId-000000000001 at 4950/2: KPL record digest \
+             mismatch (corrupt aggregate) (Skipped)"
+        );
+        assert!(digest.source().is_none(), "the message says it all");
+        let json = serde_json::from_slice::<serde_json::Value>(b"{oops").expect_err("invalid");
+        let json_text = json.to_string();
+        let item = poison(
+            ReadError::Item {
+                sub_sequence: 2,
+                source: crate::processor::DecodeError::Json(json),
+            },
+            None,
+        );
+        assert_eq!(
+            item.to_string(),
+            "undecodable record in shard shardId-000000000001 at 4950/2: item 2 of the record \
+             could not be decoded: invalid JSON (Skipped)"
+        );
+        let source = item.source().expect("the parser's error");
+        assert!(source.is::<serde_json::Error>(), "{source:?}");
+        assert_eq!(source.to_string(), json_text);
+        let stopped = poison(ReadError::KplDigestMismatch, Some("sink down"));
+        assert!(
+            stopped
+                .to_string()
+                .ends_with("(Stopped: the dead-letter callback failed)")
+        );
+        assert_eq!(
+            stopped.source().expect("callback error").to_string(),
+            "sink down"
+        );
+    }
 
     #[test]
     fn retryability_follows_the_cause() {
