@@ -169,4 +169,12 @@ impl CheckpointStore for RecordingStore {
     ) -> BoxFuture<'a, Result<(), CheckpointError>> {
         self.inner.leave(stream, worker)
     }
+
+    fn prune_finished<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, CheckpointError>> {
+        self.inner.prune_finished(stream, shard_ids)
+    }
 }

@@ -15,6 +15,15 @@ use async_kinesis::checkpoint::{
 
 use crate::random_stream_name;
 
+mod prune;
+
+pub use prune::{
+    finished_and_released_shards_are_pruned_once,
+    held_finished_shards_are_kept_until_their_lease_expires,
+    pruning_leaves_other_streams_and_apps_alone, unfinished_shards_are_never_pruned,
+    unknown_shard_ids_are_ignored,
+};
+
 /// Opens a new client of the store under test for the application (group) `app`, with
 /// [`CONTRACT_TIMING`].
 pub type OpenStore = fn(app: &str) -> BoxFuture<'static, Arc<dyn CheckpointStore>>;
@@ -49,6 +58,11 @@ macro_rules! store_contract_tests {
             a_recorded_start_is_where_the_next_claim_starts,
             the_first_recorded_start_wins_until_a_checkpoint,
             recording_a_start_is_fenced,
+            finished_and_released_shards_are_pruned_once,
+            unfinished_shards_are_never_pruned,
+            held_finished_shards_are_kept_until_their_lease_expires,
+            unknown_shard_ids_are_ignored,
+            pruning_leaves_other_streams_and_apps_alone,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {

@@ -78,7 +78,12 @@ impl MemoryStore {
         self.timing.session_timeout()
     }
 
-    fn claim_now(&self, stream: &str, shard_id: &str, worker: &WorkerId) -> Claim {
+    fn claim_now(
+        &self,
+        stream: &str,
+        shard_id: &str,
+        worker: &WorkerId,
+    ) -> Result<Claim, CheckpointError> {
         let now = Instant::now();
         let ttl = self.ttl();
         let mut state = self.lock();
@@ -93,17 +98,23 @@ impl MemoryStore {
                 start: None,
             });
         if entry.progress == Progress::ShardEnd {
-            return Claim::Finished;
+            return Ok(Claim::Finished);
         }
         match &entry.owner {
-            Some(owner) if owner != worker && entry.expires > now => Claim::HeldBy {
+            Some(owner) if owner != worker && entry.expires > now => Ok(Claim::HeldBy {
                 owner: owner.clone(),
-            },
+            }),
             _ => {
+                let Some(token) = entry.token.checked_add(1) else {
+                    return Err(CheckpointError::TokenExhausted {
+                        shard_id: shard_id.to_owned(),
+                        token: entry.token,
+                    });
+                };
                 entry.owner = Some(worker.clone());
-                entry.token += 1;
+                entry.token = token;
                 entry.expires = now + ttl;
-                Claim::Acquired {
+                Ok(Claim::Acquired {
                     lease: Lease {
                         stream: stream.into(),
                         shard_id: shard_id.into(),
@@ -111,9 +122,28 @@ impl MemoryStore {
                         token: FencingToken(entry.token),
                     },
                     progress: entry.reported(),
-                }
+                })
             }
         }
+    }
+
+    /// Removes the entries of `shard_ids` that are finished and not held by a live lease.
+    fn prune_now(&self, stream: &str, shard_ids: &[String]) -> usize {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let mut pruned = 0;
+        for shard_id in shard_ids {
+            let key = (stream.to_owned(), shard_id.clone());
+            let prunable = state.entries.get(&key).is_some_and(|entry| {
+                entry.progress == Progress::ShardEnd
+                    && !(entry.owner.is_some() && entry.expires > now)
+            });
+            if prunable {
+                state.entries.remove(&key);
+                pruned += 1;
+            }
+        }
+        pruned
     }
 
     /// Runs `write` on the lease's entry if the lease still holds it.
@@ -154,7 +184,7 @@ impl CheckpointStore for MemoryStore {
         worker: &'a WorkerId,
     ) -> BoxFuture<'a, Result<Claim, CheckpointError>> {
         let claim = self.claim_now(stream, shard_id, worker);
-        async move { Ok(claim) }.boxed()
+        async move { claim }.boxed()
     }
 
     fn renew<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<(), CheckpointError>> {
@@ -276,5 +306,43 @@ impl CheckpointStore for MemoryStore {
             .workers
             .remove(&(stream.to_owned(), worker.clone()));
         async { Ok(()) }.boxed()
+    }
+
+    fn prune_finished<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, CheckpointError>> {
+        let pruned = self.prune_now(stream, shard_ids);
+        async move { Ok(pruned) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_token_at_its_maximum_is_refused_not_wrapped() {
+        let store = MemoryStore::new();
+        let worker = WorkerId::new("a");
+        let Ok(Claim::Acquired { lease, .. }) = store.claim("s", "shard-0", &worker).await else {
+            panic!("first claim");
+        };
+        store.release(&lease).await.expect("release");
+        store
+            .lock()
+            .entries
+            .get_mut(&("s".to_owned(), "shard-0".to_owned()))
+            .expect("entry")
+            .token = u64::MAX;
+        match store.claim("s", "shard-0", &worker).await {
+            Err(CheckpointError::TokenExhausted { shard_id, token }) => {
+                assert_eq!((shard_id.as_str(), token), ("shard-0", u64::MAX));
+            }
+            other => panic!("expected TokenExhausted, got {other:?}"),
+        }
+        let listed = store.list("s").await.expect("list");
+        assert_eq!((listed[0].token.0, &listed[0].owner), (u64::MAX, &None));
     }
 }

@@ -29,22 +29,28 @@
 
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
+mod error;
 mod memory;
 mod position;
 #[cfg(feature = "redis")]
 mod redis;
+mod timing;
+#[cfg(any(feature = "redis", feature = "dynamodb"))]
+mod unreadable;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 #[cfg(feature = "dynamodb")]
-pub use dynamodb::{DynamoDbError, DynamoDbStore, DynamoDbStoreBuilder};
+pub use dynamodb::{DynamoDbError, DynamoDbStore, DynamoDbStoreBuilder, ExpiryRefresh};
+pub use error::CheckpointError;
 pub use futures::future::BoxFuture;
 pub use memory::MemoryStore;
 pub use position::{Position, compare_sequence_numbers};
+pub use timing::{LeaseTiming, LeaseTimingError};
 
 /// Who holds a lease: by default the host name plus a random suffix (never the process id alone,
 /// which repeats across containers).
@@ -156,7 +162,7 @@ impl StartingPoint {
         let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
         // The remainder is below 10^9 and fits.
         let subsec = u32::try_from(nanos % 1_000_000_000).ok()?;
-        UNIX_EPOCH.checked_add(Duration::new(secs, subsec))
+        UNIX_EPOCH.checked_add(std::time::Duration::new(secs, subsec))
     }
 
     /// A sequence number stores accept: decimal digits only.
@@ -220,167 +226,6 @@ pub struct LeaseInfo {
     pub token: FencingToken,
     /// The recorded progress.
     pub progress: Progress,
-}
-
-/// A store refused or failed an operation.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CheckpointError {
-    /// The caller does not hold the shard's lease (never claimed, released, or claimed by
-    /// another worker since): the write was refused.
-    #[error("shard {shard_id} is not owned by {worker} (current owner: {})", owner_text(.owner))]
-    NotOwned {
-        /// The shard.
-        shard_id: String,
-        /// The worker that tried to write.
-        worker: WorkerId,
-        /// Who holds it now, if anyone.
-        owner: Option<WorkerId>,
-    },
-    /// The lease could not be renewed within its session timeout (the store was unreachable or
-    /// failing), so another worker may hold it now: this worker stopped reading the shard.
-    #[error("the lease of shard {shard_id} held by {worker} expired before it could be renewed")]
-    LeaseExpired {
-        /// The shard.
-        shard_id: String,
-        /// The worker that held it.
-        worker: WorkerId,
-    },
-    /// The store holds no entry for the shard.
-    #[error("shard {shard_id} has no lease in the store")]
-    UnknownShard {
-        /// The shard.
-        shard_id: String,
-    },
-    /// The store itself failed (network, server error).
-    #[error("checkpoint store failed during {operation}")]
-    Store {
-        /// The operation attempted.
-        operation: &'static str,
-        /// The cause.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
-        /// Whether repeating the call can succeed.
-        retryable: bool,
-    },
-}
-
-fn owner_text(owner: &Option<WorkerId>) -> String {
-    owner
-        .as_ref()
-        .map_or_else(|| "none".to_owned(), WorkerId::to_string)
-}
-
-impl CheckpointError {
-    /// Whether repeating the call later can succeed. Ownership errors never do.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Store {
-                retryable: true,
-                ..
-            }
-        )
-    }
-}
-
-/// How long a lease and a worker's registration live without renewal, and how often they are
-/// renewed. The store carries it, so every worker sharing a store agrees on it.
-///
-/// Always valid: built only by [`LeaseTiming::new`] (or the default), which refuses a heartbeat
-/// under a millisecond, a session timeout over a day, and a heartbeat that does not fit three
-/// times into the session timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeaseTiming {
-    session_timeout: Duration,
-    heartbeat_frequency: Duration,
-}
-
-/// Why a [`LeaseTiming`] was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LeaseTimingError {
-    /// A heartbeat under a millisecond would renew without pause.
-    #[error("heartbeat_frequency must be at least 1 ms")]
-    ZeroHeartbeat,
-    /// A session timeout over a day: a lease of a worker that died would block its shard for
-    /// longer than any stream's default retention (and deadlines that far out overflow).
-    #[error("session_timeout ({session_timeout:?}) must be at most one day")]
-    SessionTooLong {
-        /// The session timeout asked for.
-        session_timeout: Duration,
-    },
-    /// One late or failed renewal would lose the lease.
-    #[error(
-        "session_timeout ({session_timeout:?}) must be at least three times heartbeat_frequency \
-         ({heartbeat_frequency:?})"
-    )]
-    HeartbeatTooSlow {
-        /// The session timeout asked for.
-        session_timeout: Duration,
-        /// The heartbeat asked for.
-        heartbeat_frequency: Duration,
-    },
-}
-
-impl Default for LeaseTiming {
-    fn default() -> Self {
-        Self {
-            session_timeout: Duration::from_secs(60),
-            heartbeat_frequency: Duration::from_secs(15),
-        }
-    }
-}
-
-impl LeaseTiming {
-    const MIN_HEARTBEAT: Duration = Duration::from_millis(1);
-    const MAX_SESSION: Duration = Duration::from_secs(24 * 60 * 60);
-
-    /// Both durations, checked: a heartbeat of at least 1 ms that fits at least three times
-    /// into a session timeout of at most a day. A lease is given up when it would expire
-    /// before the next renewal, so three heartbeats per session are what lets one late or
-    /// failed renewal pass without losing it. `const`, so a fixed timing can be checked at
-    /// compile time.
-    ///
-    /// # Errors
-    /// [`LeaseTimingError`] naming the problem.
-    pub const fn new(
-        session_timeout: Duration,
-        heartbeat_frequency: Duration,
-    ) -> Result<Self, LeaseTimingError> {
-        if heartbeat_frequency.as_nanos() < Self::MIN_HEARTBEAT.as_nanos() {
-            return Err(LeaseTimingError::ZeroHeartbeat);
-        }
-        if session_timeout.as_nanos() > Self::MAX_SESSION.as_nanos() {
-            return Err(LeaseTimingError::SessionTooLong { session_timeout });
-        }
-        let fits = match heartbeat_frequency.checked_mul(3) {
-            Some(thrice) => thrice.as_nanos() <= session_timeout.as_nanos(),
-            None => false,
-        };
-        if !fits {
-            return Err(LeaseTimingError::HeartbeatTooSlow {
-                session_timeout,
-                heartbeat_frequency,
-            });
-        }
-        Ok(Self {
-            session_timeout,
-            heartbeat_frequency,
-        })
-    }
-
-    /// A lease (and a worker's registration) not renewed for this long may be taken over
-    /// (the Python library's `session_timeout`; default 60 s).
-    pub const fn session_timeout(&self) -> Duration {
-        self.session_timeout
-    }
-
-    /// How often a worker renews its leases and registration and rebalances (the Python
-    /// library's `heartbeat_frequency`; default 15 s).
-    pub const fn heartbeat_frequency(&self) -> Duration {
-        self.heartbeat_frequency
-    }
 }
 
 /// A lease and checkpoint store. See the [module docs](self) for the model.
@@ -461,6 +306,10 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<Progress, CheckpointError>>;
 
     /// Every shard entry of `stream`, sorted by shard id, for status and balancing.
+    ///
+    /// An entry that cannot be read (damaged, or written by something else) is left out, and
+    /// a warning names its shard, so one bad entry does not stop the whole stream; calls about
+    /// that shard itself fail with [`CheckpointError::UnreadableEntry`].
     fn list<'a>(
         &'a self,
         stream: &'a str,
@@ -486,11 +335,39 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug + 'static {
         stream: &'a str,
         worker: &'a WorkerId,
     ) -> BoxFuture<'a, Result<(), CheckpointError>>;
+
+    /// Deletes everything stored for those of `shard_ids` (of `stream`) that are finished
+    /// (SHARD_END recorded) and that no worker holds: checkpoint, lease, recorded start.
+    /// Answers how many shards were deleted.
+    ///
+    /// Meant for shards that left the stream's shard listing (trimmed once the retention
+    /// period passed after a reshard), whose entries would otherwise stay forever. Each shard
+    /// is checked and deleted in one atomic step, so an entry that is unfinished, held, or
+    /// changed meanwhile is left untouched, as are entries that cannot be read. Ids without an
+    /// entry are ignored, so repeating the call is harmless. A lease counts as held until it
+    /// expires as for [`claim`](Self::claim): a store that judges expiry by watching (DynamoDB)
+    /// deletes an abandoned, unreleased lease only once it has watched it for a session
+    /// timeout, i.e. on a later call.
+    ///
+    /// Only prune shards that can never be read again: a pruned shard claimed later starts
+    /// from the consumer's iterator type, with fencing tokens from the beginning.
+    ///
+    /// The default deletes nothing and answers 0, which keeps every guarantee and only lets
+    /// finished entries accumulate; the stores of this crate override it.
+    fn prune_finished<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, CheckpointError>> {
+        let _ = (stream, shard_ids);
+        Box::pin(async { Ok(0) })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn generated_worker_ids_are_unique_and_name_the_host() {
@@ -520,78 +397,5 @@ mod tests {
             !Progress::Started(StartingPoint::AtSequence("1".into())).is_checkpointed()
                 && Progress::ShardEnd.is_checkpointed()
         );
-    }
-
-    #[test]
-    fn a_zero_or_inverted_heartbeat_is_refused() {
-        let s = Duration::from_secs;
-        assert_eq!(
-            LeaseTiming::new(s(60), Duration::ZERO),
-            Err(LeaseTimingError::ZeroHeartbeat)
-        );
-        assert_eq!(
-            LeaseTiming::new(s(60), Duration::from_micros(999)),
-            Err(LeaseTimingError::ZeroHeartbeat)
-        );
-        for session in [s(86_401), Duration::MAX] {
-            assert_eq!(
-                LeaseTiming::new(session, s(1)),
-                Err(LeaseTimingError::SessionTooLong {
-                    session_timeout: session
-                })
-            );
-        }
-        LeaseTiming::new(s(86_400), s(1)).expect("a day is the longest session");
-        LeaseTiming::new(Duration::from_millis(3), Duration::from_millis(1))
-            .expect("1 ms is the shortest heartbeat");
-        for (session, heartbeat) in [
-            (s(10), s(20)),
-            (s(10), s(5)),
-            (s(10), Duration::from_millis(3_334)),
-            (s(1), Duration::MAX),
-        ] {
-            assert!(
-                matches!(
-                    LeaseTiming::new(session, heartbeat),
-                    Err(LeaseTimingError::HeartbeatTooSlow { .. })
-                ),
-                "{session:?} / {heartbeat:?}"
-            );
-        }
-        let timing = LeaseTiming::new(s(15), s(5)).expect("exactly three times fits");
-        assert_eq!(
-            (timing.session_timeout(), timing.heartbeat_frequency()),
-            (s(15), s(5))
-        );
-        let default = LeaseTiming::default();
-        assert_eq!(
-            LeaseTiming::new(default.session_timeout(), default.heartbeat_frequency()),
-            Ok(default)
-        );
-        assert!(
-            LeaseTimingError::HeartbeatTooSlow {
-                session_timeout: s(10),
-                heartbeat_frequency: s(6)
-            }
-            .to_string()
-            .contains("at least three times")
-        );
-    }
-
-    #[test]
-    fn only_store_failures_can_be_retryable() {
-        let not_owned = CheckpointError::NotOwned {
-            shard_id: "s".into(),
-            worker: WorkerId::new("w"),
-            owner: None,
-        };
-        assert!(!not_owned.is_retryable());
-        assert!(not_owned.to_string().contains("current owner: none"));
-        let store = CheckpointError::Store {
-            operation: "checkpoint",
-            source: "timeout".into(),
-            retryable: true,
-        };
-        assert!(store.is_retryable());
     }
 }

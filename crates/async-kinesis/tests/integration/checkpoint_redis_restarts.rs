@@ -224,10 +224,18 @@ async fn the_contract_holds_on_a_cluster() {
         Box::pin(store_contract::list_reports_every_shard_sorted(
             open_cluster,
         )),
+        Box::pin(store_contract::finished_and_released_shards_are_pruned_once(open_cluster)),
+        Box::pin(
+            store_contract::held_finished_shards_are_kept_until_their_lease_expires(open_cluster),
+        ),
+        Box::pin(store_contract::pruning_leaves_other_streams_and_apps_alone(
+            open_cluster,
+        )),
     ];
+    let count = cases.len();
     futures::future::join_all(cases).await;
     eprintln!(
-        "12 contract cases ran on the cluster in {:?}",
+        "{count} contract cases ran on the cluster in {:?}",
         started.elapsed()
     );
 

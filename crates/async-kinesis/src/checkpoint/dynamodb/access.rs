@@ -1,19 +1,18 @@
-//! The store's access to its table: reads, queries, conditional updates, deletes, expiry
-//! refreshes, and turning refusals and SDK failures into the store's errors.
+//! The store's access to its table: reads, queries, conditional updates, deletes, and turning
+//! refusals and SDK failures into the store's errors.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
-use tokio::time::Instant;
 
 use super::error::DynamoDbError;
-use super::item::{EXPIRES_AT, Item, LeaseItem, SHARD_ID, app_stream, key, n, names_in, s};
+use super::item::{EXPIRES_AT, Item, LeaseItem, app_stream, key, n, names_in, s};
 use super::observe::{LastProgress, Observer};
 use super::ops::{epoch_seconds, holds};
 use super::table::{Ensured, Table};
@@ -72,13 +71,23 @@ impl Inner {
         }
     }
 
+    /// Reads a shard's item; one that does not parse is the caller's
+    /// [`CheckpointError::UnreadableEntry`] (naming the table and key, for whoever repairs it).
     pub(super) fn parse_lease(
         &self,
         group: &str,
         shard_id: &str,
         item: &Item,
     ) -> Result<LeaseItem, Fail> {
-        LeaseItem::parse(item).map_err(|detail| self.malformed(group, shard_id, detail).into())
+        LeaseItem::parse(item).map_err(|detail| {
+            Fail::Lease(CheckpointError::UnreadableEntry {
+                shard_id: shard_id.to_owned(),
+                detail: format!(
+                    "{detail} (DynamoDB table {}, item {group} / {shard_id})",
+                    self.table.name
+                ),
+            })
+        })
     }
 
     /// The expiry a write sets now, when the store has a TTL.
@@ -307,61 +316,5 @@ impl Inner {
                 _ => Err(self.sdk_error("DeleteItem", err)),
             },
         }
-    }
-
-    /// With a TTL: pushes the expiry of every item of the group (finished shards and other
-    /// workers' items too) ahead when it is less than half the TTL away. Runs at most every
-    /// eighth of the TTL per group, so expiries stay at least 3/8 of the TTL ahead while any
-    /// worker of the group beats.
-    pub(super) async fn refresh_expiry(&self, group: &str) -> Result<(), DynamoDbError> {
-        let Some(ttl) = self.ttl else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        {
-            let mut sweeps = self.sweeps.lock().unwrap_or_else(PoisonError::into_inner);
-            if sweeps
-                .get(group)
-                .is_some_and(|last| now.saturating_duration_since(*last) < ttl / 8)
-            {
-                return Ok(());
-            }
-            sweeps.insert(group.to_owned(), now);
-        }
-        let result = self.refresh_items(group, ttl).await;
-        if result.is_err() {
-            // Try again at the next heartbeat.
-            self.sweeps
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(group);
-        }
-        result
-    }
-
-    pub(super) async fn refresh_items(
-        &self,
-        group: &str,
-        ttl: Duration,
-    ) -> Result<(), DynamoDbError> {
-        let now = epoch_seconds();
-        let ttl = ttl.as_secs();
-        for item in self.query(group, None).await? {
-            let Some(sort_key) = super::item::sort_key(&item) else {
-                continue;
-            };
-            if super::item::expires_at(&item).is_some_and(|at| at >= now + ttl / 2) {
-                continue;
-            }
-            // Never shortens an expiry, and never re-creates an item deleted meanwhile.
-            let write = Write::condition(format!(
-                "attribute_exists(#{SHARD_ID}) AND \
-                 (attribute_not_exists(#{EXPIRES_AT}) OR #{EXPIRES_AT} < :expires_at)"
-            ));
-            // `update` sets the expiry itself.
-            self.update(group, sort_key, write, ReturnValue::None)
-                .await?;
-        }
-        Ok(())
     }
 }

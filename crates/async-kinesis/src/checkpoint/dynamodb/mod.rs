@@ -7,6 +7,9 @@ mod error;
 mod item;
 mod observe;
 mod ops;
+mod prune;
+mod registrations;
+mod sweep;
 mod table;
 mod write;
 
@@ -22,6 +25,7 @@ use tokio::time::Instant;
 pub use builder::DynamoDbStoreBuilder;
 pub use error::DynamoDbError;
 use observe::{LastProgress, Observer};
+pub use sweep::ExpiryRefresh;
 use table::Table;
 
 use super::{
@@ -108,7 +112,16 @@ use super::{
 /// consumers start from their iterator type (with `LATEST` that skips records). Choose the TTL
 /// accordingly; it must span at least 60 session timeouts. Expiry values come from the writing
 /// host's clock, which must be roughly right. A failed refresh fails the heartbeat with a
-/// retryable error and is tried again at the next one.
+/// retryable error and is tried again at the next one;
+/// [`refresh_expiry`](DynamoDbStore::refresh_expiry) runs one at once.
+///
+/// The refresh writes up to 100 items per TransactWriteItems call, each update on the
+/// condition that the item still exists and its expiry is not already further ahead (so it
+/// never re-creates a deleted item, never shortens an expiry and changes nothing else); a
+/// transaction cancelled by some of its conditions is repeated without them. Transactional
+/// writes cost two write units per item, and while one is in flight a single write to one of
+/// its items can fail with a retryable `TransactionConflictException`; both only happen once
+/// per eighth of the TTL.
 ///
 /// # The table
 ///
@@ -126,7 +139,18 @@ use super::{
 ///
 /// Claims read the item and write it (one strongly consistent read, one write); renewals,
 /// releases and heartbeats are one write; a checkpoint is usually one write (a read too when the
-/// store has not seen the lease's checkpoint yet); `list` and `live_workers` are one query.
+/// store has not seen the lease's checkpoint yet); `list` and `live_workers` are one query;
+/// [`prune_finished`](CheckpointStore::prune_finished) is one conditional delete per shard
+/// (two for a finished lease that was never released).
+///
+/// # Damaged items
+///
+/// A shard's item that does not have the layout above (a missing `token` or `beat`, an
+/// attribute of the wrong type, a sequence number that is not decimal, ...) is unreadable:
+/// calls about that shard fail with [`CheckpointError::UnreadableEntry`] naming the table and
+/// key, `list` leaves it out with a warning, and `prune_finished` leaves it alone. A damaged
+/// worker registration is left out of `live_workers` the same way. A claim whose token cannot
+/// grow fails with [`CheckpointError::TokenExhausted`].
 ///
 /// Clones share the client and what the store has watched.
 #[derive(Clone)]
@@ -338,6 +362,19 @@ impl CheckpointStore for DynamoDbStore {
         async move {
             let result = inner.leave(stream, worker).await;
             inner.conclude("leave", result).await
+        }
+        .boxed()
+    }
+
+    fn prune_finished<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, CheckpointError>> {
+        let inner = &self.inner;
+        async move {
+            let result = inner.prune_finished(stream, shard_ids).await;
+            inner.conclude("prune_finished", result).await
         }
         .boxed()
     }

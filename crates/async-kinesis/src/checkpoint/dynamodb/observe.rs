@@ -123,6 +123,11 @@ impl LastProgress {
             .insert((group.to_owned(), shard_id.to_owned()), (token, progress));
     }
 
+    /// Forgets a lease whose item is gone.
+    pub(super) fn forget(&self, group: &str, shard_id: &str) {
+        self.lock().remove(&(group.to_owned(), shard_id.to_owned()));
+    }
+
     /// Forgets everything (the table was created again).
     pub(super) fn clear(&self) {
         self.lock().clear();
@@ -199,6 +204,9 @@ mod tests {
         last.set("g", "s", 2, Progress::ShardEnd);
         assert_eq!(last.get("g", "s", 2), Some(Progress::ShardEnd));
         assert_eq!(last.get("g", "s", 3), None);
+        last.forget("g", "s");
+        assert_eq!(last.get("g", "s", 2), None);
+        last.set("g", "s", 2, Progress::ShardEnd);
         last.clear();
         assert_eq!(last.get("g", "s", 2), None);
     }

@@ -1,7 +1,7 @@
-//! The store's operations (claim, renew, checkpoint, end, release, list, registrations) on top
-//! of the table access, plus the argument checks they share.
+//! The store's lease operations (claim, renew, checkpoint, start, end, release, progress, list)
+//! on top of the table access, plus the argument checks they share.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -11,17 +11,18 @@ use tokio::time::Instant;
 use super::error::DynamoDbError;
 use super::item::{
     BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_END, START_SEQUENCE,
-    START_TIMESTAMP_NS, SUB_SEQUENCE, TOKEN, WORKER, WORKER_PREFIX, WorkerItem, key, n, names_in,
-    s, worker_key,
+    START_TIMESTAMP_NS, SUB_SEQUENCE, TOKEN, WORKER_PREFIX, key, n, names_in, s,
 };
 use super::write::{Write, Written};
 use super::{Fail, Inner};
+use crate::checkpoint::unreadable::Skipped;
 use crate::checkpoint::{
-    Claim, FencingToken, Lease, LeaseInfo, Position, Progress, StartingPoint, WorkerId,
+    CheckpointError, Claim, FencingToken, Lease, LeaseInfo, Position, Progress, StartingPoint,
+    WorkerId,
 };
 
 /// Read-compare-write rounds before an operation gives up on an item that keeps changing.
-const MAX_ATTEMPTS: u32 = 16;
+pub(super) const MAX_ATTEMPTS: u32 = 16;
 
 impl Inner {
     pub(super) async fn claim(
@@ -72,6 +73,20 @@ impl Inner {
                     owner: owner.clone(),
                 });
             }
+            let Some(new_token) = current.token.checked_add(1) else {
+                return Err(Fail::Lease(CheckpointError::TokenExhausted {
+                    shard_id: shard_id.to_owned(),
+                    token: current.token,
+                }));
+            };
+            // Only a damaged item gets there, as renewals add to `beat` on the server, which
+            // then holds a number no reader takes.
+            let new_beat = current.beat.checked_add(1).ok_or_else(|| {
+                Fail::Lease(CheckpointError::UnreadableEntry {
+                    shard_id: shard_id.to_owned(),
+                    detail: format!("{BEAT} {} cannot grow", current.beat),
+                })
+            })?;
             // Free, ours, or silent for a session timeout: take it, on the condition that
             // nobody wrote a claim, renewal, release or SHARD_END since we read it.
             let mut write = Write::condition(format!(
@@ -88,8 +103,8 @@ impl Inner {
             .value(":worker", s(worker.as_str()))
             .value(":token", n(current.token))
             .value(":beat", n(current.beat))
-            .value(":new_token", n(current.token + 1))
-            .value(":new_beat", n(current.beat + 1));
+            .value(":new_token", n(new_token))
+            .value(":new_beat", n(new_beat));
             if let Some(owner) = &current.owner {
                 write = write.value(":owner", s(owner.as_str()));
             }
@@ -223,11 +238,22 @@ impl Inner {
                     .value(":sub_sequence", n(sub)),
                 None => write.remove(SUB_SEQUENCE),
             };
+            // Written on a remembered checkpoint, the item was not read: read back what was
+            // written (free of read capacity), so a damaged item is reported here too.
+            let returns = if verified {
+                ReturnValue::None
+            } else {
+                ReturnValue::AllNew
+            };
             match self
-                .update(&group, shard_id, write.held_by(lease), ReturnValue::None)
+                .update(&group, shard_id, write.held_by(lease), returns)
                 .await?
             {
-                Written::Done(_) => {
+                Written::Done(item) => {
+                    if !verified && let Err(err) = self.parse_lease(&group, shard_id, &item) {
+                        self.last.forget(&group, shard_id);
+                        return Err(err);
+                    }
                     self.last.set(
                         &group,
                         shard_id,
@@ -357,6 +383,7 @@ impl Inner {
         let now = Instant::now();
         let mut leases = Vec::new();
         let mut present = HashSet::new();
+        let mut skipped = Skipped::default();
         for item in &items {
             let Some(shard_id) = super::item::sort_key(item) else {
                 continue;
@@ -364,7 +391,14 @@ impl Inner {
             if shard_id.starts_with(WORKER_PREFIX) {
                 continue;
             }
-            let current = self.parse_lease(&group, shard_id, item)?;
+            let current = match self.parse_lease(&group, shard_id, item) {
+                Ok(current) => current,
+                Err(Fail::Lease(err)) => {
+                    skipped.skip(err).map_err(Fail::Lease)?;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
             let expired = self
                 .observer
                 .expired(&group, shard_id, current.version(), now);
@@ -376,144 +410,11 @@ impl Inner {
                 progress: current.progress,
             });
         }
+        skipped.warn("dynamodb", stream);
         self.observer
             .retain(&group, |key| !key.starts_with(WORKER_PREFIX), &present);
         leases.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
         Ok(leases)
-    }
-
-    pub(super) async fn heartbeat(&self, stream: &str, worker: &WorkerId) -> Result<(), Fail> {
-        let group = self.group(stream);
-        let sort_key = worker_key(worker);
-        for _ in 0..MAX_ATTEMPTS {
-            let now = Instant::now();
-            // A registration is bumped only when it exists, and created whole with PutItem: an
-            // upserting UpdateItem is not one step on every implementation (moto stores the bare
-            // key first and the attributes after), and a concurrent `live_workers` must never
-            // meet a registration without its worker.
-            let bump = Write::condition(format!("#{WORKER} = :worker"))
-                .set(format!("#{BEAT} = #{BEAT} + :one"))
-                .value(":worker", s(worker.as_str()))
-                .value(":one", n(1));
-            let item = match self
-                .update(&group, &sort_key, bump, ReturnValue::AllNew)
-                .await?
-            {
-                Written::Done(item) => item,
-                Written::Refused(Some(found)) => {
-                    let detail = match WorkerItem::parse(&found) {
-                        Ok(other) => format!("{WORKER} is {}, not {worker}", other.worker),
-                        Err(detail) => detail,
-                    };
-                    return Err(self.malformed(&group, &sort_key, detail).into());
-                }
-                Written::Refused(None) => match self.create_registration(&group, worker).await? {
-                    Written::Done(item) => item,
-                    // Created meanwhile (a repeated call): bump it.
-                    Written::Refused(_) => continue,
-                },
-            };
-            let registration = WorkerItem::parse(&item)
-                .map_err(|detail| self.malformed(&group, &sort_key, detail))?;
-            self.observer
-                .wrote(&group, &sort_key, registration.version(), now);
-            self.refresh_expiry(&group).await?;
-            return Ok(());
-        }
-        Err(DynamoDbError::Contention {
-            operation: "heartbeat",
-            attempts: MAX_ATTEMPTS,
-        }
-        .into())
-    }
-
-    /// Creates `worker`'s registration, whole, unless it exists; answers the item written.
-    async fn create_registration(
-        &self,
-        group: &str,
-        worker: &WorkerId,
-    ) -> Result<Written, DynamoDbError> {
-        let mut item = key(group, &worker_key(worker));
-        item.insert(WORKER.to_owned(), s(worker.as_str()));
-        item.insert(BEAT.to_owned(), n(1));
-        if let Some(at) = self.expires_at() {
-            item.insert(EXPIRES_AT.to_owned(), n(at));
-        }
-        let condition = "attribute_not_exists(#shard_id)";
-        let result = self
-            .client()
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(item.clone()))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names_in(&[condition])))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Written::Done(item)),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => {
-                    Ok(Written::Refused(None))
-                }
-                _ => Err(self.sdk_error("PutItem", err)),
-            },
-        }
-    }
-
-    pub(super) async fn live_workers(&self, stream: &str) -> Result<Vec<WorkerId>, Fail> {
-        let group = self.group(stream);
-        let items = self.query(&group, Some(WORKER_PREFIX)).await?;
-        let now = Instant::now();
-        let mut live = Vec::new();
-        let mut present = HashSet::new();
-        for item in &items {
-            let Some(sort_key) = super::item::sort_key(item) else {
-                continue;
-            };
-            let registration = WorkerItem::parse(item)
-                .map_err(|detail| self.malformed(&group, sort_key, detail))?;
-            if self
-                .observer
-                .expired(&group, sort_key, registration.version(), now)
-            {
-                // Unchanged for a session timeout: remove it unless it was renewed meanwhile.
-                let condition = format!("#{BEAT} = :beat");
-                let values = HashMap::from([(":beat".to_owned(), n(registration.beat))]);
-                match self.delete(&group, sort_key, &condition, values).await? {
-                    Written::Done(_) | Written::Refused(None) => {
-                        self.observer.forget(&group, sort_key);
-                    }
-                    // It beat in the meantime: live.
-                    Written::Refused(Some(item)) => {
-                        let renewed = WorkerItem::parse(&item)
-                            .map_err(|detail| self.malformed(&group, sort_key, detail))?;
-                        self.observer
-                            .wrote(&group, sort_key, renewed.version(), now);
-                        present.insert(sort_key.to_owned());
-                        live.push(renewed.worker);
-                    }
-                }
-            } else {
-                present.insert(sort_key.to_owned());
-                live.push(registration.worker);
-            }
-        }
-        self.observer
-            .retain(&group, |key| key.starts_with(WORKER_PREFIX), &present);
-        live.sort();
-        live.dedup();
-        Ok(live)
-    }
-
-    pub(super) async fn leave(&self, stream: &str, worker: &WorkerId) -> Result<(), Fail> {
-        let group = self.group(stream);
-        let sort_key = worker_key(worker);
-        let condition = format!("#{WORKER} = :worker");
-        let values = HashMap::from([(":worker".to_owned(), s(worker.as_str()))]);
-        // Refused: there was no registration to remove.
-        self.delete(&group, &sort_key, &condition, values).await?;
-        self.observer.forget(&group, &sort_key);
-        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 mod builder;
 mod connection;
 mod keys;
+mod progress;
 mod scripts;
 
 use std::fmt;
@@ -13,12 +14,17 @@ use redis::Value;
 pub use builder::RedisStoreBuilder;
 use connection::Link;
 use keys::GroupKeys;
-use scripts::{BadReply, ClaimReply, ListedEntry, ProgressFields, SCRIPTS, WriteReply};
+use progress::progress_of;
+use scripts::{BadReply, ClaimReply, Listed, ListedEntry, SCRIPTS, WriteReply};
 
+use super::unreadable::Skipped;
 use super::{
     BoxFuture, CheckpointError, CheckpointStore, Claim, FencingToken, Lease, LeaseInfo,
     LeaseTiming, Position, Progress, StartingPoint, WorkerId,
 };
+
+/// Shards per prune script: bounds how long one script holds the server.
+const PRUNE_BATCH: usize = 100;
 
 /// Leases and checkpoints in Redis, shared by every worker (process) of an application; one
 /// Redis server or a Redis Cluster.
@@ -70,6 +76,16 @@ use super::{
 ///
 /// The braces are a cluster hash tag: all keys of one application and stream live in one slot,
 /// so each script runs on one node and reads one node's clock.
+///
+/// Every script checks a shard's entry before acting on it: a key that is not a hash, a
+/// missing `token`, or a field that is not what the store writes (a token or sub-sequence that
+/// is no 64-bit unsigned number, a sequence number that is not decimal, `ended` other than
+/// `1`, ...) makes the entry unreadable. Calls about that shard then fail with
+/// [`CheckpointError::UnreadableEntry`] and change nothing, `list` leaves it out with a
+/// warning, and [`CheckpointStore::prune_finished`] leaves it alone. Claims refuse with
+/// [`CheckpointError::TokenExhausted`] once the token reaches `2^63 - 1`, where Redis's
+/// integers end. [`CheckpointStore::prune_finished`] deletes a finished shard's hash and its
+/// index member in one script, when its lease key is gone.
 ///
 /// A lease whose lease key expired but that nobody claimed since still accepts writes from its
 /// holder (nobody else can have written), as in every store; `list` reports its owner as none.
@@ -179,7 +195,27 @@ impl RedisStore {
             WriteReply::UnknownShard => Err(CheckpointError::UnknownShard {
                 shard_id: lease.shard_id.to_string(),
             }),
+            WriteReply::Unreadable { detail } => Err(unreadable(&lease.shard_id, detail)),
         }
+    }
+
+    /// Reads the entries of `shard_ids` with one `list` script: a consistent snapshot.
+    async fn read_entries(
+        &self,
+        operation: &'static str,
+        keys: &GroupKeys,
+        shard_ids: &[String],
+    ) -> Result<Vec<Listed>, CheckpointError> {
+        // Every key a script touches is named, as a cluster requires.
+        let mut invocation = SCRIPTS.list.prepare_invoke();
+        for shard_id in shard_ids {
+            invocation
+                .key(keys.shard(shard_id))
+                .key(keys.lease(shard_id));
+        }
+        let reply = self.run_script(operation, true, &invocation).await?;
+        ListedEntry::parse_all(&reply, shard_ids.len())
+            .map_err(|bad| self.bad_reply(operation, bad))
     }
 
     fn bad_reply(&self, operation: &'static str, bad: BadReply) -> CheckpointError {
@@ -187,49 +223,10 @@ impl RedisStore {
     }
 }
 
-/// The progress recorded in an entry's fields.
-fn progress_of(fields: ProgressFields) -> Result<Progress, BadReply> {
-    let ProgressFields {
-        sequence,
-        sub_sequence,
-        ended,
-        start_timestamp_ns,
-        start_sequence,
-    } = fields;
-    if ended {
-        return Ok(Progress::ShardEnd);
-    }
-    let Some(sequence) = sequence else {
-        return start_of(start_timestamp_ns, start_sequence);
-    };
-    let sub_sequence = sub_sequence
-        .map(|sub| {
-            sub.parse::<u64>()
-                .map_err(|_| BadReply::new(format!("sub_sequence {sub:?}")))
-        })
-        .transpose()?;
-    Ok(Progress::At(Position {
-        sequence_number: sequence.into(),
-        sub_sequence,
-    }))
-}
-
-/// The recorded start of an entry without a checkpoint.
-fn start_of(timestamp_ns: Option<String>, sequence: Option<String>) -> Result<Progress, BadReply> {
-    match (timestamp_ns, sequence) {
-        (None, None) => Ok(Progress::None),
-        (Some(nanos), None) => nanos
-            .parse::<u128>()
-            .ok()
-            .and_then(StartingPoint::from_epoch_nanos)
-            .map(|at| Progress::Started(StartingPoint::AtTimestamp(at)))
-            .ok_or_else(|| BadReply::new(format!("start_timestamp_ns {nanos:?}"))),
-        (None, Some(sequence)) if StartingPoint::is_valid_sequence(&sequence) => {
-            Ok(Progress::Started(StartingPoint::AtSequence(sequence)))
-        }
-        (timestamp, sequence) => Err(BadReply::new(format!(
-            "start_timestamp_ns {timestamp:?} with start_sequence {sequence:?}"
-        ))),
+fn unreadable(shard_id: &str, detail: String) -> CheckpointError {
+    CheckpointError::UnreadableEntry {
+        shard_id: shard_id.to_owned(),
+        detail,
     }
 }
 
@@ -260,6 +257,13 @@ impl CheckpointStore for RedisStore {
             let parsed = ClaimReply::parse(&reply).map_err(|bad| self.bad_reply("claim", bad))?;
             Ok(match parsed {
                 ClaimReply::Finished => Claim::Finished,
+                ClaimReply::Unreadable { detail } => return Err(unreadable(shard_id, detail)),
+                ClaimReply::Exhausted { token } => {
+                    return Err(CheckpointError::TokenExhausted {
+                        shard_id: shard_id.to_owned(),
+                        token,
+                    });
+                }
                 ClaimReply::HeldBy { owner } => Claim::HeldBy {
                     owner: WorkerId::new(owner),
                 },
@@ -270,7 +274,9 @@ impl CheckpointStore for RedisStore {
                         owner: worker.clone(),
                         token: FencingToken(token),
                     },
-                    progress: progress_of(progress).map_err(|bad| self.bad_reply("claim", bad))?,
+                    // The script checked the fields; only a value out of range gets here.
+                    progress: progress_of(progress)
+                        .map_err(|detail| unreadable(shard_id, detail))?,
                 },
             })
         })
@@ -372,38 +378,16 @@ impl CheckpointStore for RedisStore {
         shard_id: &'a str,
     ) -> BoxFuture<'a, Result<Progress, CheckpointError>> {
         Box::pin(async move {
-            let key = self.keys(stream).shard(shard_id);
-            let key = &key;
-            #[allow(clippy::type_complexity)]
-            let (sequence, sub_sequence, ended, start_timestamp_ns, start_sequence): (
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-            ) = self
-                .inner
-                .link
-                .call("progress", true, |mut connection| async move {
-                    redis::cmd("HMGET")
-                        .arg(key)
-                        .arg("sequence")
-                        .arg("sub_sequence")
-                        .arg("ended")
-                        .arg("start_timestamp_ns")
-                        .arg("start_sequence")
-                        .query_async(&mut connection)
-                        .await
-                })
-                .await?;
-            progress_of(ProgressFields {
-                sequence,
-                sub_sequence,
-                ended: ended.as_deref() == Some("1"),
-                start_timestamp_ns,
-                start_sequence,
-            })
-            .map_err(|bad| self.bad_reply("progress", bad))
+            let keys = self.keys(stream);
+            let shard = [shard_id.to_owned()];
+            let mut entries = self.read_entries("progress", &keys, &shard).await?;
+            // One shard asked, one entry answered (checked by `read_entries`).
+            let entry = entries
+                .pop()
+                .ok_or_else(|| self.bad_reply("progress", BadReply::new("no entry".to_owned())))?;
+            entry
+                .and_then(|entry| progress_of(entry.progress))
+                .map_err(|detail| unreadable(shard_id, detail))
         })
     }
 
@@ -430,30 +414,24 @@ impl CheckpointStore for RedisStore {
             if shard_ids.is_empty() {
                 return Ok(Vec::new());
             }
-            // Every key a script touches is named, as a cluster requires; one script reads a
-            // consistent snapshot of all entries.
-            let mut invocation = SCRIPTS.list.prepare_invoke();
-            for shard_id in &shard_ids {
-                invocation
-                    .key(keys.shard(shard_id))
-                    .key(keys.lease(shard_id));
-            }
-            let reply = self.run_script("list", true, &invocation).await?;
-            let entries = ListedEntry::parse_all(&reply, shard_ids.len())
-                .map_err(|bad| self.bad_reply("list", bad))?;
-            let mut leases = shard_ids
-                .into_iter()
-                .zip(entries)
-                .map(|(shard_id, entry)| {
+            let entries = self.read_entries("list", &keys, &shard_ids).await?;
+            let mut leases = Vec::with_capacity(shard_ids.len());
+            let mut skipped = Skipped::default();
+            for (shard_id, entry) in shard_ids.into_iter().zip(entries) {
+                let read = entry.and_then(|entry| {
                     Ok(LeaseInfo {
-                        shard_id,
                         owner: entry.live_owner.map(WorkerId::new),
                         token: FencingToken(entry.token),
                         progress: progress_of(entry.progress)?,
+                        shard_id: shard_id.clone(),
                     })
-                })
-                .collect::<Result<Vec<_>, BadReply>>()
-                .map_err(|bad| self.bad_reply("list", bad))?;
+                });
+                match read {
+                    Ok(lease) => leases.push(lease),
+                    Err(detail) => skipped.skip(unreadable(&shard_id, detail))?,
+                }
+            }
+            skipped.warn("redis", stream);
             leases.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
             Ok(leases)
         })
@@ -519,6 +497,43 @@ impl CheckpointStore for RedisStore {
                 .map(drop)
         })
     }
+
+    fn prune_finished<'a>(
+        &'a self,
+        stream: &'a str,
+        shard_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, CheckpointError>> {
+        Box::pin(async move {
+            let keys = self.keys(stream);
+            let mut pruned = 0;
+            let mut unreadable = Vec::new();
+            for batch in shard_ids.chunks(PRUNE_BATCH) {
+                let mut invocation = SCRIPTS.prune.prepare_invoke();
+                for shard_id in batch {
+                    invocation
+                        .key(keys.shard(shard_id))
+                        .key(keys.lease(shard_id))
+                        .arg(shard_id);
+                }
+                invocation.key(keys.shards());
+                // A second run finds the deleted entries gone and deletes nothing more.
+                let reply = self.run_script("prune_finished", true, &invocation).await?;
+                let (deleted, left) = scripts::parse_prune(&reply)
+                    .map_err(|bad| self.bad_reply("prune_finished", bad))?;
+                pruned += deleted;
+                unreadable.extend(left);
+            }
+            if !unreadable.is_empty() {
+                tracing::warn!(
+                    store = "redis",
+                    stream,
+                    shards = ?unreadable,
+                    "left unreadable checkpoint entries unpruned (repair or delete them)"
+                );
+            }
+            Ok(pruned)
+        })
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -529,73 +544,5 @@ impl fmt::Debug for RedisStore {
             .field("cluster", &self.inner.cluster)
             .field("timing", &self.inner.timing)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fields(sequence: Option<&str>, sub_sequence: Option<&str>, ended: bool) -> ProgressFields {
-        ProgressFields {
-            sequence: sequence.map(str::to_owned),
-            sub_sequence: sub_sequence.map(str::to_owned),
-            ended,
-            ..ProgressFields::default()
-        }
-    }
-
-    #[test]
-    fn entries_read_back_as_progress() {
-        assert_eq!(
-            progress_of(fields(None, None, false)).ok(),
-            Some(Progress::None)
-        );
-        assert_eq!(
-            progress_of(fields(Some("12"), Some("3"), false)).ok(),
-            Some(Progress::At(Position::within("12", 3)))
-        );
-        assert_eq!(
-            progress_of(fields(Some("12"), None, false)).ok(),
-            Some(Progress::At(Position::after("12")))
-        );
-        assert_eq!(
-            progress_of(fields(Some("12"), None, true)).ok(),
-            Some(Progress::ShardEnd)
-        );
-        assert!(progress_of(fields(Some("12"), Some("x"), false)).is_err());
-    }
-
-    #[test]
-    fn a_recorded_start_reads_back_until_the_first_checkpoint() {
-        let started = |timestamp: Option<&str>, sequence: Option<&str>| ProgressFields {
-            start_timestamp_ns: timestamp.map(str::to_owned),
-            start_sequence: sequence.map(str::to_owned),
-            ..ProgressFields::default()
-        };
-        let at = std::time::UNIX_EPOCH + std::time::Duration::new(1_764_000_000, 5);
-        assert_eq!(
-            progress_of(started(Some("1764000000000000005"), None)).ok(),
-            Some(Progress::Started(StartingPoint::AtTimestamp(at)))
-        );
-        assert_eq!(
-            progress_of(started(None, Some("4959"))).ok(),
-            Some(Progress::Started(StartingPoint::AtSequence("4959".into())))
-        );
-        let checkpointed = ProgressFields {
-            sequence: Some("5000".into()),
-            ..started(None, Some("4959"))
-        };
-        assert_eq!(
-            progress_of(checkpointed).ok(),
-            Some(Progress::At(Position::after("5000")))
-        );
-        for garbage in [
-            started(Some("soon"), None),
-            started(None, Some("12a")),
-            started(Some("1"), Some("2")),
-        ] {
-            assert!(progress_of(garbage.clone()).is_err(), "{garbage:?}");
-        }
     }
 }

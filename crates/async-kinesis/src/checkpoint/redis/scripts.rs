@@ -21,6 +21,7 @@ pub(super) struct Scripts {
     pub(super) list: Script,
     pub(super) heartbeat: Script,
     pub(super) live_workers: Script,
+    pub(super) prune: Script,
 }
 
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -35,6 +36,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         list: script(include_str!("lua/list.lua")),
         heartbeat: script(include_str!("lua/heartbeat.lua")),
         live_workers: script(include_str!("lua/live_workers.lua")),
+        prune: script(include_str!("lua/prune.lua")),
     }
 });
 
@@ -58,6 +60,10 @@ pub(super) enum WriteReply {
     },
     /// The shard has no entry.
     UnknownShard,
+    /// The entry cannot be read; what is wrong with it.
+    Unreadable {
+        detail: String,
+    },
 }
 
 /// The answer of a claim.
@@ -71,7 +77,18 @@ pub(super) enum ClaimReply {
         owner: String,
     },
     Finished,
+    /// The entry cannot be read; what is wrong with it.
+    Unreadable {
+        detail: String,
+    },
+    /// The token cannot grow any more.
+    Exhausted {
+        token: u64,
+    },
 }
+
+/// One shard's entry as `list` reads it, or what makes it unreadable.
+pub(super) type Listed = Result<ListedEntry, String>;
 
 /// One shard's entry as `list` reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +111,18 @@ impl BadReply {
 
 fn bad(reply: &[Value]) -> BadReply {
     BadReply(format!("{reply:?}"))
+}
+
+/// What a script said is wrong with an entry. Stored bytes may be anything, so they are shown
+/// lossily rather than refused.
+fn problem(value: &Value) -> String {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        other => text(other)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| format!("{other:?}")),
+    }
 }
 
 /// Text of a string reply; `None` for nil (a Lua `false`).
@@ -137,6 +166,9 @@ impl WriteReply {
             }),
             // A nil owner ends a Lua array early.
             ("not_owned", 1) => Ok(Self::NotOwned { owner: None }),
+            ("unreadable", 2) => Ok(Self::Unreadable {
+                detail: problem(&reply[1]),
+            }),
             _ => Err(bad(reply)),
         }
     }
@@ -146,6 +178,12 @@ impl ClaimReply {
     pub(super) fn parse(reply: &[Value]) -> Result<Self, BadReply> {
         match tag(reply)?.as_str() {
             "finished" if reply.len() == 1 => Ok(Self::Finished),
+            "unreadable" if reply.len() == 2 => Ok(Self::Unreadable {
+                detail: problem(&reply[1]),
+            }),
+            "exhausted" if reply.len() == 2 => Ok(Self::Exhausted {
+                token: number(&reply[1])?,
+            }),
             "held" if reply.len() == 2 => Ok(Self::HeldBy {
                 owner: text(&reply[1])?.ok_or_else(|| bad(reply))?,
             }),
@@ -169,31 +207,46 @@ impl ClaimReply {
 }
 
 impl ListedEntry {
-    /// Seven values per shard, in the order `list.lua` writes them.
-    pub(super) fn parse_all(reply: &[Value], shards: usize) -> Result<Vec<Self>, BadReply> {
-        if reply.len() != shards * 7 {
+    /// Eight values per shard, in the order `list.lua` writes them. An entry the script found
+    /// unreadable, or whose values are not text, is an `Err` of its own; only a reply of the
+    /// wrong length fails the whole call.
+    pub(super) fn parse_all(reply: &[Value], shards: usize) -> Result<Vec<Listed>, BadReply> {
+        if reply.len() != shards * 8 {
             return Err(BadReply(format!(
                 "{} values for {shards} shards",
                 reply.len()
             )));
         }
-        reply
-            .chunks_exact(7)
-            .map(|entry| {
-                Ok(Self {
-                    live_owner: text(&entry[0])?,
-                    token: number(&entry[1])?,
-                    progress: ProgressFields {
-                        sequence: text(&entry[2])?,
-                        sub_sequence: text(&entry[3])?,
-                        ended: text(&entry[4])?.as_deref() == Some("1"),
-                        start_timestamp_ns: text(&entry[5])?,
-                        start_sequence: text(&entry[6])?,
-                    },
-                })
-            })
-            .collect()
+        Ok(reply.chunks_exact(8).map(Self::parse).collect())
     }
+
+    fn parse(entry: &[Value]) -> Listed {
+        if entry[0] != Value::Nil {
+            return Err(problem(&entry[0]));
+        }
+        let field = |at: usize| text(&entry[at]).map_err(|bad| bad.0.clone());
+        Ok(Self {
+            live_owner: field(1)?,
+            token: number(&entry[2]).map_err(|bad| bad.0)?,
+            progress: ProgressFields {
+                sequence: field(3)?,
+                sub_sequence: field(4)?,
+                ended: field(5)?.as_deref() == Some("1"),
+                start_timestamp_ns: field(6)?,
+                start_sequence: field(7)?,
+            },
+        })
+    }
+}
+
+/// The answer of `prune.lua`: how many entries it deleted, and the unreadable ones it left.
+pub(super) fn parse_prune(reply: &[Value]) -> Result<(usize, Vec<String>), BadReply> {
+    let Some(Value::Int(pruned)) = reply.first() else {
+        return Err(bad(reply));
+    };
+    let pruned = usize::try_from(*pruned).map_err(|_| bad(reply))?;
+    let unreadable = reply[1..].iter().map(problem).collect();
+    Ok((pruned, unreadable))
 }
 
 #[cfg(test)]
@@ -223,6 +276,12 @@ mod tests {
         assert_eq!(
             WriteReply::parse(&[bulk("unknown")]).ok(),
             Some(WriteReply::UnknownShard)
+        );
+        assert_eq!(
+            WriteReply::parse(&[bulk("unreadable"), Value::BulkString(vec![b'x', 0xff])]).ok(),
+            Some(WriteReply::Unreadable {
+                detail: "x\u{fffd}".into()
+            })
         );
         assert!(WriteReply::parse(&[bulk("acquired")]).is_err());
         assert!(WriteReply::parse(&[]).is_err());
@@ -263,6 +322,51 @@ mod tests {
             Some(ClaimReply::HeldBy { owner: "a".into() })
         );
         assert!(ClaimReply::parse(&[bulk("acquired"), Value::Int(-1)]).is_err());
+        assert_eq!(
+            ClaimReply::parse(&[bulk("unreadable"), bulk("no token")]).ok(),
+            Some(ClaimReply::Unreadable {
+                detail: "no token".into()
+            })
+        );
+        assert_eq!(
+            ClaimReply::parse(&[bulk("exhausted"), bulk("9223372036854775807")]).ok(),
+            Some(ClaimReply::Exhausted {
+                token: 9_223_372_036_854_775_807
+            })
+        );
         assert!(ClaimReply::parse(&[bulk("held")]).is_err());
+    }
+
+    #[test]
+    fn listed_entries_fail_one_by_one() {
+        let readable = [
+            Value::Nil,
+            bulk("a"),
+            bulk("3"),
+            bulk("12"),
+            Value::Nil,
+            Value::Nil,
+            Value::Nil,
+            Value::Nil,
+        ];
+        let mut reply = readable.to_vec();
+        reply.push(bulk("token \"x\" is not a 64-bit unsigned number"));
+        reply.extend(std::iter::repeat_n(Value::Nil, 7));
+        let mut not_text = readable.to_vec();
+        not_text[1] = Value::BulkString(vec![0xff]);
+        reply.extend(not_text);
+        let listed = ListedEntry::parse_all(&reply, 3).expect("shape");
+        assert_eq!(listed[0].as_ref().map(|entry| entry.token), Ok(3));
+        assert_eq!(
+            listed[1],
+            Err("token \"x\" is not a 64-bit unsigned number".to_owned())
+        );
+        assert!(listed[2].is_err());
+        assert!(ListedEntry::parse_all(&reply, 2).is_err(), "wrong length");
+        assert_eq!(
+            parse_prune(&[Value::Int(2), bulk("shard-9")]).ok(),
+            Some((2, vec!["shard-9".to_owned()]))
+        );
+        assert!(parse_prune(&[]).is_err());
     }
 }
