@@ -209,7 +209,8 @@ impl<P: Processor> ConsumerBuilder<P> {
         create_stream_shards: u32
     );
     setter!(
-        /// How long `build` waits for the stream to become usable (default 60 s).
+        /// How long `build` waits for the stream to become usable, and the longest one listing
+        /// of the shards may take before it is retried (default 60 s).
         describe_timeout: Duration
     );
     setter!(
@@ -229,6 +230,19 @@ impl<P: Processor> ConsumerBuilder<P> {
     setter!(
         /// ... and as soon as this many records were acknowledged (default 1,000).
         checkpoint_every: u64
+    );
+    setter!(
+        /// Under [`AckPolicy::Explicit`]: a shard's reading pauses while this many of its
+        /// records are read and not acknowledged (default 10,000), so records never
+        /// acknowledged cannot fill memory. With aggregated records a call may bring more
+        /// items than the room it asked for (one record holds many).
+        max_unacked_records: usize
+    );
+    setter!(
+        /// A shard's oldest unacknowledged record read this long ago is warned about (once
+        /// per record; default 60 s); its age is the `consumer_oldest_unacked_age_seconds`
+        /// gauge and in the shard's status.
+        unacked_warning_after: Duration
     );
     setter!(
         /// What follows an undecodable record's error item (default [`PoisonPolicy::Skip`]).

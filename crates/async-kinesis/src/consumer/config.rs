@@ -33,6 +33,9 @@ pub enum AckPolicy {
     /// Python library). Process an item completely before polling again.
     OnNextPoll,
     /// Only [`Record::ack`](super::Record::ack) acknowledges; for processing items concurrently.
+    /// A shard's reading pauses while `max_unacked_records` of its records are unacknowledged;
+    /// [`Record::nack`](super::Record::nack) has its shard read again from the first record
+    /// not acknowledged.
     Explicit,
 }
 
@@ -88,6 +91,8 @@ pub(crate) struct ConsumerConfig {
     pub(crate) ack_policy: AckPolicy,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) checkpoint_every: u64,
+    pub(crate) max_unacked_records: usize,
+    pub(crate) unacked_warning_after: Duration,
     pub(crate) poison_policy: PoisonPolicy,
     pub(crate) worker_id: Option<WorkerId>,
     /// Only these shards are read (all when `None`).
@@ -117,6 +122,8 @@ impl Default for ConsumerConfig {
             describe_timeout: Duration::from_secs(60),
             shard_refresh_interval: Duration::from_secs(60),
             ack_policy: AckPolicy::OnNextPoll,
+            max_unacked_records: 10_000,
+            unacked_warning_after: Duration::from_secs(60),
             checkpoint_interval: Duration::from_secs(1),
             checkpoint_every: 1_000,
             poison_policy: PoisonPolicy::Skip,
@@ -194,6 +201,12 @@ impl ConsumerConfig {
         if self.checkpoint_every == 0 {
             return fail("checkpoint_every", "must be at least 1".into());
         }
+        if self.max_unacked_records == 0 {
+            return fail("max_unacked_records", "must be at least 1".into());
+        }
+        if self.unacked_warning_after.is_zero() {
+            return fail("unacked_warning_after", "must be above zero".into());
+        }
         if self.only_shards.as_ref().is_some_and(BTreeSet::is_empty) {
             return fail("only_shards", "names no shard".into());
         }
@@ -244,6 +257,8 @@ mod tests {
         assert_eq!(c.describe_timeout, Duration::from_secs(60));
         assert_eq!(c.shard_refresh_interval, Duration::from_secs(60));
         assert_eq!(c.ack_policy, AckPolicy::OnNextPoll);
+        assert_eq!(c.max_unacked_records, 10_000);
+        assert_eq!(c.unacked_warning_after, Duration::from_secs(60));
         assert_eq!(c.checkpoint_interval, Duration::from_secs(1));
         assert_eq!(c.checkpoint_every, 1_000);
         assert!(matches!(c.poison_policy, PoisonPolicy::Skip));
@@ -277,6 +292,14 @@ mod tests {
             "timestamp"
         );
         assert_eq!(rejected(|c| c.max_queue_size = 0), "max_queue_size");
+        assert_eq!(
+            rejected(|c| c.max_unacked_records = 0),
+            "max_unacked_records"
+        );
+        assert_eq!(
+            rejected(|c| c.unacked_warning_after = Duration::ZERO),
+            "unacked_warning_after"
+        );
         assert_eq!(rejected(|c| c.max_queue_bytes = 0), "max_queue_bytes");
         assert_eq!(
             rejected(|c| c.max_shard_consumers = Some(0)),

@@ -42,6 +42,12 @@ impl<T> Record<T> {
         self.acker.ack();
     }
 
+    /// Marks the record as not processed: it comes again, with every record of its shard
+    /// read after it (see [`Acker::nack`]).
+    pub fn nack(&self) -> bool {
+        self.acker.nack()
+    }
+
     /// A handle that acknowledges this record later (e.g. from another task), cheap to clone.
     pub fn acker(&self) -> Acker {
         self.acker.clone()

@@ -4,6 +4,11 @@
 //! `sleep_time_no_records` after an empty answer, exponential backoff on throttling and transient
 //! failures, a fresh iterator after expiry (from the last record handed out, never from the
 //! configured iterator type), and the child shards at the shard's end.
+//!
+//! Under [`AckPolicy::Explicit`] reading pauses while `max_unacked_records` records of the shard
+//! are unacknowledged. A nacked record makes the reader read on from the acknowledged prefix.
+//! At the shard's end the reader stays until every record read is acknowledged, so a record
+//! nacked then is read again too.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Record;
 use super::ack::{Acker, ShardAcks};
+use super::config::AckPolicy;
 use super::context::Context;
 use super::decode::{Outcome, Pending, RawRecord, decode_record};
 use super::error::{ConsumeError, PoisonAction};
@@ -99,21 +105,74 @@ impl<P: Processor> ShardReader<P> {
         cancel: CancellationToken,
         start: StartAt,
     ) -> Self {
-        let skip_through = match &start {
-            StartAt::Resume(position) if position.sub_sequence.is_some() => Some(position.clone()),
-            _ => None,
-        };
-        Self {
+        let mut reader = Self {
             ctx,
             shard_id,
             acks,
             cancel,
-            start,
-            skip_through,
+            start: StartAt::TrimHorizon,
+            skip_through: None,
             last_read: None,
             latest_issued_at: None,
             stopped: false,
             gone: false,
+        };
+        reader.start_at(start);
+        reader
+    }
+
+    /// Reading (again) starts at `start`: inside an aggregate, its items up to the position
+    /// are skipped.
+    fn start_at(&mut self, start: StartAt) {
+        self.skip_through = match &start {
+            StartAt::Resume(position) if position.sub_sequence.is_some() => Some(position.clone()),
+            _ => None,
+        };
+        self.start = start;
+        self.last_read = None;
+    }
+
+    /// A record was nacked: reading goes on after the acknowledged prefix (or where it first
+    /// started, when nothing was acknowledged); `true` when a rewind was done.
+    fn rewound(&mut self) -> bool {
+        let Some(from) = self.acks.take_rewind() else {
+            return false;
+        };
+        tracing::info!(shard = %self.shard_id, from = ?from, "a record was nacked; reading the shard again from the first record not acknowledged");
+        match from {
+            Some(position) => self.start_at(StartAt::Resume(position)),
+            None => {
+                let first = self.start.clone();
+                self.start_at(first);
+            }
+        }
+        true
+    }
+
+    /// The most records the next call may ask for: `record_limit`, and under
+    /// [`AckPolicy::Explicit`] no more than `max_unacked_records` leaves room for (0: none).
+    fn room(&self) -> usize {
+        let limit = self.ctx.config.record_limit;
+        match self.ctx.config.ack_policy {
+            AckPolicy::OnNextPoll => limit,
+            AckPolicy::Explicit => {
+                let outstanding = self.acks.lock().outstanding();
+                limit.min(
+                    self.ctx
+                        .config
+                        .max_unacked_records
+                        .saturating_sub(outstanding),
+                )
+            }
+        }
+    }
+
+    /// Waits until `done` holds for the shard's acknowledgements, or a rewind is asked, or the
+    /// reader is cancelled (`false`).
+    async fn wait_for_acks(&self, done: impl Fn(&super::ack::AckTracker) -> bool) -> bool {
+        tokio::select! {
+            () = self.cancel.cancelled() => false,
+            () = self.acks.wait_until(done) => true,
         }
     }
 
@@ -134,10 +193,32 @@ impl<P: Processor> ShardReader<P> {
             if !self.sleep_until(next_call).await {
                 return ReaderOutcome::Cancelled;
             }
+            if self.rewound() {
+                match self.fresh_iterator().await {
+                    Some(fresh) => iterator = fresh,
+                    None => return self.stopped_or_cancelled(),
+                }
+            }
+            let room = self.room();
+            if room == 0 {
+                self.ctx
+                    .status
+                    .shard(&self.shard_id, |s| s.waiting_for_acks = true);
+                let max = self.ctx.config.max_unacked_records;
+                let waited = self.wait_for_acks(|t| t.outstanding() < max).await;
+                self.ctx
+                    .status
+                    .shard(&self.shard_id, |s| s.waiting_for_acks = false);
+                if !waited {
+                    return ReaderOutcome::Cancelled;
+                }
+                next_call = Instant::now();
+                continue; // a rewind, or room: look again
+            }
             next_call = Instant::now() + interval;
             let result = tokio::select! {
                 () = self.cancel.cancelled() => return ReaderOutcome::Cancelled,
-                result = self.get_records(&iterator) => result,
+                result = self.get_records(&iterator, room) => result,
             };
             let output = match result {
                 Ok(output) => output,
@@ -187,7 +268,23 @@ impl<P: Processor> ShardReader<P> {
                         s.has_iterator = false;
                         s.closed = true;
                     });
-                    return ReaderOutcome::Ended { children };
+                    // Ended once every record read is acknowledged: a record nacked until
+                    // then is read again (the shard's SHARD_END is recorded after that).
+                    if !self.wait_for_acks(|t| t.outstanding() == 0).await {
+                        return ReaderOutcome::Cancelled;
+                    }
+                    if !self.rewound() {
+                        return ReaderOutcome::Ended { children };
+                    }
+                    match self.fresh_iterator().await {
+                        Some(fresh) => iterator = fresh,
+                        None => return self.stopped_or_cancelled(),
+                    }
+                    self.ctx
+                        .status
+                        .shard(&self.shard_id, |s| s.has_iterator = true);
+                    next_call = Instant::now();
+                    continue;
                 }
             }
             if empty {
@@ -217,6 +314,7 @@ impl<P: Processor> ShardReader<P> {
     async fn get_records(
         &self,
         iterator: &str,
+        limit: usize,
     ) -> Result<aws_sdk_kinesis::operation::get_records::GetRecordsOutput, Error> {
         let (_, arn) = self.ctx.client.stream().request_ids();
         self.ctx
@@ -224,7 +322,7 @@ impl<P: Processor> ShardReader<P> {
             .sdk_client()
             .get_records()
             .shard_iterator(iterator)
-            .limit(i32::try_from(self.ctx.config.record_limit).unwrap_or(i32::MAX))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_stream_arn(arn)
             .send()
             .await
@@ -483,12 +581,17 @@ impl<P: Processor> ShardReader<P> {
         millis_behind: Option<i64>,
     ) -> Vec<Result<Record<P::Output>, ConsumeError>> {
         let mut items = Vec::with_capacity(pending.len());
+        let read_at = Instant::now();
         let mut tracker = self.acks.lock();
+        if self.acks.rewind_asked() {
+            return items; // read before a nacked record's rewind: read again after it
+        }
         for entry in pending {
             let stopped =
                 matches!(&entry.outcome, Outcome::Poison(p) if p.action == PoisonAction::Stopped);
             // A record that stops the shard is never passed by a checkpoint.
-            let index = (!stopped).then(|| tracker.push(entry.position.clone(), entry.pre_acked));
+            let index =
+                (!stopped).then(|| tracker.push(entry.position.clone(), entry.pre_acked, read_at));
             match entry.outcome {
                 Outcome::Item(decoded) => {
                     let Some(index) = index else { continue };

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::topology::Topology;
 use crate::checkpoint::Position;
@@ -88,6 +89,10 @@ pub struct ShardDetail {
     pub at_tip: bool,
     /// Records read and not yet acknowledged (queued or with the user).
     pub unacked_records: usize,
+    /// How long ago the oldest record not acknowledged was read, in milliseconds.
+    pub oldest_unacked_age_ms: Option<u64>,
+    /// Reading waits for acknowledgements (`max_unacked_records` are unacknowledged).
+    pub waiting_for_acks: bool,
     /// Sequence number of the last record read.
     pub last_read: Option<String>,
     /// The last checkpoint written (`sequence` or `sequence/sub-sequence`).
@@ -135,6 +140,8 @@ pub(crate) struct ShardRuntime {
     pub(crate) millis_behind_latest: Option<i64>,
     pub(crate) at_tip: bool,
     pub(crate) unacked: usize,
+    pub(crate) oldest_unacked_since: Option<Instant>,
+    pub(crate) waiting_for_acks: bool,
     pub(crate) last_read: Option<Arc<str>>,
     pub(crate) last_checkpoint: Option<Position>,
 }
@@ -187,6 +194,7 @@ impl StatusBoard {
     /// A snapshot in the seed's shape.
     pub(crate) fn snapshot(&self) -> ConsumerStatus {
         let board = self.lock();
+        let now = Instant::now();
         let default = ShardRuntime::default();
         let runtime = |id: &str| board.runtime.get(id).unwrap_or(&default);
         let ended = |id: &str| {
@@ -221,6 +229,11 @@ impl StatusBoard {
                     millis_behind_latest: r.millis_behind_latest,
                     at_tip: r.at_tip,
                     unacked_records: r.unacked,
+                    oldest_unacked_age_ms: r.oldest_unacked_since.map(|at| {
+                        u64::try_from(now.saturating_duration_since(at).as_millis())
+                            .unwrap_or(u64::MAX)
+                    }),
+                    waiting_for_acks: r.waiting_for_acks,
                     last_read: r.last_read.as_deref().map(str::to_owned),
                     last_checkpoint: r.last_checkpoint.as_ref().map(Position::to_string),
                 }

@@ -298,6 +298,13 @@ const CATALOG: &[MetricInfo] = &[
         Count,
         "Records read from the shard and not yet acknowledged by the application (as shard_status() unacked)",
     ),
+    metric(
+        names::CONSUMER_OLDEST_UNACKED_AGE,
+        Gauge,
+        SHARD,
+        Seconds,
+        "How long ago the shard's oldest record not yet acknowledged was read (0: none); a record never acknowledged holds the shard's checkpoint and, at the shard's end, its children",
+    ),
     histogram(
         names::CONSUMER_PROCESSING_TIME,
         STREAM,

@@ -56,6 +56,8 @@ pub const CONSUMER_QUEUE_SIZE: &str = "consumer_queue_size";
 pub const CONSUMER_QUEUE_BYTES: &str = "consumer_queue_bytes";
 /// Records read but not yet acknowledged.
 pub const CONSUMER_LAG_RECORDS: &str = "consumer_lag_records";
+/// Age of the oldest record read and not yet acknowledged.
+pub const CONSUMER_OLDEST_UNACKED_AGE: &str = "consumer_oldest_unacked_age_seconds";
 /// Time the application took per record.
 pub const CONSUMER_PROCESSING_TIME: &str = "consumer_processing_time_seconds";
 /// Leases this worker holds.

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Label, SharedString, counter, gauge, histogram};
 use tokio::time::Instant;
@@ -103,6 +104,7 @@ struct ConsumerShard {
     checkpoint_duration: Histogram,
     iterator_age: Gauge,
     lag_records: Gauge,
+    oldest_unacked_age: Gauge,
 }
 
 impl StreamLabels {
@@ -189,7 +191,8 @@ impl StreamLabels {
                 checkpoint_failure: counter!(names::CONSUMER_CHECKPOINT_FAILURE, l.clone()),
                 checkpoint_duration: histogram!(names::CONSUMER_CHECKPOINT_DURATION, l.clone()),
                 iterator_age: gauge!(names::CONSUMER_ITERATOR_AGE, l.clone()),
-                lag_records: gauge!(names::CONSUMER_LAG_RECORDS, l),
+                lag_records: gauge!(names::CONSUMER_LAG_RECORDS, l.clone()),
+                oldest_unacked_age: gauge!(names::CONSUMER_OLDEST_UNACKED_AGE, l),
             }
         })
     }
@@ -321,6 +324,13 @@ impl StreamLabels {
             .set(records as f64);
     }
 
+    /// How long ago the oldest unacknowledged record of `shard_id` was read (zero: none).
+    pub(crate) fn oldest_unacked_age(&self, shard_id: &str, age: Duration) {
+        self.consumer_shard(shard_id)
+            .oldest_unacked_age
+            .set(age.as_secs_f64());
+    }
+
     /// How long the application took with each of `records` records (a run's average).
     pub(crate) fn processing_times(&self, seconds_each: f64, records: usize) {
         self.consumer()
@@ -335,6 +345,7 @@ impl StreamLabels {
         if let Some(shard) = self.inner.consumer_shards.remove(shard_id) {
             shard.lag_records.set(0.0);
             shard.iterator_age.set(0.0);
+            shard.oldest_unacked_age.set(0.0);
         }
     }
 

@@ -27,9 +27,11 @@ mod consumer_leases;
 mod consumer_lifecycle;
 mod consumer_lifecycle_edges;
 mod consumer_metrics;
+mod consumer_prune;
 mod consumer_reshard;
 mod consumer_stall;
 mod consumer_store_outage;
+mod consumer_unacked;
 #[cfg(feature = "cloudwatch")]
 mod metrics_cloudwatch;
 mod metrics_dashboards;

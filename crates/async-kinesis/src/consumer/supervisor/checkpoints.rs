@@ -2,6 +2,8 @@
 //! together, and the leases the table says to finish (drained shards' SHARD_END, handed-off
 //! shards' final checkpoint and release).
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use super::table::Due;
@@ -23,10 +25,20 @@ impl<P: Processor> Supervisor<P> {
     /// handed-off shards.
     pub(super) async fn write_checkpoints(&mut self) {
         let mut pending = Vec::new();
+        let now = Instant::now();
         for (shard_id, _, held) in self.table.leases() {
-            let (to_write, outstanding) = ack_state(&held.handle.acks);
-            self.ctx.status.shard(shard_id, |s| s.unacked = outstanding);
+            let acks = &held.handle.acks;
+            let (to_write, outstanding, oldest) = ack_state(acks);
+            self.ctx.status.shard(shard_id, |s| {
+                s.unacked = outstanding;
+                s.oldest_unacked_since = oldest;
+            });
             self.ctx.labels.consumer_lag(shard_id, outstanding);
+            self.ctx.labels.oldest_unacked_age(
+                shard_id,
+                oldest.map_or(Duration::ZERO, |at| now.saturating_duration_since(at)),
+            );
+            self.warn_if_stale(shard_id, acks, outstanding, now);
             if let Some(position) = to_write {
                 pending.push((
                     shard_id.to_owned(),
@@ -63,6 +75,29 @@ impl<P: Processor> Supervisor<P> {
             outcomes.push(self.finish_lease(due).await);
         }
         self.store_answered(&outcomes);
+    }
+
+    /// Warns once about a shard's oldest unacknowledged record read `unacked_warning_after`
+    /// ago: it holds the shard's checkpoint (and, once the shard is read to its end, its
+    /// children), and under `AckPolicy::Explicit` reading stops at `max_unacked_records`.
+    fn warn_if_stale(&self, shard_id: &str, acks: &ShardAcks, outstanding: usize, now: Instant) {
+        let after = self.ctx.config.unacked_warning_after;
+        let Some(stale_at) = now.checked_sub(after) else {
+            return;
+        };
+        if let Some((_, read_at)) = acks.stale_unacked(stale_at) {
+            let age = now.saturating_duration_since(read_at);
+            let closed = self.table.shard(shard_id).is_some_and(|s| !s.is_open());
+            tracing::warn!(
+                shard = %shard_id,
+                age = ?age,
+                unacked = outstanding,
+                children_wait = closed,
+                "a record of the shard read {age:?} ago is still not acknowledged: no checkpoint \
+                 passes it{}",
+                if closed { ", and the shard's children wait for it" } else { "" }
+            );
+        }
     }
 
     /// Finishes a lease the table says is due.

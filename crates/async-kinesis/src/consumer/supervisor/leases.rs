@@ -72,6 +72,34 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 
+    /// Deletes the store entries of finished shards that left the stream's listing (trimmed
+    /// once the retention period passed after a reshard), which would otherwise stay forever.
+    /// Not when reading only some shards: the others are not ours to judge.
+    async fn prune_trimmed(&mut self, leases: &[crate::checkpoint::LeaseInfo]) {
+        if self.ctx.config.only_shards.is_some() {
+            return;
+        }
+        let gone: Vec<String> = leases
+            .iter()
+            .filter(|info| info.progress == Progress::ShardEnd && info.owner.is_none())
+            .filter(|info| self.table.phase(&info.shard_id).is_none())
+            .map(|info| info.shard_id.clone())
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        match ctx.store.prune_finished(&ctx.stream_name, &gone).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(
+                pruned,
+                "deleted the checkpoints of finished shards gone from the stream"
+            ),
+            Err(err) => tracing::warn!(error = %err,
+                "deleting the checkpoints of finished shards gone from the stream failed"),
+        }
+    }
+
     /// Recomputes this worker's share; hands off leases above it.
     async fn balance(&mut self) {
         let ctx = self.ctx.clone();
@@ -88,6 +116,7 @@ impl<P: Processor> Supervisor<P> {
             }
         };
         self.observe(&leases);
+        self.prune_trimmed(&leases).await;
         let held = self.table.working();
         let shed = self.table.rebalance(&ctx.worker, &live, Instant::now());
         if !shed.is_empty() {

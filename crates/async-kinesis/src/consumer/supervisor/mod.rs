@@ -92,7 +92,7 @@ pub(crate) struct Supervisor<P: Processor> {
     listing_failures: u32,
     /// The shard listing on its way (at most one): run as a task, so a slow or throttled
     /// ListShards never holds up renewals.
-    listings: JoinSet<Result<Vec<Shard>, Error>>,
+    listings: JoinSet<(Instant, Result<Vec<Shard>, Error>)>,
     /// While shutting down: the errors for the [`ShutdownReport`] (nobody reads the stream's
     /// items any more).
     shutdown_errors: Option<Vec<ConsumeError>>,
@@ -197,12 +197,12 @@ impl<P: Processor> Supervisor<P> {
                 }
                 Some(joined) = self.listings.join_next(), if !self.listings.is_empty() => {
                     // A listing task that panicked counts as a failed listing (retried).
-                    let listing = joined.unwrap_or_else(|err| Err(Error::Client {
+                    let (sent, listing) = joined.unwrap_or_else(|err| (Instant::now(), Err(Error::Client {
                         operation: "ListShards",
                         class: ErrorClass::Unknown,
                         source: Box::new(err),
-                    }));
-                    match self.refreshed(listing) {
+                    })));
+                    match self.refreshed(listing, sent) {
                         Some(next) => next_refresh = next,
                         None => return self.end_stream_gone().await,
                     }
@@ -233,11 +233,12 @@ impl<P: Processor> Supervisor<P> {
                 command = self.commands.recv() => return self.shut_down_before_start(command),
                 listed = list_shards(self.ctx.clone()) => listed,
             };
+            let (sent, listed) = listed;
             attempts += 1;
             match listed {
                 Ok(shards) => {
                     self.initial = shards.iter().map(|s| s.shard_id.clone()).collect();
-                    self.listed(shards);
+                    self.listed(shards, sent);
                     return true;
                 }
                 Err(err) => {
@@ -282,12 +283,12 @@ impl<P: Processor> Supervisor<P> {
     /// The answer to a re-listing of the shards; the time of the next listing, or `None` when
     /// the stream is gone. Any other failure keeps the shards known so far and is retried with
     /// a growing, jittered delay (at most the refresh interval).
-    fn refreshed(&mut self, listing: Result<Vec<Shard>, Error>) -> Option<Instant> {
+    fn refreshed(&mut self, listing: Result<Vec<Shard>, Error>, sent: Instant) -> Option<Instant> {
         let interval = self.ctx.config.shard_refresh_interval;
         match listing {
             Ok(shards) => {
                 self.listing_failures = 0;
-                self.listed(shards);
+                self.listed(shards, sent);
                 Some(Instant::now() + interval)
             }
             Err(err) if matches!(err, Error::StreamNotFound { .. }) => {
@@ -318,12 +319,12 @@ impl<P: Processor> Supervisor<P> {
         }
     }
 
-    /// Feeds a full listing to the table; forgets the shards gone from it.
-    fn listed(&mut self, mut shards: Vec<Shard>) {
+    /// Feeds a full listing (asked for at `sent`) to the table; forgets the shards gone from it.
+    fn listed(&mut self, mut shards: Vec<Shard>, sent: Instant) {
         if let Some(only) = &self.ctx.config.only_shards {
             shards.retain(|shard| only.contains(&shard.shard_id));
         }
-        let merged = self.table.listed(shards);
+        let merged = self.table.listed(shards, sent);
         for shard_id in &merged.pruned {
             tracing::debug!(shard = %shard_id, "shard left the listing; forgotten");
             self.ctx.labels.forget_consumer_shard(shard_id);
@@ -537,13 +538,25 @@ impl<P: Processor> Supervisor<P> {
     }
 }
 
-/// Lists the stream's shards (as a task of its own, or raced against a shutdown).
-async fn list_shards<P: Processor>(ctx: Arc<Context<P>>) -> Result<Vec<Shard>, Error> {
+/// Lists the stream's shards (as a task of its own, or raced against a shutdown); answers
+/// when the listing was asked for with it. A listing that takes longer than `describe_timeout`
+/// fails as a timeout (and is retried) rather than holding every later listing back.
+async fn list_shards<P: Processor>(ctx: Arc<Context<P>>) -> (Instant, Result<Vec<Shard>, Error>) {
+    let sent = Instant::now();
     let listing = ShardListing {
         use_list_shards: ctx.config.use_list_shards,
         ..ShardListing::default()
     };
-    ctx.client.list_shards_with(listing).await
+    let timeout = ctx.config.describe_timeout;
+    let listed = match tokio::time::timeout(timeout, ctx.client.list_shards_with(listing)).await {
+        Ok(listed) => listed,
+        Err(elapsed) => Err(Error::Client {
+            operation: "ListShards",
+            class: ErrorClass::Timeout,
+            source: Box::new(elapsed),
+        }),
+    };
+    (sent, listed)
 }
 
 /// Store calls of a round, sent together so a slow store costs one call's time rather than one
@@ -565,8 +578,13 @@ fn interval(period: Duration) -> tokio::time::Interval {
     interval
 }
 
-/// The position a shard's checkpoint would move to now, and its unacknowledged records.
-fn ack_state(acks: &ShardAcks) -> (Option<Position>, usize) {
+/// The position a shard's checkpoint would move to now, its unacknowledged records, and when
+/// the oldest of them was read.
+fn ack_state(acks: &ShardAcks) -> (Option<Position>, usize, Option<Instant>) {
     let tracker = acks.lock();
-    (tracker.to_write().cloned(), tracker.outstanding())
+    (
+        tracker.to_write().cloned(),
+        tracker.outstanding(),
+        tracker.oldest_unacked().map(|(_, read_at)| read_at),
+    )
 }

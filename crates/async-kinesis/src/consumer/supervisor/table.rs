@@ -236,6 +236,8 @@ struct Entry<R> {
     unclaimed_since: Option<Instant>,
     /// Times its reader stopped on an error here, for the backoff before the next try.
     stops: u32,
+    /// When it became known here: a listing sent before then may not show it yet.
+    added_at: Instant,
 }
 
 /// Every known shard of the stream and its state in this worker.
@@ -339,29 +341,32 @@ impl<R> ShardTable<R> {
 
     // --- listing ---------------------------------------------------------------------------
 
-    /// A full listing of the stream: adds new shards, updates known ones (the listing has the
-    /// sequence ranges ChildShards lacks) and forgets those gone from it that are not held.
-    pub(crate) fn listed(&mut self, shards: Vec<Shard>) -> Merged {
+    /// A full listing of the stream, asked for at `sent`: adds new shards, updates known ones
+    /// (the listing has the sequence ranges ChildShards lacks) and forgets those gone from it
+    /// that are not held. A shard learnt of after `sent` (a child announced at a parent's end
+    /// while the listing was on its way) is kept: the listing may predate it.
+    pub(crate) fn listed(&mut self, shards: Vec<Shard>, sent: Instant) -> Merged {
         let present: HashSet<String> = shards.iter().map(|s| s.shard_id.clone()).collect();
         let pruned: Vec<String> = self
             .entries
             .iter()
             .filter(|(id, e)| !present.contains(*id) && e.state.held().is_none())
+            .filter(|(_, e)| e.added_at <= sent)
             .filter(|(_, e)| !matches!(e.state, State::Claiming { .. }))
             .map(|(id, _)| id.clone())
             .collect();
         for id in &pruned {
             self.entries.remove(id);
         }
-        let new_children = self.add(shards, true);
+        let new_children = self.add(shards, true, sent);
         Merged {
             new_children,
             pruned,
         }
     }
 
-    /// Adds shards announced as children; `true` when any was unknown.
-    fn add(&mut self, shards: Vec<Shard>, update: bool) -> bool {
+    /// Adds shards (known here from `now`); `true` when any unknown one has a parent.
+    fn add(&mut self, shards: Vec<Shard>, update: bool, now: Instant) -> bool {
         let mut new_children = false;
         for shard in shards {
             match self.entries.get_mut(&shard.shard_id) {
@@ -379,6 +384,7 @@ impl<R> ShardTable<R> {
                             state: State::Waiting,
                             unclaimed_since: None,
                             stops: 0,
+                            added_at: now,
                         },
                     );
                 }
@@ -452,6 +458,13 @@ impl<R> ShardTable<R> {
         shed.extend(balance::to_shed(&extras, self.target));
         for id in &shed {
             self.hand_off(id, now, AfterRelease::Wait);
+        }
+        // An extra kept holds a place within the share now: counted as regular work, or the
+        // shard just handed off in its place would be claimed back here at once.
+        for id in extras.iter().filter(|id| !shed.contains(id)) {
+            if let Some(h) = self.entries.get_mut(id).and_then(|e| e.state.held_mut()) {
+                h.extra = false;
+            }
         }
         shed
     }
@@ -600,7 +613,7 @@ impl<R> ShardTable<R> {
             ReaderEnd::Ended { children } => {
                 entry.stops = 0;
                 Self::swap(entry, State::Draining);
-                let new_children = self.add(children, false);
+                let new_children = self.add(children, false, now);
                 Applied::Changed { new_children }
             }
             // A closed shard whose records are gone (trimmed) has nothing more to give: it

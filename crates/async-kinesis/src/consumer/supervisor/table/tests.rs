@@ -40,7 +40,7 @@ fn lease(id: &str, token: u64) -> Lease {
 /// A table of `shards`, alone in its group (its share is every readable shard).
 fn table(shards: Vec<Shard>) -> ShardTable<&'static str> {
     let mut t = ShardTable::new(timing(), None);
-    t.listed(shards);
+    t.listed(shards, Instant::now());
     t
 }
 
@@ -415,6 +415,12 @@ async fn a_shard_nobody_claims_for_too_long_is_claimed_above_the_share() {
         ["a"]
     );
     assert_eq!(phases(&t, &["a", "b"]), [Phase::HandingOff, Phase::Reading]);
+    // The extra kept fills the share: "a", once released, is not claimed back here.
+    assert!(t.released("a", FencingToken(1)).is_some());
+    assert!(
+        t.next_claims(Instant::now(), false).is_empty(),
+        "no churn: the shard handed off stays for the other worker"
+    );
     // Extras beyond the share itself are handed off too.
     let mut t = table(vec![shard("x", &[], false), shard("y", &[], false)]);
     let third = WorkerId::new("y-worker");
@@ -434,7 +440,7 @@ async fn a_shard_nobody_claims_for_too_long_is_claimed_above_the_share() {
 fn max_readers_caps_claims_of_every_kind() {
     let now = Instant::now();
     let mut t: ShardTable<&str> = ShardTable::new(timing(), Some(1));
-    t.listed(vec![shard("a", &[], false), shard("b", &[], false)]);
+    t.listed(vec![shard("a", &[], false), shard("b", &[], false)], now);
     assert_eq!(t.next_claims(now, false), ["a"]);
     t.rebalance(&me(), &[me()], now);
     assert_eq!(t.target(), 1);
@@ -561,7 +567,10 @@ fn listings_add_update_and_prune_shards_not_held() {
     );
     t.shard_ended("old", FencingToken(1));
     // "old" and "held" left the listing (trimmed); a new shard appeared.
-    let merged = t.listed(vec![shard("c", &["old"], false), shard("n", &["c"], false)]);
+    let merged = t.listed(
+        vec![shard("c", &["old"], false), shard("n", &["c"], false)],
+        Instant::now(),
+    );
     assert_eq!(merged.pruned, ["old"], "a held shard is kept until let go");
     assert!(merged.new_children);
     assert_eq!(t.phase("old"), None);
@@ -586,7 +595,7 @@ fn a_listing_updates_a_child_known_from_child_shards() {
         },
         now,
     );
-    t.listed(vec![shard("p", &[], true), shard("c", &["p"], false)]);
+    t.listed(vec![shard("p", &[], true), shard("c", &["p"], false)], now);
     assert_eq!(
         t.shard("c").map(|s| s.starting_sequence_number.as_str()),
         Some("1")
@@ -603,4 +612,27 @@ fn shutdown_takes_every_held_lease() {
     let taken: Vec<String> = t.take_all().into_iter().map(|(id, _)| id).collect();
     assert_eq!(taken, ["a", "b"]);
     assert_eq!(t.leases().count(), 0);
+}
+
+#[test]
+fn a_listing_sent_before_a_child_was_announced_does_not_forget_it() {
+    let sent = Instant::now();
+    let mut t = table(vec![shard("p", &[], false)]);
+    let now = sent + Duration::from_millis(1);
+    claim_all(&mut t, now, 1);
+    t.reader_ended(
+        "p",
+        FencingToken(1),
+        ReaderEnd::Ended {
+            children: vec![shard("c", &["p"], false)],
+        },
+        now,
+    );
+    // The listing left before "c" was announced, so it shows "p" alone.
+    let merged = t.listed(vec![shard("p", &[], true)], sent);
+    assert!(merged.pruned.is_empty(), "{:?}", merged.pruned);
+    assert_eq!(t.phase("c"), Some(Phase::Waiting));
+    // A listing sent after the announcement that still lacks "c" forgets it.
+    let merged = t.listed(vec![shard("p", &[], true)], now + Duration::from_millis(1));
+    assert_eq!(merged.pruned, ["c"]);
 }

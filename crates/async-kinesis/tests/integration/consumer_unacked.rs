@@ -1,0 +1,218 @@
+//! Records not acknowledged under `AckPolicy::Explicit`: reading pauses at
+//! `max_unacked_records`, the oldest one's age is shown, and a nacked record comes again with
+//! every record of its shard read after it — before the shard's children when it was the
+//! shard's last. Every item is counted.
+
+use crate::consumer_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_kinesis::checkpoint::MemoryStore;
+use async_kinesis::consumer::{AckPolicy, Consumer, Record};
+use async_kinesis::processor::JsonProcessor;
+use consumer_support::{Tally, init_tracing, json_records, put, split_the_only_shard};
+use futures::StreamExt;
+use serde_json::Value;
+use testkit::{Services, TestStream};
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+type JsonConsumer = Consumer<JsonProcessor<Value>>;
+
+fn explicit(stream: &TestStream, store: &MemoryStore) -> async_kinesis::consumer::ConsumerBuilder {
+    Consumer::builder(stream.name())
+        .client(stream.client().sdk_client().clone())
+        .checkpointer(store.clone())
+        .ack_policy(AckPolicy::Explicit)
+        .sleep_time_no_records(Duration::from_millis(100))
+}
+
+async fn next_record(consumer: &mut JsonConsumer) -> Record<Value> {
+    tokio::time::timeout(WAIT, consumer.next())
+        .await
+        .expect("a record in time")
+        .expect("the stream goes on")
+        .expect("no error item")
+}
+
+fn n_of(record: &Record<Value>) -> u64 {
+    record.item["n"].as_u64().expect("n")
+}
+
+/// Polls the shard status until `check` holds for the only shard read here.
+async fn until_status(
+    consumer: &JsonConsumer,
+    what: &str,
+    check: impl Fn(&async_kinesis::consumer::ShardDetail) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        let status = consumer.shard_status();
+        if status
+            .shard_details
+            .iter()
+            .any(|d| d.is_allocated && check(d))
+        {
+            return;
+        }
+        assert!(started.elapsed() < WAIT, "{what}: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_pauses_at_max_unacked_records_and_goes_on_once_they_are_acknowledged() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "cons-max-unacked", 1).await;
+    put(stream.client(), &json_records("k", 0..600)).await;
+    let store = MemoryStore::new();
+    let mut consumer = explicit(&stream, &store)
+        .processor(JsonProcessor::<Value>::default())
+        .max_unacked_records(100)
+        .build()
+        .await
+        .expect("build");
+    let mut held = Vec::new();
+    for n in 0..100 {
+        let record = next_record(&mut consumer).await;
+        assert_eq!(n_of(&record), n);
+        held.push(record);
+    }
+    // The reader asked for no more than the room left, and now waits.
+    until_status(&consumer, "the reader waits for acknowledgements", |d| {
+        d.waiting_for_acks
+    })
+    .await;
+    let early = tokio::time::timeout(Duration::from_secs(2), consumer.next()).await;
+    assert!(early.is_err(), "nothing past the bound: {early:?}");
+    let status = consumer.shard_status();
+    let detail = &status.shard_details[0];
+    assert_eq!(detail.unacked_records, 100, "{detail:?}");
+    assert!(detail.oldest_unacked_age_ms.is_some(), "{detail:?}");
+    for record in &held {
+        record.ack();
+    }
+    let mut tally = Tally::default();
+    for record in &held {
+        tally.add(record);
+    }
+    while tally.items() < 600 {
+        let record = next_record(&mut consumer).await;
+        record.ack();
+        tally.add(&record);
+    }
+    let expected = BTreeMap::from([("k".to_owned(), 600)]);
+    assert_eq!(tally.account(&expected), (0, 0), "lost, duplicates");
+    let report = consumer.shutdown(Duration::from_secs(10)).await;
+    assert!(report.is_clean(), "{report:?}");
+    stream.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nacked_record_comes_again_with_every_record_read_after_it() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "cons-nack", 1).await;
+    put(stream.client(), &json_records("k", 0..30)).await;
+    let store = MemoryStore::new();
+    let mut consumer = explicit(&stream, &store)
+        .processor(JsonProcessor::<Value>::default())
+        .build()
+        .await
+        .expect("build");
+    let mut first = Vec::new();
+    for n in 0..10 {
+        let record = next_record(&mut consumer).await;
+        assert_eq!(n_of(&record), n);
+        first.push(record);
+    }
+    for record in &first[..5] {
+        record.ack();
+    }
+    first[7].ack(); // behind the gap at 5: read again too
+    assert!(!first[4].nack(), "acknowledged already: nothing to do");
+    assert!(first[5].nack());
+    assert!(!first[6].nack(), "comes again anyway");
+    // Whatever was read already is not handed out: the next record is the nacked one, and
+    // the shard goes on in order from there.
+    let mut again = Vec::new();
+    while again.len() < 25 {
+        let record = next_record(&mut consumer).await;
+        record.ack();
+        again.push(n_of(&record));
+    }
+    assert_eq!(again, (5..30).collect::<Vec<u64>>());
+    // The acknowledgements of the copies read before the nack change nothing.
+    first[9].ack();
+    let report = consumer.shutdown(Duration::from_secs(10)).await;
+    assert!(report.is_clean(), "{report:?}");
+    // A restart reads nothing again: the checkpoint passed every record.
+    let mut restarted = explicit(&stream, &store)
+        .processor(JsonProcessor::<Value>::default())
+        .build()
+        .await
+        .expect("build");
+    let rest = tokio::time::timeout(Duration::from_secs(3), restarted.next()).await;
+    assert!(rest.is_err(), "everything was checkpointed: {rest:?}");
+    assert!(restarted.shutdown(Duration::from_secs(5)).await.is_clean());
+    stream.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_nacked_after_its_shard_ended_comes_again_before_the_children() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "cons-nack-end", 1).await;
+    put(stream.client(), &json_records("k", 0..10)).await;
+    split_the_only_shard(stream.client()).await;
+    put(stream.client(), &json_records("k", 10..20)).await;
+    let store = MemoryStore::new();
+    let mut consumer = explicit(&stream, &store)
+        .processor(JsonProcessor::<Value>::default())
+        .build()
+        .await
+        .expect("build");
+    let mut tally = Tally::default();
+    let mut last = None;
+    for n in 0..10 {
+        let record = next_record(&mut consumer).await;
+        assert_eq!(n_of(&record), n, "the parent first");
+        tally.add(&record);
+        if n < 9 {
+            record.ack();
+        } else {
+            last = Some(record);
+        }
+    }
+    let last = last.expect("the parent's last record");
+    // The parent was read to its end; its children wait for its last acknowledgement.
+    until_status(&consumer, "the parent read to its end", |d| {
+        d.is_closed && d.unacked_records == 1
+    })
+    .await;
+    let early = tokio::time::timeout(Duration::from_secs(2), consumer.next()).await;
+    assert!(
+        early.is_err(),
+        "no child before the parent ended: {early:?}"
+    );
+    assert!(last.nack());
+    let record = next_record(&mut consumer).await;
+    assert_eq!(n_of(&record), 9, "the nacked record comes again first");
+    assert_eq!(record.shard_id, last.shard_id);
+    tally.add(&record);
+    record.ack();
+    while tally.items() < 21 {
+        let record = next_record(&mut consumer).await;
+        assert_ne!(record.shard_id, last.shard_id, "the parent is done");
+        tally.add(&record);
+        record.ack();
+    }
+    let expected = BTreeMap::from([("k".to_owned(), 20)]);
+    assert_eq!(tally.account(&expected), (0, 1), "lost, duplicates");
+    let report = consumer.shutdown(Duration::from_secs(10)).await;
+    assert!(report.is_clean(), "{report:?}");
+    stream.delete().await;
+}
