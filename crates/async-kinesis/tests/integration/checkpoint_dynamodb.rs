@@ -421,3 +421,90 @@ async fn registrations_are_never_read_half_written() {
     let live = store.live_workers(&stream).await.expect("live");
     assert_eq!(live.len(), 80, "{live:?}");
 }
+
+/// An item damaged by hand (a token that is not a number, a sequence that is not one) is left
+/// out of `list`, which still answers the good items exactly; calls about the damaged shard
+/// fail naming it, and the damaged item is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_items_are_left_out_of_list_and_named_by_calls_about_them() {
+    use async_kinesis::checkpoint::CheckpointError;
+
+    let table = random_stream_name("ckpt-damaged");
+    let client = Client::new(&shared_config());
+    let store = store_on(&table, "damaged-app").await;
+    let stream = random_stream_name("damaged");
+    let a = WorkerId::new("a");
+    for shard in ["shard-good", "shard-bad-token", "shard-bad-sequence"] {
+        let lease = acquire(&store, &stream, shard, &a).await;
+        store
+            .checkpoint(
+                &lease,
+                &Position::within("123456789012345678901234567890", 3),
+            )
+            .await
+            .expect("checkpoint");
+        store.release(&lease).await.expect("release");
+    }
+    let group = format!("damaged-app:{stream}");
+    let damage = |shard: &'static str, attribute: &'static str, value: AttributeValue| {
+        let (client, table, group) = (client.clone(), table.clone(), group.clone());
+        async move {
+            client
+                .update_item()
+                .table_name(&table)
+                .key("app_stream", AttributeValue::S(group))
+                .key("shard_id", AttributeValue::S(shard.to_owned()))
+                .update_expression("SET #a = :v")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":v", value)
+                .send()
+                .await
+                .expect("damage the item");
+        }
+    };
+    damage("shard-bad-token", "token", AttributeValue::S("nine".into())).await;
+    damage(
+        "shard-bad-sequence",
+        "sequence_number",
+        AttributeValue::S("12x4".into()),
+    )
+    .await;
+    let before = partition(&client, &table, &group).await;
+
+    let listed = store
+        .list(&stream)
+        .await
+        .expect("list answers the good items");
+    let shards: Vec<(&str, &Progress)> = listed
+        .iter()
+        .map(|l| (l.shard_id.as_str(), &l.progress))
+        .collect();
+    assert_eq!(
+        shards,
+        [(
+            "shard-good",
+            &Progress::At(Position::within("123456789012345678901234567890", 3))
+        )]
+    );
+    let b = WorkerId::new("b");
+    for shard in ["shard-bad-token", "shard-bad-sequence"] {
+        let named = |err: CheckpointError| match err {
+            CheckpointError::UnreadableEntry { shard_id, detail } => {
+                assert_eq!(shard_id, shard);
+                assert!(!detail.is_empty());
+            }
+            other => panic!("{shard}: expected UnreadableEntry, got {other:?}"),
+        };
+        named(store.claim(&stream, shard, &b).await.expect_err("claim"));
+        named(store.progress(&stream, shard).await.expect_err("progress"));
+    }
+    let mut after = partition(&client, &table, &group).await;
+    let mut before = before;
+    let key = |item: &std::collections::HashMap<String, AttributeValue>| {
+        string(item, "shard_id").to_owned()
+    };
+    before.sort_by_key(key);
+    after.sort_by_key(key);
+    assert_eq!(after, before, "nothing was written over");
+    drop_table(&client, &table).await;
+}

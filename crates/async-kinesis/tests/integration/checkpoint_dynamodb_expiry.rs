@@ -340,3 +340,70 @@ async fn a_server_that_restarts_empty_is_survived() {
         Progress::None
     );
 }
+
+/// The refresh writes at most 100 items per call: a group of 130 shards and a registration is
+/// refreshed whole, every item of it, across calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ttl_refresh_of_a_large_group_misses_no_item() {
+    const SHARDS: usize = 130;
+    let table = random_stream_name("ckpt-ttl-many");
+    let client = Client::new(&shared_config());
+    let open = || {
+        DynamoDbStore::builder("ttl-app")
+            .table_name(&table)
+            .sdk_config(&shared_config())
+            .ttl_hours(Some(1))
+            .build()
+    };
+    let store = open().await.expect("build");
+    let stream = random_stream_name("ttl-many");
+    let a = WorkerId::new("a");
+    for n in 0..SHARDS {
+        let lease = acquire(&store, &stream, &format!("shard-{n:03}"), &a).await;
+        store
+            .checkpoint(&lease, &Position::after(n.to_string()))
+            .await
+            .expect("checkpoint");
+        store.release(&lease).await.expect("release");
+    }
+    store.heartbeat(&stream, &a).await.expect("heartbeat");
+    let group = format!("ttl-app:{stream}");
+    let items = partition(&client, &table, &group).await;
+    assert_eq!(items.len(), SHARDS + 1);
+    let soon = epoch_now() + 600;
+    for item in &items {
+        client
+            .update_item()
+            .table_name(&table)
+            .key("app_stream", item["app_stream"].clone())
+            .key("shard_id", item["shard_id"].clone())
+            .update_expression("SET expires_at = :soon")
+            .expression_attribute_values(":soon", AttributeValue::N(soon.to_string()))
+            .send()
+            .await
+            .expect("age the item");
+    }
+    let b = WorkerId::new("b");
+    let other = open().await.expect("build");
+    other.heartbeat(&stream, &b).await.expect("heartbeat");
+    let items = partition(&client, &table, &group).await;
+    assert_eq!(items.len(), SHARDS + 2, "130 shards, two registrations");
+    let now = epoch_now();
+    let stale: Vec<&str> = items
+        .iter()
+        .filter(|item| number(item, "expires_at").abs_diff(now + 3600) >= 120)
+        .map(|item| string(item, "shard_id"))
+        .collect();
+    assert!(stale.is_empty(), "not refreshed: {stale:?}");
+    // The refresh changed nothing but the expiry.
+    for n in [0, 99, 100, SHARDS - 1] {
+        assert_eq!(
+            other
+                .progress(&stream, &format!("shard-{n:03}"))
+                .await
+                .expect("progress"),
+            Progress::At(Position::after(n.to_string()))
+        );
+    }
+    drop_table(&client, &table).await;
+}
