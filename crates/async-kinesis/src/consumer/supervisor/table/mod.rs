@@ -18,6 +18,12 @@
 //! reader is tagged with its lease's fencing token: an outcome carrying another token is of an
 //! earlier reader of the shard and changes nothing.
 
+mod events;
+mod state;
+
+pub(crate) use events::{Applied, Due, GroupEntry, Merged, ReaderEnd};
+pub(crate) use state::{AfterRelease, Held, Phase, State};
+
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -61,173 +67,6 @@ impl Timing {
 
 /// The longest a stopped shard waits before it is tried again.
 pub(crate) const MAX_STOPPED: Duration = Duration::from_secs(5 * 60);
-
-/// A lease held by this worker, with the handle of its reader (`R`: opaque to the table).
-#[derive(Debug)]
-pub(crate) struct Held<R> {
-    pub(crate) lease: Lease,
-    /// Until when the lease is surely ours: one session timeout after the last successful
-    /// claim or renewal was sent.
-    pub(crate) until: Instant,
-    pub(crate) handle: R,
-    /// Claimed above the share (a shard nobody else claimed for too long): handed off last
-    /// when above the share, or it would be claimed again once it sat unclaimed long enough.
-    extra: bool,
-}
-
-/// What follows once a handed-off lease is released.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AfterRelease {
-    /// Claimable again (by any worker, this one included).
-    Wait,
-    /// Never claimed again by this worker: its reader panicked here.
-    GiveUp,
-}
-
-/// Where a shard stands in this worker.
-#[derive(Debug)]
-pub(crate) enum State<R> {
-    /// Not read here: parents not ended, not claimed yet, or held by another worker.
-    Waiting,
-    /// A claim is on its way to the store.
-    Claiming { extra: bool },
-    /// Read here.
-    Reading(Held<R>),
-    /// Read to its end here; its records are being acknowledged before SHARD_END is recorded.
-    Draining(Held<R>),
-    /// Nothing more is read or handed out; once the records handed out are acknowledged (or
-    /// the instant passed) the checkpoint is written and the lease released.
-    HandingOff(Held<R>, Instant, AfterRelease),
-    /// Stopped by an error (reported); its acknowledged records are still checkpointed, and
-    /// its lease is handed off at the instant (for another try, here or elsewhere).
-    Stopped(Held<R>, Instant),
-    /// Read to its end (here or elsewhere), or nothing to read in it.
-    Ended,
-    /// Given up after its reader panicked; its lease was released for another worker.
-    GivenUp,
-}
-
-/// The kind of a [`State`], for matching without the lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Waiting,
-    Claiming,
-    Reading,
-    Draining,
-    HandingOff,
-    Stopped,
-    Ended,
-    GivenUp,
-}
-
-impl<R> State<R> {
-    fn phase(&self) -> Phase {
-        match self {
-            Self::Waiting => Phase::Waiting,
-            Self::Claiming { .. } => Phase::Claiming,
-            Self::Reading(_) => Phase::Reading,
-            Self::Draining(_) => Phase::Draining,
-            Self::HandingOff(..) => Phase::HandingOff,
-            Self::Stopped(..) => Phase::Stopped,
-            Self::Ended => Phase::Ended,
-            Self::GivenUp => Phase::GivenUp,
-        }
-    }
-
-    fn held(&self) -> Option<&Held<R>> {
-        match self {
-            Self::Reading(h)
-            | Self::Draining(h)
-            | Self::Stopped(h, _)
-            | Self::HandingOff(h, ..) => Some(h),
-            _ => None,
-        }
-    }
-
-    fn held_mut(&mut self) -> Option<&mut Held<R>> {
-        match self {
-            Self::Reading(h)
-            | Self::Draining(h)
-            | Self::Stopped(h, _)
-            | Self::HandingOff(h, ..) => Some(h),
-            _ => None,
-        }
-    }
-
-    fn into_held(self) -> Option<Held<R>> {
-        match self {
-            Self::Reading(h)
-            | Self::Draining(h)
-            | Self::Stopped(h, _)
-            | Self::HandingOff(h, ..) => Some(h),
-            _ => None,
-        }
-    }
-}
-
-impl Phase {
-    /// Read to its end and recorded so, here or elsewhere: its children may go.
-    pub(crate) fn ended(self) -> bool {
-        self == Self::Ended
-    }
-
-    /// Counts as this worker's work toward its share.
-    fn works(self) -> bool {
-        matches!(self, Self::Reading | Self::Stopped)
-    }
-}
-
-/// How a reader ended, as the table needs to know it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ReaderEnd {
-    /// Read to its end; the children the service named (not necessarily listed yet).
-    Ended { children: Vec<Shard> },
-    /// Stopped by an error that was reported.
-    Stopped,
-    /// The shard's records answer ResourceNotFound (reported).
-    Gone,
-    /// The reader panicked, with this message.
-    Panicked(String),
-    /// Told to stop.
-    Cancelled,
-}
-
-/// What applying a reader's outcome did.
-#[derive(Debug)]
-pub(crate) enum Applied {
-    /// Stale (another reader's lease) or nothing to change.
-    Nothing,
-    /// The shard's state changed; `new_children` when its end announced unknown shards.
-    Changed { new_children: bool },
-    /// The reader panicked: the lease is being handed off, never to be claimed here again.
-    GivingUp,
-}
-
-/// A lease to finish now, as [`ShardTable::due`] finds them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Due {
-    /// Drained: record SHARD_END and release.
-    ShardEnd(String),
-    /// Handed off: write the final checkpoint and release.
-    Release(String),
-}
-
-/// What a listing changed.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Merged {
-    /// Shards with parents appeared.
-    pub(crate) new_children: bool,
-    /// Shards gone from the listing and forgotten.
-    pub(crate) pruned: Vec<String>,
-}
-
-/// One shard's entry as the store lists it, for [`ShardTable::observe_group`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct GroupEntry {
-    pub(crate) shard_id: String,
-    pub(crate) owner: Option<WorkerId>,
-    pub(crate) finished: bool,
-}
 
 struct Entry<R> {
     shard: Shard,
