@@ -15,7 +15,10 @@ use async_kinesis::checkpoint::{
 
 use crate::random_stream_name;
 
+mod damaged;
 mod prune;
+
+pub use damaged::{assert_damaged_left_out, checkpoint_shards, damage_position};
 
 pub use prune::{
     finished_and_released_shards_are_pruned_once,

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use dynamodb_support::*;
-use testkit::store_contract::CONTRACT_TIMING;
+use testkit::store_contract::{self, CONTRACT_TIMING};
 use testkit::{Services, random_stream_name, sdk_config_for};
 
 /// The contract cases' table, one per test process (apps and streams share it, as they would in
@@ -427,24 +427,13 @@ async fn registrations_are_never_read_half_written() {
 /// fail naming it, and the damaged item is left as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_items_are_left_out_of_list_and_named_by_calls_about_them() {
-    use async_kinesis::checkpoint::CheckpointError;
-
     let table = random_stream_name("ckpt-damaged");
     let client = Client::new(&shared_config());
     let store = store_on(&table, "damaged-app").await;
     let stream = random_stream_name("damaged");
-    let a = WorkerId::new("a");
-    for shard in ["shard-good", "shard-bad-token", "shard-bad-sequence"] {
-        let lease = acquire(&store, &stream, shard, &a).await;
-        store
-            .checkpoint(
-                &lease,
-                &Position::within("123456789012345678901234567890", 3),
-            )
-            .await
-            .expect("checkpoint");
-        store.release(&lease).await.expect("release");
-    }
+    let damaged = ["shard-bad-token", "shard-bad-sequence"];
+    store_contract::checkpoint_shards(&store, &stream, &["shard-good", damaged[0], damaged[1]])
+        .await;
     let group = format!("damaged-app:{stream}");
     let damage = |shard: &'static str, attribute: &'static str, value: AttributeValue| {
         let (client, table, group) = (client.clone(), table.clone(), group.clone());
@@ -471,33 +460,7 @@ async fn damaged_items_are_left_out_of_list_and_named_by_calls_about_them() {
     .await;
     let before = partition(&client, &table, &group).await;
 
-    let listed = store
-        .list(&stream)
-        .await
-        .expect("list answers the good items");
-    let shards: Vec<(&str, &Progress)> = listed
-        .iter()
-        .map(|l| (l.shard_id.as_str(), &l.progress))
-        .collect();
-    assert_eq!(
-        shards,
-        [(
-            "shard-good",
-            &Progress::At(Position::within("123456789012345678901234567890", 3))
-        )]
-    );
-    let b = WorkerId::new("b");
-    for shard in ["shard-bad-token", "shard-bad-sequence"] {
-        let named = |err: CheckpointError| match err {
-            CheckpointError::UnreadableEntry { shard_id, detail } => {
-                assert_eq!(shard_id, shard);
-                assert!(!detail.is_empty());
-            }
-            other => panic!("{shard}: expected UnreadableEntry, got {other:?}"),
-        };
-        named(store.claim(&stream, shard, &b).await.expect_err("claim"));
-        named(store.progress(&stream, shard).await.expect_err("progress"));
-    }
+    store_contract::assert_damaged_left_out(&store, &stream, "shard-good", &damaged).await;
     let mut after = partition(&client, &table, &group).await;
     let mut before = before;
     let key = |item: &std::collections::HashMap<String, AttributeValue>| {

@@ -15,7 +15,7 @@ use redis::AsyncCommands;
 use redis_support::*;
 use testkit::random_stream_name;
 use testkit::redis_server::RedisServer;
-use testkit::store_contract::CONTRACT_TIMING;
+use testkit::store_contract::{self, CONTRACT_TIMING};
 
 fn open(app: &str) -> BoxFuture<'static, Arc<dyn CheckpointStore>> {
     let app = app_name(app);
@@ -325,24 +325,13 @@ async fn malformed_settings_fail_connect() {
 /// fail naming it, and the damaged fields are left as they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_entries_are_left_out_of_list_and_named_by_calls_about_them() {
-    use async_kinesis::checkpoint::CheckpointError;
-
     let url = shared_url();
     let app = app_name("damaged");
     let stream = random_stream_name("damaged");
     let store = connect(&url, &app, CONTRACT_TIMING).await;
-    let a = WorkerId::new("a");
-    for shard in ["shard-good", "shard-bad-sequence", "shard-bad-token"] {
-        let lease = acquire(&store, &stream, shard, &a).await;
-        store
-            .checkpoint(
-                &lease,
-                &Position::within("123456789012345678901234567890", 3),
-            )
-            .await
-            .expect("checkpoint");
-        store.release(&lease).await.expect("release");
-    }
+    let damaged = ["shard-bad-sequence", "shard-bad-token"];
+    store_contract::checkpoint_shards(&store, &stream, &["shard-good", damaged[0], damaged[1]])
+        .await;
     let mut redis = plain(&url).await;
     let key = |shard: &str| format!("async-kinesis:{{{app}:{stream}}}:shard:{shard}");
     let () = redis
@@ -354,33 +343,7 @@ async fn damaged_entries_are_left_out_of_list_and_named_by_calls_about_them() {
         .await
         .expect("hset");
 
-    let listed = store
-        .list(&stream)
-        .await
-        .expect("list answers the good entries");
-    let shards: Vec<(&str, &Progress)> = listed
-        .iter()
-        .map(|l| (l.shard_id.as_str(), &l.progress))
-        .collect();
-    assert_eq!(
-        shards,
-        [(
-            "shard-good",
-            &Progress::At(Position::within("123456789012345678901234567890", 3))
-        )]
-    );
-    let b = WorkerId::new("b");
-    for shard in ["shard-bad-sequence", "shard-bad-token"] {
-        let named = |err: CheckpointError| match err {
-            CheckpointError::UnreadableEntry { shard_id, detail } => {
-                assert_eq!(shard_id, shard);
-                assert!(!detail.is_empty());
-            }
-            other => panic!("{shard}: expected UnreadableEntry, got {other:?}"),
-        };
-        named(store.claim(&stream, shard, &b).await.expect_err("claim"));
-        named(store.progress(&stream, shard).await.expect_err("progress"));
-    }
+    store_contract::assert_damaged_left_out(&store, &stream, "shard-good", &damaged).await;
     let sequence: String = redis
         .hget(key("shard-bad-sequence"), "sequence")
         .await

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_kinesis::checkpoint::MemoryStore;
-use async_kinesis::consumer::{AckPolicy, Consumer, Record};
+use async_kinesis::consumer::{AckPolicy, Consumer, ConsumerBuilder, Record};
 use async_kinesis::processor::JsonProcessor;
 use consumer_support::{Tally, init_tracing, json_records, put, split_the_only_shard};
 use futures::StreamExt;
@@ -21,12 +21,32 @@ const WAIT: Duration = Duration::from_secs(60);
 
 type JsonConsumer = Consumer<JsonProcessor<Value>>;
 
-fn explicit(stream: &TestStream, store: &MemoryStore) -> async_kinesis::consumer::ConsumerBuilder {
-    Consumer::builder(stream.name())
+/// A one-shard stream holding the records `n` of `numbers` (key "k"), and an empty store.
+async fn stream_with(name: &str, numbers: std::ops::Range<u64>) -> (TestStream, MemoryStore) {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, name, 1).await;
+    put(stream.client(), &json_records("k", numbers)).await;
+    (stream, MemoryStore::new())
+}
+
+/// A consumer of JSON items under `AckPolicy::Explicit`, polling briskly; `configure` sets the
+/// rest.
+async fn explicit(
+    stream: &TestStream,
+    store: &MemoryStore,
+    configure: impl FnOnce(ConsumerBuilder) -> ConsumerBuilder,
+) -> JsonConsumer {
+    let builder = Consumer::builder(stream.name())
         .client(stream.client().sdk_client().clone())
         .checkpointer(store.clone())
         .ack_policy(AckPolicy::Explicit)
-        .sleep_time_no_records(Duration::from_millis(100))
+        .sleep_time_no_records(Duration::from_millis(100));
+    configure(builder)
+        .processor(JsonProcessor::<Value>::default())
+        .build()
+        .await
+        .expect("build")
 }
 
 async fn next_record(consumer: &mut JsonConsumer) -> Record<Value> {
@@ -64,17 +84,8 @@ async fn until_status(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_pauses_at_max_unacked_records_and_goes_on_once_they_are_acknowledged() {
-    init_tracing();
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "cons-max-unacked", 1).await;
-    put(stream.client(), &json_records("k", 0..600)).await;
-    let store = MemoryStore::new();
-    let mut consumer = explicit(&stream, &store)
-        .processor(JsonProcessor::<Value>::default())
-        .max_unacked_records(100)
-        .build()
-        .await
-        .expect("build");
+    let (stream, store) = stream_with("cons-max-unacked", 0..600).await;
+    let mut consumer = explicit(&stream, &store, |b| b.max_unacked_records(100)).await;
     let mut held = Vec::new();
     for n in 0..100 {
         let record = next_record(&mut consumer).await;
@@ -113,16 +124,8 @@ async fn reading_pauses_at_max_unacked_records_and_goes_on_once_they_are_acknowl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nacked_record_comes_again_with_every_record_read_after_it() {
-    init_tracing();
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "cons-nack", 1).await;
-    put(stream.client(), &json_records("k", 0..30)).await;
-    let store = MemoryStore::new();
-    let mut consumer = explicit(&stream, &store)
-        .processor(JsonProcessor::<Value>::default())
-        .build()
-        .await
-        .expect("build");
+    let (stream, store) = stream_with("cons-nack", 0..30).await;
+    let mut consumer = explicit(&stream, &store, |b| b).await;
     let mut first = Vec::new();
     for n in 0..10 {
         let record = next_record(&mut consumer).await;
@@ -150,11 +153,7 @@ async fn a_nacked_record_comes_again_with_every_record_read_after_it() {
     let report = consumer.shutdown(Duration::from_secs(10)).await;
     assert!(report.is_clean(), "{report:?}");
     // A restart reads nothing again: the checkpoint passed every record.
-    let mut restarted = explicit(&stream, &store)
-        .processor(JsonProcessor::<Value>::default())
-        .build()
-        .await
-        .expect("build");
+    let mut restarted = explicit(&stream, &store, |b| b).await;
     let rest = tokio::time::timeout(Duration::from_secs(3), restarted.next()).await;
     assert!(rest.is_err(), "everything was checkpointed: {rest:?}");
     assert!(restarted.shutdown(Duration::from_secs(5)).await.is_clean());
@@ -163,18 +162,10 @@ async fn a_nacked_record_comes_again_with_every_record_read_after_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_nacked_after_its_shard_ended_comes_again_before_the_children() {
-    init_tracing();
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "cons-nack-end", 1).await;
-    put(stream.client(), &json_records("k", 0..10)).await;
+    let (stream, store) = stream_with("cons-nack-end", 0..10).await;
     split_the_only_shard(stream.client()).await;
     put(stream.client(), &json_records("k", 10..20)).await;
-    let store = MemoryStore::new();
-    let mut consumer = explicit(&stream, &store)
-        .processor(JsonProcessor::<Value>::default())
-        .build()
-        .await
-        .expect("build");
+    let mut consumer = explicit(&stream, &store, |b| b).await;
     let mut tally = Tally::default();
     let mut last = None;
     for n in 0..10 {

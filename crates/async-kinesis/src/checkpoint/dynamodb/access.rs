@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
@@ -225,6 +226,34 @@ impl Inner {
                     Ok(Written::Refused(failed.item().cloned()))
                 }
                 _ => Err(self.sdk_error("UpdateItem", err)),
+            },
+        }
+    }
+
+    /// Writes `item` (with the expiry, when items expire) unless an item with its key exists;
+    /// answers the item written, or the one that exists when DynamoDB returns it.
+    pub(super) async fn put_new(&self, mut item: Item) -> Result<Written, DynamoDbError> {
+        if let Some(at) = self.expires_at() {
+            item.insert(EXPIRES_AT.to_owned(), n(at));
+        }
+        let condition = "attribute_not_exists(#shard_id)";
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item.clone()))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names_in(&[condition])))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Done(item)),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(Written::Refused(failed.item().cloned()))
+                }
+                _ => Err(self.sdk_error("PutItem", err)),
             },
         }
     }

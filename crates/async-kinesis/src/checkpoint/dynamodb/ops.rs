@@ -4,14 +4,13 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use tokio::time::Instant;
 
 use super::error::DynamoDbError;
 use super::item::{
-    BEAT, EXPIRES_AT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_END, START_SEQUENCE,
-    START_TIMESTAMP_NS, SUB_SEQUENCE, TOKEN, WORKER_PREFIX, key, n, names_in, s,
+    BEAT, Item, LeaseItem, OWNER, SEQUENCE_NUMBER, SHARD_END, START_SEQUENCE, START_TIMESTAMP_NS,
+    SUB_SEQUENCE, TOKEN, WORKER_PREFIX, key, n, s,
 };
 use super::write::{Write, Written};
 use super::{Fail, Inner};
@@ -161,29 +160,7 @@ impl Inner {
         item.insert(OWNER.to_owned(), s(worker.as_str()));
         item.insert(TOKEN.to_owned(), n(1));
         item.insert(BEAT.to_owned(), n(1));
-        if let Some(at) = self.expires_at() {
-            item.insert(EXPIRES_AT.to_owned(), n(at));
-        }
-        let condition = "attribute_not_exists(#shard_id)";
-        let result = self
-            .client()
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names_in(&[condition])))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Written::Done(Item::new())),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(Written::Refused(failed.item().cloned()))
-                }
-                _ => Err(self.sdk_error("PutItem", err)),
-            },
-        }
+        self.put_new(item).await
     }
 
     pub(super) async fn renew(&self, lease: &Lease) -> Result<(), Fail> {

@@ -3,14 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 use tokio::time::Instant;
 
 use super::error::DynamoDbError;
-use super::item::{
-    BEAT, EXPIRES_AT, WORKER, WORKER_PREFIX, WorkerItem, key, n, names_in, s, worker_key,
-};
+use super::item::{BEAT, WORKER, WORKER_PREFIX, WorkerItem, key, n, s, worker_key};
 use super::ops::MAX_ATTEMPTS;
 use super::write::{Write, Written};
 use super::{Fail, Inner};
@@ -71,28 +68,7 @@ impl Inner {
         let mut item = key(group, &worker_key(worker));
         item.insert(WORKER.to_owned(), s(worker.as_str()));
         item.insert(BEAT.to_owned(), n(1));
-        if let Some(at) = self.expires_at() {
-            item.insert(EXPIRES_AT.to_owned(), n(at));
-        }
-        let condition = "attribute_not_exists(#shard_id)";
-        let result = self
-            .client()
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(item.clone()))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names_in(&[condition])))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Written::Done(item)),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => {
-                    Ok(Written::Refused(None))
-                }
-                _ => Err(self.sdk_error("PutItem", err)),
-            },
-        }
+        self.put_new(item).await
     }
 
     pub(super) async fn live_workers(&self, stream: &str) -> Result<Vec<WorkerId>, Fail> {
