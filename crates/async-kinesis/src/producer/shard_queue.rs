@@ -269,8 +269,12 @@ impl<R> ShardQueue<R> {
         } else {
             front.not_before.max(front.queued_at + rules.linger)
         };
+        // The call `take_batch` would want at the time it runs: at `due_at`, or now when that
+        // passed (more backoffs may have ended since, making the wanted call larger). Judged at
+        // `due_at` alone, a late wake-up would find a smaller call ready that `take_batch`
+        // refuses to send, and wake again at once until the budget covers the larger one.
         let (wanted, wanted_bytes) =
-            self.prefix(rules.max_records, rules.full_enough_bytes, due_at);
+            self.prefix(rules.max_records, rules.full_enough_bytes, due_at.max(now));
         Some(due_at.max(self.budget.ready_at(now, wanted, wanted_bytes)))
     }
 
@@ -454,6 +458,95 @@ mod tests {
             q.take_batch(&rules, ready, false).map(|b| b.len()),
             Some(10)
         );
+    }
+
+    #[test]
+    fn a_late_wake_up_after_staggered_backoffs_is_never_told_to_wake_again_at_once() {
+        let now = Instant::now();
+        let rules = BatchRules {
+            max_records: 500,
+            max_bytes: 10_000,
+            linger: 100 * MS,
+            full_enough_bytes: 5_000,
+        };
+        let mut q = ShardQueue::new(ShardBudget::new(1_000, 10_000, now));
+        for id in 0..10 {
+            q.push(Waiting::new(id, 1_000, now));
+        }
+        // A second of bytes goes at once: the budget is empty.
+        let mut sent = q.take_batch(&rules, now, true).expect("the burst");
+        assert_eq!(sent.len(), 10);
+        q.finish_flight();
+        // Five come back: the first after 50 ms, the others after 100 ms.
+        sent.truncate(5);
+        for (n, waiting) in sent.iter_mut().enumerate() {
+            waiting.failed_attempts = 1;
+            waiting.not_before = now + if n == 0 { 50 * MS } else { 100 * MS };
+        }
+        q.retry_front(sent);
+        // The worker wakes late, at 150 ms: every backoff has ended and the call it wants
+        // (5,000 bytes) is not covered yet, so it must not be told to come back at once.
+        let late = now + 150 * MS;
+        for at in [late, late + 10 * MS, late + 200 * MS] {
+            assert!(q.take_batch(&rules, at, false).is_none(), "not covered at {at:?}");
+            let wake = q.wake_at(&rules, at, false).expect("records wait");
+            assert!(wake > at, "a wake-up at once would spin: {wake:?} at {at:?}");
+        }
+        let wake = q.wake_at(&rules, late, false).expect("records wait");
+        assert_eq!(wake, now + 500 * MS);
+        assert_eq!(q.take_batch(&rules, wake, false).map(|b| b.len()), Some(5));
+    }
+
+    #[test]
+    fn whenever_nothing_is_sent_the_next_wake_up_is_later() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..500 {
+            let start = Instant::now();
+            let rules = BatchRules {
+                max_records: rng.random_range(1..=500),
+                max_bytes: rng.random_range(1_000..=100_000),
+                linger: rng.random_range(0..=200) * MS,
+                full_enough_bytes: rng.random_range(500..=100_000),
+            };
+            let budget = ShardBudget::new(
+                rng.random_range(1..=1_000),
+                rng.random_range(1_000..=1 << 20),
+                start,
+            );
+            let mut q = ShardQueue::new(budget);
+            let mut at = start;
+            let mut id = 0u32;
+            for _ in 0..200 {
+                for _ in 0..rng.random_range(0..4) {
+                    let mut waiting = Waiting::new(id, rng.random_range(1..=20_000), at);
+                    if rng.random_bool(0.3) {
+                        waiting.failed_attempts = 1;
+                        waiting.not_before = at + rng.random_range(0..=300) * MS;
+                        q.retry_front(vec![waiting]);
+                    } else {
+                        q.push(waiting);
+                    }
+                    id += 1;
+                }
+                let flushing = rng.random_bool(0.2);
+                let wake = q.wake_at(&rules, at, flushing);
+                match q.take_batch(&rules, at, flushing) {
+                    Some(batch) => {
+                        assert!(!batch.is_empty());
+                        q.finish_flight();
+                    }
+                    None => {
+                        if let Some(wake) = wake {
+                            assert!(wake > at, "told to wake at once, nothing sent: {rules:?}");
+                        }
+                    }
+                }
+                at += rng.random_range(0..=300) * MS;
+            }
+        }
     }
 
     #[test]
