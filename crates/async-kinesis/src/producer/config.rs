@@ -78,7 +78,9 @@ pub struct ProducerConfig {
     /// to that maximum (1 MiB by default) for aggregates as large as the Python library writes.
     pub aggregate_bytes: usize,
     /// How long an item may take from `put` to being stored (none: only `retry_limit` ends
-    /// retries). An item not stored by then comes back in its receipt with the last error.
+    /// retries). An item not stored by then comes back in its receipt with the last error; one
+    /// in a call in flight then waits for that call's answer (see
+    /// [`ProducerBuilder::delivery_timeout`](super::ProducerBuilder::delivery_timeout)).
     /// Like rdkafka's `message.timeout.ms`; it must exceed `buffer_time`.
     pub delivery_timeout: Option<Duration>,
 }

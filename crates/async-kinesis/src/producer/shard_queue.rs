@@ -488,9 +488,15 @@ mod tests {
         // (5,000 bytes) is not covered yet, so it must not be told to come back at once.
         let late = now + 150 * MS;
         for at in [late, late + 10 * MS, late + 200 * MS] {
-            assert!(q.take_batch(&rules, at, false).is_none(), "not covered at {at:?}");
+            assert!(
+                q.take_batch(&rules, at, false).is_none(),
+                "not covered at {at:?}"
+            );
             let wake = q.wake_at(&rules, at, false).expect("records wait");
-            assert!(wake > at, "a wake-up at once would spin: {wake:?} at {at:?}");
+            assert!(
+                wake > at,
+                "a wake-up at once would spin: {wake:?} at {at:?}"
+            );
         }
         let wake = q.wake_at(&rules, late, false).expect("records wait");
         assert_eq!(wake, now + 500 * MS);

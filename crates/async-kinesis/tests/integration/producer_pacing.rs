@@ -303,6 +303,42 @@ async fn an_item_not_stored_within_its_delivery_timeout_comes_back_with_the_last
     stream.delete().await;
 }
 
+/// An item whose call is still in flight when its delivery timeout passes is not reported failed:
+/// the call may store it, so its receipt waits for the answer (bounded by the attempt timeout)
+/// and says what happened — here, delivered, and stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_whose_call_outlasts_its_delivery_timeout_is_delivered_when_stored() {
+    let kinesalite = Services::from_env().kinesalite();
+    let stream = TestStream::create(&kinesalite, "pacing-timeout-flight", 1).await;
+    let proxy = proxy_with(ProxyConfig {
+        limits: Limits::unlimited(),
+        ..ProxyConfig::default()
+    })
+    .await;
+    proxy.add_fault(Fault::latency(Duration::from_millis(1_500)).on("PutRecords"));
+    let producer = Producer::builder(stream.name())
+        .client(proxy.client())
+        .processor(StringProcessor::default())
+        .buffer_time(Duration::from_millis(50))
+        .delivery_timeout(Duration::from_millis(500))
+        .build()
+        .await
+        .expect("producer");
+    let receipt = producer
+        .put_with_key("slow".to_owned(), "k")
+        .await
+        .expect("accepted");
+    let delivery = receipt
+        .await
+        .expect("stored by the slow call, so delivered");
+    assert!(!delivery.sequence_number.is_empty());
+    producer.close().await.expect("close");
+    let stored = read_stream(stream.client()).await;
+    assert_eq!(stored.len(), 1, "stored once: {stored:?}");
+    proxy.shutdown().await.expect("proxy");
+    stream.delete().await;
+}
+
 /// A stream the service distributes itself (the proxy reports `AUTO`): the summary says so,
 /// and a KPL producer writes plain records, one item each, that our KPL reader and Python's
 /// aws-kinesis-agg both read back completely.
