@@ -103,6 +103,30 @@ pub(crate) fn after_call_error(
     }
 }
 
+/// The records a call refused as a whole names as the bad ones: the service's validation message
+/// points at each (`Value '…' at 'records.2.member.partitionKey' failed to satisfy constraint`,
+/// 1-based). `None` when the message names none, or one the call did not hold (then the bad
+/// record has to be isolated by halving the call).
+pub(crate) fn records_named(message: &str, records: usize) -> Option<Vec<usize>> {
+    const MARK: &str = "'records.";
+    let mut named = Vec::new();
+    for (at, _) in message.match_indices(MARK) {
+        let rest = &message[at + MARK.len()..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if !rest[digits..].starts_with(".member") {
+            continue;
+        }
+        let index = rest[..digits].parse::<usize>().ok()?.checked_sub(1)?;
+        if index >= records {
+            return None;
+        }
+        named.push(index);
+    }
+    named.sort_unstable();
+    named.dedup();
+    (!named.is_empty()).then_some(named)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -131,6 +155,28 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_records_a_validation_message_names_are_found() {
+        let key = "Value 'kkk' at 'records.2.member.partitionKey' failed to satisfy constraint";
+        assert_eq!(records_named(key, 3), Some(vec![1]));
+        let two = "2 validation errors detected: Value at 'records.5.member.data' failed; \
+                   Value 'x' at 'records.1.member.partitionKey' failed; again 'records.5.member.data'";
+        assert_eq!(records_named(two, 5), Some(vec![0, 4]));
+        // Names a record the call did not hold, or none, or not in the form: halve instead.
+        assert_eq!(records_named(key, 1), None);
+        assert_eq!(
+            records_named("Partition key must be between 1 and 256 in length", 3),
+            None
+        );
+        assert_eq!(records_named("at 'records.0.member.data'", 3), None);
+        assert_eq!(records_named("at 'records.x.member.data'", 3), None);
+        assert_eq!(
+            records_named("at 'records.99999999999999999999999.member'", 3),
+            None
+        );
+        assert_eq!(records_named("at 'records.2.other'", 3), None);
+    }
 
     fn refused(code: &str) -> EntryResult {
         EntryResult::Refused {

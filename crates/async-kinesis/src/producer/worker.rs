@@ -22,7 +22,9 @@ use super::keyless::KeylessKeys;
 use super::lane::Lane;
 use super::lane_rotation::LaneRotation;
 use super::ledger::Ledger;
-use super::outcome::{CallFailure, EntryResult, Next, after_call_error, after_entry};
+use super::outcome::{
+    CallFailure, EntryResult, Next, after_call_error, after_entry, records_named,
+};
 use super::put_records::{put_records, request_entries};
 use super::rate_limit::{SEND_PACE, ShardBudget};
 use super::receipt::{Delivery, DeliveryResult, PutError, PutErrorKind};

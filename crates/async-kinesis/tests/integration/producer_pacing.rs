@@ -183,20 +183,50 @@ async fn close_racing_a_thousand_waiting_puts_delivers_or_hands_back_every_item(
     stream.delete().await;
 }
 
+/// The service refuses any call holding one key, as kinesis-mock does for a key it counts as too
+/// long, without naming the record: the producer halves the call until the record is alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_refused_as_a_whole_for_one_record_delivers_the_others() {
+    let calls = refused_for_one_record(
+        "pacing-isolate",
+        "1 validation error detected: Value at 'records.member.partitionKey' failed to satisfy \
+         constraint",
+    )
+    .await;
+    assert!(
+        calls > 2,
+        "halved down to the record: {calls} calls refused"
+    );
+}
+
+/// The same refusal naming the record, as AWS and kinesalite do (`'records.N.member…'`): that
+/// record alone fails, in one refused call, and the others go again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_refused_naming_its_bad_record_fails_only_that_record_at_once() {
+    let calls = refused_for_one_record(
+        "pacing-isolate-named",
+        "1 validation error detected: Value 'refused-key' at 'records.{record}.member.partitionKey' \
+         failed to satisfy constraint",
+    )
+    .await;
+    assert_eq!(
+        calls, 1,
+        "the named record was taken out of the first refused call"
+    );
+}
+
+/// Puts 40 items, item 17 under a key every call holding it is refused for with `refusal`;
+/// checks that only item 17 fails, with the service's message and its item, and that the
+/// others are stored once. Returns how many calls were refused.
+async fn refused_for_one_record(name: &str, refusal: &str) -> u64 {
     let kinesalite = Services::from_env().kinesalite();
-    let stream = TestStream::create(&kinesalite, "pacing-isolate", 1).await;
+    let stream = TestStream::create(&kinesalite, name, 1).await;
     let proxy = proxy_with(ProxyConfig {
         limits: Limits::unlimited(),
         ..ProxyConfig::default()
     })
     .await;
-    // The service refuses any call holding this key, as kinesis-mock does for a key it counts
-    // as too long.
-    let refusal = "1 validation error detected: Value at 'records.member.partitionKey' failed to \
-                   satisfy constraint";
-    proxy.add_fault(
+    let fault = proxy.add_fault(
         Fault::http_error(400, "ValidationException")
             .on("PutRecords")
             .holding_partition_key("refused-key")
@@ -250,8 +280,10 @@ async fn a_call_refused_as_a_whole_for_one_record_delivers_the_others() {
     stored.sort();
     delivered.sort();
     assert_eq!(stored, delivered);
+    let refused = proxy.fault_stats(fault).fired;
     proxy.shutdown().await.expect("proxy");
     stream.delete().await;
+    refused
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,6 +151,8 @@ impl Fault {
 
     /// Only for calls holding a record with this partition key (PutRecords, PutRecord): a call
     /// the service refuses as a whole for one record's input, like a key it counts differently.
+    /// `{record}` in an error's message becomes the 1-based index of the first such record in
+    /// the call, as the service's validation messages name it (`'records.{record}.member…'`).
     pub fn holding_partition_key(mut self, key: impl Into<String>) -> Self {
         self.partition_key = Some(key.into());
         self
@@ -314,7 +316,15 @@ impl FaultSet {
                     verdict.delay += delay;
                 }
             } else if verdict.end.is_none() && rule.tick() {
-                verdict.end = Some(rule.fault.action.clone());
+                let mut action = rule.fault.action.clone();
+                if let (FaultAction::Error { message, .. }, Some(want)) =
+                    (&mut action, rule.fault.partition_key.as_deref())
+                    && let Some(at) = partition_keys.iter().position(|key| *key == want)
+                {
+                    // As the service names a record refused for its input: 1-based.
+                    *message = message.replace("{record}", &(at + 1).to_string());
+                }
+                verdict.end = Some(action);
             }
         }
         verdict
@@ -451,6 +461,22 @@ mod tests {
                 .end
                 .is_some()
         );
+        // The message can name the record, 1-based, as the service does.
+        let mut set = FaultSet::default();
+        set.add(
+            Fault::http_error(400, "ValidationException")
+                .holding_partition_key("bad")
+                .message("Value at 'records.{record}.member.partitionKey'"),
+        );
+        match set
+            .on_call_holding("PutRecords", None, &["a", "b", "bad"])
+            .end
+        {
+            Some(FaultAction::Error { message, .. }) => {
+                assert_eq!(message, "Value at 'records.3.member.partitionKey'");
+            }
+            other => panic!("expected the error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -126,8 +126,39 @@ impl<P: Processor> Worker<P> {
         tracing::warn!(stream = %self.client.stream(), shard = %shard, attempts, error = %error, "PutRecords failed");
         match after_call_error(&error, batch.len(), attempts, self.config.retry_limit) {
             CallFailure::Isolate => {
-                // Refused as a whole for some record's input: send the records again in
-                // halves until the bad one is alone, so the others are delivered.
+                if let Some(bad) = records_named(&error.to_string(), batch.len()) {
+                    // The service named the bad records: they fail with its message, the
+                    // others go again at once.
+                    let (mut failed, mut good) = (Vec::new(), Vec::new());
+                    for (index, waiting) in batch.into_iter().enumerate() {
+                        if bad.binary_search(&index).is_ok() {
+                            failed.push(waiting);
+                        } else {
+                            good.push(waiting);
+                        }
+                    }
+                    tracing::warn!(stream = %self.client.stream(), shard = %shard, refused = failed.len(), error = %error, "PutRecords refused records by their input; sending the others again");
+                    report.failed = failed.len();
+                    report.retried = good.len();
+                    self.labels
+                        .records_retried(&shard, good.len() as u64, false);
+                    self.labels
+                        .producer_error(&error.class().to_string(), items_in(&failed));
+                    if let Some(queue) = self.lanes.get_mut(&shard).map(Lane::queue) {
+                        queue.resolved(failed.len());
+                        queue.retry_front(good);
+                        queue.finish_flight();
+                    }
+                    let source = Arc::new(error);
+                    self.fail_records(failed, || PutErrorKind::Request {
+                        source: source.clone(),
+                        attempts,
+                    });
+                    self.after_flush(&report);
+                    return;
+                }
+                // Refused as a whole for some record's input, not named: send the records
+                // again in halves until the bad one is alone, so the others are delivered.
                 report.retried = batch.len();
                 tracing::warn!(stream = %self.client.stream(), shard = %shard, records = batch.len(), "PutRecords refused as a whole; splitting the call to isolate the record");
                 self.labels
