@@ -7,6 +7,10 @@
 //! the shard that has had the fewest keyless bytes, visiting shards in rotation on ties:
 //! keyless traffic then spreads evenly. A shard whose backlog has reached a congestion mark
 //! (others' traffic slows it down) is passed over while another is not.
+//!
+//! On a stream of many shards a random key rarely routes to the one wanted; after a few draws
+//! the key goes with an explicit hash key drawn inside that shard's range instead, which
+//! routes there surely (and which KPL readers check items against, as they do a key's hash).
 
 use std::collections::HashMap;
 
@@ -14,9 +18,17 @@ use rand::Rng;
 
 use crate::shard_map::ShardMap;
 
-/// Random keys tried per choice before settling for one that routes elsewhere (a shard owning
-/// a sliver of the hash space is rarely hit by chance).
+/// Random keys tried per choice before an explicit hash key routes the last one (a shard owning
+/// a sliver of the hash space, or one of hundreds, is rarely hit by chance).
 const DRAWS: usize = 64;
+
+/// The keys of the next keyless items.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct KeylessKey {
+    pub(crate) partition_key: String,
+    /// Set when no drawn key routed to the shard wanted: a hash key inside its range.
+    pub(crate) explicit_hash_key: Option<String>,
+}
 
 /// Chooses keys for keyless records. Pure apart from the random numbers passed in.
 #[derive(Debug, Default, Clone)]
@@ -44,18 +56,22 @@ impl KeylessKeys {
         self.given.clear();
     }
 
-    /// A random key routing to the open shard that has had the fewest keyless bytes, among
-    /// those whose `backlog` (bytes waiting for it) is below `congested` if any is.
+    /// Keys routing to the open shard that has had the fewest keyless bytes, among those whose
+    /// `backlog` (bytes waiting for it) is below `congested` if any is.
     pub(crate) fn next(
         &mut self,
         map: &ShardMap,
         backlog: impl Fn(&str) -> usize,
         congested: usize,
         rng: &mut impl Rng,
-    ) -> String {
+    ) -> KeylessKey {
         let ranges = map.ranges();
+        let mut key = KeylessKey {
+            partition_key: random_key(rng),
+            explicit_hash_key: None,
+        };
         if ranges.is_empty() {
-            return random_key(rng);
+            return key;
         }
         let start = self.cursor % ranges.len();
         let target = (0..ranges.len())
@@ -67,13 +83,16 @@ impl KeylessKeys {
             })
             .unwrap_or(start);
         self.cursor = target + 1;
-        let wanted = ranges[target].shard_id();
-        let mut key = random_key(rng);
+        let wanted = &ranges[target];
         for _ in 1..DRAWS {
-            if routes_to(map, &key, wanted) {
-                break;
+            if routes_to(map, &key.partition_key, wanted.shard_id()) {
+                return key;
             }
-            key = random_key(rng);
+            key.partition_key = random_key(rng);
+        }
+        if !routes_to(map, &key.partition_key, wanted.shard_id()) {
+            let hash = rng.random_range(wanted.starting_hash_key()..=wanted.ending_hash_key());
+            key.explicit_hash_key = Some(hash.to_string());
         }
         key
     }
@@ -107,8 +126,8 @@ mod tests {
         .expect("map")
     }
 
-    fn shard_of(map: &ShardMap, key: &str) -> String {
-        map.route(key, None)
+    fn shard_of(map: &ShardMap, key: &KeylessKey) -> String {
+        map.route(&key.partition_key, key.explicit_hash_key.as_deref())
             .expect("valid key")
             .expect("routed")
             .shard_id()
@@ -196,7 +215,60 @@ mod tests {
         let a = keys.next(&map, |_| 0, 1 << 20, &mut rng);
         let b = keys.next(&map, |_| 0, 1 << 20, &mut rng);
         assert_ne!(a, b);
-        assert_eq!(a.len(), 32);
-        assert!(crate::processor::check_keys(&a, None).is_ok());
+        assert_eq!(a.partition_key.len(), 32);
+        assert_eq!(
+            a.explicit_hash_key, None,
+            "a key of two shards is found by drawing"
+        );
+        assert!(crate::processor::check_keys(&a.partition_key, None).is_ok());
+    }
+
+    #[test]
+    fn hundreds_of_shards_each_get_their_turn_through_an_explicit_hash_key() {
+        let map = map(500);
+        let mut keys = KeylessKeys::default();
+        let mut rng = rand::rng();
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut explicit = 0;
+        for _ in 0..1_000 {
+            let key = keys.next(&map, |_| 0, 1 << 20, &mut rng);
+            if let Some(hash) = &key.explicit_hash_key {
+                explicit += 1;
+                assert!(
+                    crate::processor::check_keys(&key.partition_key, Some(hash)).is_ok(),
+                    "{key:?}"
+                );
+            }
+            let shard = shard_of(&map, &key);
+            keys.gave(&shard, 1_000);
+            *counts.entry(shard).or_default() += 1;
+        }
+        // Every shard got exactly its two turns; most by an explicit hash key, since 64 draws
+        // hit one shard of 500 only about one time in nine.
+        assert_eq!(counts.len(), 500);
+        assert!(counts.values().all(|&n| n == 2), "{counts:?}");
+        assert!(explicit > 500, "{explicit} explicit hash keys");
+    }
+
+    #[test]
+    fn an_explicit_hash_key_stays_inside_a_sliver_of_a_range() {
+        // One shard owns three hash keys; the other all the rest.
+        let map = ShardMap::new([
+            ("shardId-000000000000".to_owned(), 0, 2),
+            ("shardId-000000000001".to_owned(), 3, u128::MAX),
+        ])
+        .expect("map");
+        let mut keys = KeylessKeys::default();
+        let mut rng = rand::rng();
+        for _ in 0..20 {
+            let key = keys.next(&map, |_| 0, 1 << 20, &mut rng);
+            let shard = shard_of(&map, &key);
+            keys.gave(&shard, 1_000);
+        }
+        assert!(
+            keys.given.values().all(|&bytes| bytes == 10_000),
+            "{:?}",
+            keys.given
+        );
     }
 }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use super::config::{FlushReport, ProducerConfig};
-use super::keyless::KeylessKeys;
+use super::keyless::{KeylessKey, KeylessKeys};
 use super::lane::Lane;
 use super::lane_rotation::LaneRotation;
 use super::ledger::Ledger;
@@ -105,7 +105,7 @@ pub(crate) struct Worker<P: Processor> {
     /// The stream places records itself (AUTO): a record on another shard than its key's is
     /// expected, not a sign of resharding.
     service_distributes: bool,
-    unkeyed_key: String,
+    unkeyed_key: KeylessKey,
     /// The shard `unkeyed_key` routes to.
     unkeyed_shard: Arc<str>,
     keyless: KeylessKeys,
@@ -151,7 +151,7 @@ impl<P: Processor> Worker<P> {
             shape: WriterShape::aggregates_of(config.aggregate_bytes)
                 .service_distributing(service_distributes),
             service_distributes,
-            unkeyed_key: String::new(),
+            unkeyed_key: KeylessKey::default(),
             unkeyed_shard: Arc::from(UNROUTED),
             keyless: KeylessKeys::default(),
             shard_map,
@@ -186,7 +186,11 @@ impl<P: Processor> Worker<P> {
             congested,
             &mut rand::rng(),
         );
-        self.unkeyed_shard = self.shard_for(&self.unkeyed_key.clone(), None, now);
+        let KeylessKey {
+            partition_key,
+            explicit_hash_key,
+        } = self.unkeyed_key.clone();
+        self.unkeyed_shard = self.shard_for(&partition_key, explicit_hash_key.as_deref(), now);
     }
 
     /// Runs until closed (by `close()` or by every handle being dropped) and everything accepted
@@ -300,14 +304,18 @@ impl<P: Processor> Worker<P> {
             return;
         }
         let unkeyed = partition_key.is_none();
-        let (key, shard) = match partition_key {
+        let (key, explicit_hash_key, shard) = match partition_key {
             Some(key) => {
                 let shard = self.shard_for(&key, explicit_hash_key.as_deref(), now);
-                (key, shard)
+                (key, explicit_hash_key, shard)
             }
             None => {
                 self.keyless.gave(&self.unkeyed_shard, data.len());
-                (self.unkeyed_key.clone(), self.unkeyed_shard.clone())
+                let KeylessKey {
+                    partition_key,
+                    explicit_hash_key,
+                } = self.unkeyed_key.clone();
+                (partition_key, explicit_hash_key, self.unkeyed_shard.clone())
             }
         };
         let Some(lane) = self.lanes.get_mut(&shard) else {

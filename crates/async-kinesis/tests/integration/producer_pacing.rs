@@ -32,10 +32,30 @@ async fn keyless_spread<P>(processor: P, stream: &TestStream, items: u64) -> BTr
 where
     P: Processor<Item = Value>,
 {
+    keyless_spread_in(
+        processor,
+        stream,
+        items,
+        async_kinesis::producer::DEFAULT_AGGREGATE_BYTES,
+    )
+    .await
+}
+
+/// As [`keyless_spread`], with aggregates of at most `aggregate_bytes`.
+async fn keyless_spread_in<P>(
+    processor: P,
+    stream: &TestStream,
+    items: u64,
+    aggregate_bytes: usize,
+) -> BTreeMap<String, u64>
+where
+    P: Processor<Item = Value>,
+{
     let kinesalite = Services::from_env().kinesalite();
     let producer = Producer::builder(stream.name())
         .sdk_config(kinesalite.sdk_config())
         .processor(processor)
+        .aggregate_bytes(aggregate_bytes)
         .build()
         .await
         .expect("producer");
@@ -108,6 +128,37 @@ async fn keyless_kpl_items_spread_within_ten_percent_over_four_shards() {
     let processor = async_kinesis::processor::KplJsonProcessor::default();
     let per_shard = keyless_spread(processor, &stream, ITEMS).await;
     assert_even(&per_shard, 4, ITEMS, "KplJson");
+    stream.delete().await;
+}
+
+/// On 200 shards a drawn key rarely routes to the shard wanted: the keyless records go with an
+/// explicit hash key inside its range, so every shard gets its even share, and every item
+/// reads back from its KPL aggregate exactly once.
+#[cfg(feature = "kpl")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_kpl_items_spread_within_ten_percent_over_two_hundred_shards() {
+    const SHARDS: usize = 200;
+    const ITEMS: u64 = 4_000;
+    let kinesalite = Services::from_env().kinesalite();
+    let stream = TestStream::create(&kinesalite, "pacing-keyless-200", SHARDS as u32).await;
+    let processor = async_kinesis::processor::KplJsonProcessor::default();
+    // Aggregates of four ~1 KB items: 1,000 records, five per shard.
+    let per_shard = keyless_spread_in(processor, &stream, ITEMS, 4 * 1_024 + 512).await;
+    assert_even(&per_shard, SHARDS, ITEMS, "KplJson on 200 shards");
+    let reader = async_kinesis::processor::KplJsonProcessor::<Value>::default();
+    let mut seen = Vec::new();
+    for record in read_stream(stream.client()).await {
+        for decoded in reader.read(&record.data, &record.partition_key) {
+            let decoded = decoded.expect("stored aggregate decodes");
+            seen.push(decoded.item["n"].as_u64().expect("numbered"));
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..ITEMS).collect::<Vec<_>>(),
+        "each item stored once"
+    );
     stream.delete().await;
 }
 
