@@ -207,3 +207,40 @@ async fn a_record_nacked_after_its_shard_ended_comes_again_before_the_children()
     assert!(report.is_clean(), "{report:?}");
     stream.delete().await;
 }
+
+/// Under `AckPolicy::OnNextPoll` a record nacked and then polled past (which acknowledges the
+/// record handed out last) still comes again: the poll's acknowledgement is of a copy the nack
+/// set aside. Nothing is lost and a restart reads nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_on_next_poll_a_nacked_record_comes_again_though_the_next_poll_acks() {
+    let (stream, store) = stream_with("cons-nack-poll", 0..10).await;
+    let mut consumer = explicit(&stream, &store, |b| b.ack_policy(AckPolicy::OnNextPoll)).await;
+    let mut order = Vec::new();
+    let mut nacked = false;
+    while order.len() < 11 {
+        let record = next_record(&mut consumer).await;
+        let n = n_of(&record);
+        order.push(n);
+        if n == 4 && !nacked {
+            assert!(record.nack());
+            nacked = true;
+        }
+    }
+    assert_eq!(
+        order,
+        [0, 1, 2, 3, 4, 4, 5, 6, 7, 8, 9],
+        "4 again, then on in order"
+    );
+    // Let the last record's acknowledgement reach the store through one more poll.
+    let early = tokio::time::timeout(Duration::from_secs(2), consumer.next()).await;
+    assert!(early.is_err(), "nothing more: {early:?}");
+    let report = consumer.shutdown(Duration::from_secs(10)).await;
+    assert!(report.is_clean(), "{report:?}");
+    let mut restarted = explicit(&stream, &store, |b| b).await;
+    let rest = tokio::time::timeout(Duration::from_secs(3), restarted.next()).await;
+    let again = rest.ok().flatten().map(|r| r.map(|r| n_of(&r)).ok());
+    // Shutdown under OnNextPoll hands the last record back: only 9 may come again.
+    assert!(matches!(again, None | Some(Some(9))), "{again:?}");
+    assert!(restarted.shutdown(Duration::from_secs(5)).await.is_clean());
+    stream.delete().await;
+}

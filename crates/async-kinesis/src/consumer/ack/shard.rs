@@ -131,12 +131,16 @@ impl ShardAcks {
     /// acknowledged already or was read before the last rewind. Returns whether it was asked.
     pub(super) fn nack(&self, index: u64) -> bool {
         {
-            let tracker = self.lock();
+            let mut tracker = self.lock();
             if tracker.acked_through(index) || index < self.rewound_below.load(Ordering::Acquire) {
                 return false;
             }
-            // Every record read so far is read again: from now on none of them is handed
-            // out, and the reader registers nothing more before it rewinds.
+            // Every record read so far after the acknowledged prefix is read again: the
+            // tracker forgets them now, so an acknowledgement of one of these copies (the
+            // next poll's under OnNextPoll) cannot move the prefix past the nacked record
+            // before the reader rewinds; none of them is handed out any more, and the reader
+            // registers nothing more before it rewinds.
+            tracker.rewind();
             self.rewound_below
                 .store(tracker.next_index(), Ordering::Release);
             self.rewind.store(true, Ordering::Release);
@@ -151,8 +155,8 @@ impl ShardAcks {
         self.rewind.load(Ordering::Acquire)
     }
 
-    /// For the reader: when a rewind was asked, forgets every record after the acknowledged
-    /// prefix and returns where to read on (see [`AckTracker::rewind`]).
+    /// For the reader: when a rewind was asked, returns where to read on (the end of the
+    /// acknowledged prefix as the nack left it: see [`AckTracker::rewind`]).
     pub(crate) fn take_rewind(&self) -> Option<Option<Position>> {
         if !self.rewind.swap(false, Ordering::AcqRel) {
             return None;

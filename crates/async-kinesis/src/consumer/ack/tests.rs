@@ -295,3 +295,43 @@ async fn the_reader_waits_for_acknowledgements_or_a_rewind() {
         .expect("no panic");
     assert_eq!(shard.take_rewind(), Some(Some(pos(2))));
 }
+
+#[test]
+fn an_ack_of_a_nacked_record_before_the_rewind_changes_nothing() {
+    // OnNextPoll: the user nacks the record, then polls, which acknowledges the record handed
+    // out last — before the reader took the rewind.
+    let (shard, ackers) = shard_of(3);
+    assert!(ackers[0].mark_handed_out());
+    ackers[0].ack();
+    assert!(ackers[1].mark_handed_out());
+    assert!(ackers[1].nack());
+    ackers[1].ack();
+    assert_eq!(
+        shard.lock().to_write(),
+        Some(&pos(1)),
+        "the checkpoint stays before the nacked record"
+    );
+    assert_eq!(
+        shard.take_rewind(),
+        Some(Some(pos(1))),
+        "reading goes on right after the acknowledged prefix: the nacked record comes again"
+    );
+}
+
+#[test]
+fn acks_of_copies_read_before_a_nack_never_pass_it() {
+    // Explicit: records after the nacked one are acknowledged before the reader rewinds.
+    let (shard, ackers) = shard_of(5);
+    for acker in &ackers {
+        assert!(acker.mark_handed_out());
+    }
+    ackers[0].ack();
+    assert!(ackers[2].nack());
+    for acker in &ackers[1..] {
+        acker.ack();
+    }
+    assert_eq!(shard.lock().to_write(), Some(&pos(1)));
+    assert_eq!(shard.lock().outstanding(), 0, "the copies are forgotten");
+    assert_eq!(shard.take_rewind(), Some(Some(pos(1))));
+    assert_eq!(shard.take_rewind(), None, "one rewind per nack");
+}
