@@ -66,6 +66,7 @@ macro_rules! store_contract_tests {
             held_finished_shards_are_kept_until_their_lease_expires,
             unknown_shard_ids_are_ignored,
             pruning_leaves_other_streams_and_apps_alone,
+            a_position_that_is_no_sequence_number_is_refused,
         );
     };
     (@cases $open:path; $($case:ident),* $(,)?) => {
@@ -681,4 +682,30 @@ pub async fn recording_a_start_is_fenced(open: OpenStore) {
             .expect("progress"),
         Progress::None
     );
+}
+
+/// A checkpoint whose sequence number is not a decimal number (an endpoint answered garbage) is
+/// refused before anything is written: the entry keeps its progress and stays readable.
+pub async fn a_position_that_is_no_sequence_number_is_refused(open: OpenStore) {
+    let store = open("app").await;
+    let stream = stream();
+    let (lease, _) = acquire(&*store, &stream, "shard-0", &WorkerId::new("a")).await;
+    store
+        .checkpoint(&lease, &Position::after("5"))
+        .await
+        .expect("checkpoint");
+    for bad in ["12x4", "", "-3", "1e9"] {
+        let refused = store.checkpoint(&lease, &Position::within(bad, 1)).await;
+        assert!(refused.is_err(), "{bad:?} was written: {refused:?}");
+    }
+    assert_eq!(
+        store
+            .progress(&stream, "shard-0")
+            .await
+            .expect("still readable"),
+        Progress::At(Position::after("5"))
+    );
+    store.renew(&lease).await.expect("the lease is intact");
+    let listed = store.list(&stream).await.expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
 }

@@ -198,6 +198,9 @@ impl CheckpointStore for MemoryStore {
         lease: &'a Lease,
         position: &'a Position,
     ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        if let Err(err) = position.check("checkpoint") {
+            return async move { Err(err) }.boxed();
+        }
         let result = self.with_lease(lease, |entry| match &entry.progress {
             Progress::ShardEnd => {}
             Progress::At(current) if current >= position => {}

@@ -33,6 +33,23 @@ impl Position {
             sub_sequence: Some(sub_sequence),
         }
     }
+
+    /// Refuses a position no store could read back (a sequence number that is not decimal),
+    /// before it is written: a store holding one would call the shard's entry damaged.
+    pub(crate) fn check(&self, operation: &'static str) -> Result<(), super::CheckpointError> {
+        if super::StartingPoint::is_valid_sequence(&self.sequence_number) {
+            return Ok(());
+        }
+        Err(super::CheckpointError::Store {
+            operation,
+            source: format!(
+                "sequence number {:?} is not a decimal number",
+                self.sequence_number
+            )
+            .into(),
+            retryable: false,
+        })
+    }
 }
 
 impl Ord for Position {

@@ -111,9 +111,10 @@ use super::{
 /// least 3/8 of the TTL (9 hours with `ttl_hours(Some(24))`) and at most the TTL; after that its
 /// consumers start from their iterator type (with `LATEST` that skips records). Choose the TTL
 /// accordingly; it must span at least 60 session timeouts. Expiry values come from the writing
-/// host's clock, which must be roughly right. A failed refresh fails the heartbeat with a
-/// retryable error and is tried again at the next one;
-/// [`refresh_expiry`](DynamoDbStore::refresh_expiry) runs one at once.
+/// host's clock, which must be roughly right. A failed refresh is logged and tried again at the
+/// next heartbeat; the heartbeat itself (the worker's registration) still succeeds, so the
+/// worker goes on balancing its share meanwhile.
+/// [`refresh_expiry`](DynamoDbStore::refresh_expiry) runs one at once and reports its errors.
 ///
 /// The refresh writes up to 100 items per TransactWriteItems call, each update on the
 /// condition that the item still exists and its expiry is not already further ahead (so it

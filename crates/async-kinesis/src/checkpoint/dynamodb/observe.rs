@@ -123,6 +123,13 @@ impl LastProgress {
             .insert((group.to_owned(), shard_id.to_owned()), (token, progress));
     }
 
+    /// Forgets the leases of `group` whose items a listing no longer found (pruned by any
+    /// worker), so the map holds no more than the group's shards.
+    pub(super) fn retain(&self, group: &str, present: &HashSet<String>) {
+        self.lock()
+            .retain(|(g, shard_id), _| g != group || present.contains(shard_id));
+    }
+
     /// Forgets a lease whose item is gone.
     pub(super) fn forget(&self, group: &str, shard_id: &str) {
         self.lock().remove(&(group.to_owned(), shard_id.to_owned()));
@@ -209,5 +216,21 @@ mod tests {
         last.set("g", "s", 2, Progress::ShardEnd);
         last.clear();
         assert_eq!(last.get("g", "s", 2), None);
+    }
+
+    #[test]
+    fn last_progress_keeps_only_the_shards_a_listing_found() {
+        let last = LastProgress::default();
+        last.set("g", "kept", 1, Progress::ShardEnd);
+        last.set("g", "pruned", 1, Progress::ShardEnd);
+        last.set("other", "pruned", 1, Progress::ShardEnd);
+        last.retain("g", &HashSet::from(["kept".to_owned()]));
+        assert_eq!(last.get("g", "kept", 1), Some(Progress::ShardEnd));
+        assert_eq!(last.get("g", "pruned", 1), None);
+        assert_eq!(
+            last.get("other", "pruned", 1),
+            Some(Progress::ShardEnd),
+            "another group's listing decides for it"
+        );
     }
 }

@@ -390,6 +390,7 @@ impl Inner {
         skipped.warn("dynamodb", stream);
         self.observer
             .retain(&group, |key| !key.starts_with(WORKER_PREFIX), &present);
+        self.last.retain(&group, &present);
         leases.sort_by(|a, b| a.shard_id.cmp(&b.shard_id));
         Ok(leases)
     }

@@ -49,7 +49,12 @@ impl Inner {
                 .map_err(|detail| self.malformed(&group, &sort_key, detail))?;
             self.observer
                 .wrote(&group, &sort_key, registration.version(), now);
-            self.refresh_expiry(&group).await?;
+            if let Err(err) = self.refresh_expiry(&group).await {
+                // The registration went through; a refresh not made now is made at the next
+                // heartbeat (its record of the sweep is dropped on failure), long before any
+                // item nears its expiry.
+                tracing::warn!(group = %group, error = %err, "refreshing the expiry of the group's items failed; trying again at the next heartbeat");
+            }
             return Ok(());
         }
         Err(DynamoDbError::Contention {

@@ -302,6 +302,7 @@ impl CheckpointStore for RedisStore {
         position: &'a Position,
     ) -> BoxFuture<'a, Result<(), CheckpointError>> {
         Box::pin(async move {
+            position.check("checkpoint")?;
             let keys = self.keys(&lease.stream);
             let sub_sequence = position
                 .sub_sequence

@@ -176,7 +176,7 @@ impl<P: Processor> Supervisor<P> {
             Ok(()) | Err(CheckpointError::NotOwned { .. }) => {
                 if self.table.released(shard_id, lease.token).is_some() {
                     tracing::debug!(shard = shard_id, "lease handed off");
-                    self.ctx.status.shard(shard_id, |s| s.allocated = false);
+                    self.lease_left(shard_id);
                     self.ctx.labels.lease_handed_off(self.table.working());
                 }
                 Written::Done

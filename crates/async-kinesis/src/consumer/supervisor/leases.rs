@@ -9,6 +9,9 @@ use tokio::time::Instant;
 use super::start::{self, Plan, StartConfig};
 use super::table::{GroupEntry, Phase};
 use super::{Supervisor, Written, lease_timing, together};
+
+/// Finished shards whose checkpoints one heartbeat deletes at the most.
+const PRUNE_PER_HEARTBEAT: usize = 25;
 use crate::checkpoint::{CheckpointError, Claim, FencingToken, Lease, Progress, StartingPoint};
 use crate::consumer::error::ConsumeError;
 use crate::processor::Processor;
@@ -84,19 +87,28 @@ impl<P: Processor> Supervisor<P> {
             .filter(|info| info.progress == Progress::ShardEnd && info.owner.is_none())
             .filter(|info| self.table.phase(&info.shard_id).is_none())
             .map(|info| info.shard_id.clone())
+            .take(PRUNE_PER_HEARTBEAT)
             .collect();
         if gone.is_empty() {
             return;
         }
         let ctx = self.ctx.clone();
-        match ctx.store.prune_finished(&ctx.stream_name, &gone).await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(
+        // The heartbeat renews leases: pruning (one conditional delete per shard in some
+        // stores) gets a bounded part of it, and the rest waits for the next heartbeat.
+        let budget = lease_timing(&ctx).heartbeat / 2;
+        match tokio::time::timeout(budget, ctx.store.prune_finished(&ctx.stream_name, &gone)).await
+        {
+            Ok(Ok(0)) => {}
+            Ok(Ok(pruned)) => tracing::info!(
                 pruned,
                 "deleted the checkpoints of finished shards gone from the stream"
             ),
-            Err(err) => tracing::warn!(error = %err,
+            Ok(Err(err)) => tracing::warn!(error = %err,
                 "deleting the checkpoints of finished shards gone from the stream failed"),
+            Err(_) => tracing::warn!(
+                ?budget,
+                "deleting the checkpoints of finished shards gone from the stream took too long; going on at the next heartbeat"
+            ),
         }
     }
 
@@ -174,12 +186,14 @@ impl<P: Processor> Supervisor<P> {
                     self.table.claim_failed(&shard_id);
                 }
                 Err(source) => {
-                    self.table.claim_failed(&shard_id);
                     if source.is_retryable() {
                         // The store is down or busy: the claim is tried again later.
+                        self.table.claim_failed(&shard_id);
                         ctx.labels.consumer_error(&shard_id, "checkpoint");
                         tracing::warn!(shard = %shard_id, error = %source, "claiming the lease failed");
                     } else {
+                        // Not mended by trying again at once (a damaged entry): after a backoff.
+                        self.table.claim_errored(&shard_id, Instant::now());
                         self.report(ConsumeError::Checkpoint { shard_id, source });
                     }
                 }
@@ -290,7 +304,7 @@ impl<P: Processor> Supervisor<P> {
             return; // an earlier lease's answer
         };
         held.handle.stop();
-        self.ctx.status.shard(shard_id, |s| s.allocated = false);
+        self.lease_left(shard_id);
         self.ctx.labels.lease_lost(self.table.working());
         self.report(ConsumeError::Checkpoint {
             shard_id: shard_id.to_owned(),
@@ -361,7 +375,7 @@ impl<P: Processor> Supervisor<P> {
             }
         }
         for (shard_id, lease) in expired {
-            self.ctx.status.shard(&shard_id, |s| s.allocated = false);
+            self.lease_left(&shard_id);
             self.ctx.labels.lease_lost(self.table.working());
             self.report(ConsumeError::Checkpoint {
                 shard_id: shard_id.clone(),

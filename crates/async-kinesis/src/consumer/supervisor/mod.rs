@@ -398,10 +398,16 @@ impl<P: Processor> Supervisor<P> {
 
     /// Marks a shard finished (read to its end, here or elsewhere) in the status.
     fn show_finished(&self, shard_id: &str) {
-        self.ctx.status.shard(shard_id, |s| {
-            s.finished = true;
-            s.allocated = false;
-        });
+        self.ctx.status.shard(shard_id, |s| s.finished = true);
+        self.lease_left(shard_id);
+    }
+
+    /// The shard's lease is no longer this worker's: the status says so, and its per-shard
+    /// gauges are zeroed (a recorder keeps a series' last value, so a stale unacknowledged age
+    /// would keep an alert firing for a shard read elsewhere now).
+    fn lease_left(&self, shard_id: &str) {
+        self.ctx.status.shard(shard_id, |s| s.allocated = false);
+        self.ctx.labels.forget_consumer_shard(shard_id);
     }
 
     fn on_reader_end(&mut self, (shard_id, token, mut end): ReaderResult) {

@@ -75,6 +75,10 @@ struct Entry<R> {
     unclaimed_since: Option<Instant>,
     /// Times its reader stopped on an error here, for the backoff before the next try.
     stops: u32,
+    /// Claims of it the store answered with an error that retrying at once would not mend (an
+    /// unreadable entry), and until when it is not claimed again.
+    claim_errors: u32,
+    claim_again_at: Option<Instant>,
     /// When it became known here: a listing sent before then may not show it yet.
     added_at: Instant,
 }
@@ -223,6 +227,8 @@ impl<R> ShardTable<R> {
                             state: State::Waiting,
                             unclaimed_since: None,
                             stops: 0,
+                            claim_errors: 0,
+                            claim_again_at: None,
                             added_at: now,
                         },
                     );
@@ -348,6 +354,7 @@ impl<R> ShardTable<R> {
             .entries
             .iter()
             .filter(|(id, e)| matches!(e.state, State::Waiting) && self.can_start(id))
+            .filter(|(_, e)| e.claim_again_at.is_none_or(|at| now >= at))
             .filter(|(_, e)| !only_unclaimed || e.unclaimed_since.is_some())
             .map(|(id, e)| (id.clone(), e.unclaimed_since))
             .collect();
@@ -384,6 +391,18 @@ impl<R> ShardTable<R> {
         }
     }
 
+    /// The claim failed with an error that retrying at once would not mend (the store cannot
+    /// read the shard's entry): the shard waits, and is not claimed again here for a
+    /// heartbeat, doubling with each such failure (at most [`MAX_STOPPED`]), so a damaged entry
+    /// costs a claim and an error item now and then, not every tick.
+    pub(crate) fn claim_errored(&mut self, shard_id: &str, now: Instant) {
+        self.claim_failed(shard_id);
+        if let Some(entry) = self.entries.get_mut(shard_id) {
+            entry.claim_again_at = Some(now + self.timing.stopped_backoff(entry.claim_errors));
+            entry.claim_errors = entry.claim_errors.saturating_add(1);
+        }
+    }
+
     /// The store says the shard was read to its end (or there is nothing to read in it).
     pub(crate) fn claim_finished(&mut self, shard_id: &str) {
         if let Some(entry) = self.entries.get_mut(shard_id)
@@ -415,6 +434,8 @@ impl<R> ShardTable<R> {
                         extra,
                     });
                     entry.unclaimed_since = None;
+                    entry.claim_errors = 0;
+                    entry.claim_again_at = None;
                     true
                 }
                 _ => false,

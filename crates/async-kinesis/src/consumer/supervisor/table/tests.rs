@@ -110,6 +110,31 @@ fn refused_and_failed_claims_wait_again_and_finished_ones_end() {
 }
 
 #[test]
+fn a_claim_the_store_cannot_answer_is_tried_again_after_a_doubling_backoff() {
+    let now = Instant::now();
+    let mut t = table(vec![shard("a", &[], false), shard("b", &[], false)]);
+    assert_eq!(t.next_claims(now, false), ["a", "b"]);
+    t.claim_errored("a", now);
+    t.claim_failed("b");
+    assert_eq!(t.phase("a"), Some(Phase::Waiting));
+    // A heartbeat before "a" is claimed again; "b" (held elsewhere) is tried at once.
+    assert_eq!(t.next_claims(now + HEARTBEAT / 2, false), ["b"]);
+    t.claim_failed("b");
+    assert_eq!(t.next_claims(now + HEARTBEAT, false), ["a", "b"]);
+    // Failing again waits twice as long.
+    let again = now + HEARTBEAT;
+    t.claim_errored("a", again);
+    t.claim_failed("b");
+    assert_eq!(t.next_claims(again + HEARTBEAT, false), ["b"]);
+    t.claim_failed("b");
+    assert_eq!(t.next_claims(again + HEARTBEAT * 2, false), ["a", "b"]);
+    // Acquired at last: the backoff starts over.
+    assert!(t.reading("a", lease("a", 1), again, "reader"));
+    assert_eq!(t.entries["a"].claim_errors, 0);
+    assert_eq!(t.entries["a"].claim_again_at, None);
+}
+
+#[test]
 fn a_read_error_stops_the_shard_and_its_children_wait() {
     let now = Instant::now();
     let mut t = table(vec![shard("p", &[], true), shard("c", &["p"], false)]);
