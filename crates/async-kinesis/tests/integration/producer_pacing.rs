@@ -138,12 +138,13 @@ async fn keyless_kpl_items_spread_within_ten_percent_over_four_shards() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyless_kpl_items_spread_within_ten_percent_over_two_hundred_shards() {
     const SHARDS: usize = 200;
-    const ITEMS: u64 = 4_000;
+    const ITEMS: u64 = 8_000;
     let kinesalite = Services::from_env().kinesalite();
     let stream = TestStream::create(&kinesalite, "pacing-keyless-200", SHARDS as u32).await;
     let processor = async_kinesis::processor::KplJsonProcessor::default();
-    // Aggregates of four ~1 KB items: 1,000 records, five per shard.
-    let per_shard = keyless_spread_in(processor, &stream, ITEMS, 4 * 1_024 + 512).await;
+    // Aggregates of two ~1 KB items: 4,000 records, twenty per shard, so one record more or
+    // less (a linger seal with one item) moves a shard's count by a few percent.
+    let per_shard = keyless_spread_in(processor, &stream, ITEMS, 2 * 1_024 + 512).await;
     assert_even(&per_shard, SHARDS, ITEMS, "KplJson on 200 shards");
     let reader = async_kinesis::processor::KplJsonProcessor::<Value>::default();
     let mut seen = Vec::new();
