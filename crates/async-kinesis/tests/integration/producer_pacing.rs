@@ -72,6 +72,27 @@ where
     per_shard
 }
 
+/// Every record stored in `stream` decodes with `reader`, and the items are exactly `0..items`,
+/// each once.
+async fn assert_stored_once<P>(reader: &P, stream: &TestStream, items: u64)
+where
+    P: Processor<Output = Value>,
+{
+    let mut seen = Vec::new();
+    for record in read_stream(stream.client()).await {
+        for decoded in reader.read(&record.data, &record.partition_key) {
+            let decoded = decoded.expect("stored record decodes");
+            seen.push(decoded.item["n"].as_u64().expect("numbered"));
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..items).collect::<Vec<_>>(),
+        "each item stored once"
+    );
+}
+
 fn assert_even(per_shard: &BTreeMap<String, u64>, shards: usize, items: u64, what: &str) {
     assert_eq!(
         per_shard.len(),
@@ -102,20 +123,7 @@ async fn keyless_json_lines_spread_within_ten_percent_over_four_shards() {
     let per_shard = keyless_spread(JsonLineProcessor::default(), &stream, ITEMS).await;
     assert_even(&per_shard, 4, ITEMS, "JsonLine");
     // Every stored record decodes to items, and the items are exactly the ones put.
-    let processor = JsonLineProcessor::<Value>::default();
-    let mut seen = Vec::new();
-    for record in read_stream(stream.client()).await {
-        for decoded in processor.read(&record.data, &record.partition_key) {
-            let decoded = decoded.expect("stored record decodes");
-            seen.push(decoded.item["n"].as_u64().expect("numbered"));
-        }
-    }
-    seen.sort_unstable();
-    assert_eq!(
-        seen,
-        (0..ITEMS).collect::<Vec<_>>(),
-        "each item stored once"
-    );
+    assert_stored_once(&JsonLineProcessor::<Value>::default(), &stream, ITEMS).await;
     stream.delete().await;
 }
 
@@ -147,19 +155,7 @@ async fn keyless_kpl_items_spread_within_ten_percent_over_two_hundred_shards() {
     let per_shard = keyless_spread_in(processor, &stream, ITEMS, 2 * 1_024 + 512).await;
     assert_even(&per_shard, SHARDS, ITEMS, "KplJson on 200 shards");
     let reader = async_kinesis::processor::KplJsonProcessor::<Value>::default();
-    let mut seen = Vec::new();
-    for record in read_stream(stream.client()).await {
-        for decoded in reader.read(&record.data, &record.partition_key) {
-            let decoded = decoded.expect("stored aggregate decodes");
-            seen.push(decoded.item["n"].as_u64().expect("numbered"));
-        }
-    }
-    seen.sort_unstable();
-    assert_eq!(
-        seen,
-        (0..ITEMS).collect::<Vec<_>>(),
-        "each item stored once"
-    );
+    assert_stored_once(&reader, &stream, ITEMS).await;
     stream.delete().await;
 }
 
