@@ -119,9 +119,19 @@ impl<P: Processor> ProducerBuilder<P> {
         self
     }
 
-    /// Skip DescribeStreamSummary at start (false).
+    /// Skip DescribeStreamSummary at start (false). The stream's record distribution is then
+    /// the one given to [`ProducerBuilder::record_distribution`] (by partition key unless said).
     pub fn skip_describe_stream(mut self, skip: bool) -> Self {
         self.config.skip_describe_stream = skip;
+        self
+    }
+
+    /// How the stream places records, for a producer that skips DescribeStreamSummary (see
+    /// [`ProducerConfig::record_distribution`](super::ProducerConfig::record_distribution)):
+    /// with [`RecordDistribution::Auto`](crate::RecordDistribution::Auto), KPL items go out as
+    /// plain records as on a described AUTO stream.
+    pub fn record_distribution(mut self, distribution: crate::RecordDistribution) -> Self {
+        self.config.record_distribution = Some(distribution);
         self
     }
 
@@ -186,18 +196,10 @@ impl<P: Processor> ProducerBuilder<P> {
                 .await?;
         }
         let processor_max = self.processor.max_record_size();
-        let mut service_distributes = false;
+        let mut distribution = config.record_distribution.clone();
         if !config.skip_describe_stream {
             let summary = client.wait_until_usable(config.describe_timeout).await?;
-            if summary.record_distribution.ignores_keys() {
-                service_distributes = true;
-                tracing::info!(
-                    stream = %client.stream(),
-                    distribution = %summary.record_distribution,
-                    "the stream places records itself and ignores partition keys: per-key order \
-                     is not kept across shards, and KPL items are written as plain records"
-                );
-            }
+            distribution = Some(summary.record_distribution.clone());
             if processor_max > summary.max_record_bytes {
                 return Err(Error::InvalidArgument(format!(
                     "the processor writes records of up to {processor_max} bytes, but stream {} \
@@ -206,6 +208,15 @@ impl<P: Processor> ProducerBuilder<P> {
                     summary.max_record_bytes
                 )));
             }
+        }
+        let service_distributes = distribution.as_ref().is_some_and(|d| d.ignores_keys());
+        if let Some(distribution) = distribution.filter(|d| d.ignores_keys()) {
+            tracing::info!(
+                stream = %client.stream(),
+                %distribution,
+                "the stream places records itself and ignores partition keys: per-key order \
+                 is not kept across shards, and KPL items are written as plain records"
+            );
         }
         config.validate(processor_max)?;
         let listing = ShardListing {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::RecordDistribution;
 use crate::error::Error;
 use crate::limits::{
     MIB, PUT_RECORDS_MAX_BYTES, PUT_RECORDS_MAX_RECORDS, SHARD_WRITE_BYTES_PER_SEC,
@@ -56,9 +57,16 @@ pub struct ProducerConfig {
     pub expo_backoff: Duration,
     /// Longest delay between retries (120 s).
     pub expo_backoff_limit: Duration,
-    /// Skip DescribeStreamSummary at start: no existence check, and the maximum record size is
-    /// the processor's (false).
+    /// Skip DescribeStreamSummary at start: no existence check, the maximum record size is the
+    /// processor's, and the stream's record distribution is [`ProducerConfig::record_distribution`]
+    /// (false).
     pub skip_describe_stream: bool,
+    /// How the stream places records, when DescribeStreamSummary is skipped (by partition key
+    /// when `None`). Say [`RecordDistribution::Auto`] for an AUTO stream written with a KPL
+    /// processor and `skip_describe_stream`: the producer cannot see it then, and aggregated KPL
+    /// items on such a stream are dropped by KPL readers. Ignored when the stream is described
+    /// (the service's answer is used).
+    pub record_distribution: Option<RecordDistribution>,
     /// List shards with ListShards (true) or DescribeStream (false).
     pub use_list_shards: bool,
     /// Create the stream at start if it does not exist (false).
@@ -112,6 +120,7 @@ impl Default for ProducerConfig {
             expo_backoff: Duration::from_millis(100),
             expo_backoff_limit: Duration::from_secs(120),
             skip_describe_stream: false,
+            record_distribution: None,
             use_list_shards: true,
             create_stream: false,
             create_stream_shards: 1,
@@ -140,6 +149,7 @@ impl fmt::Debug for ProducerConfig {
             .field("expo_backoff", &self.expo_backoff)
             .field("expo_backoff_limit", &self.expo_backoff_limit)
             .field("skip_describe_stream", &self.skip_describe_stream)
+            .field("record_distribution", &self.record_distribution)
             .field("use_list_shards", &self.use_list_shards)
             .field("create_stream", &self.create_stream)
             .field("create_stream_shards", &self.create_stream_shards)
@@ -249,6 +259,7 @@ mod tests {
         assert_eq!(config.expo_backoff, Duration::from_millis(100));
         assert_eq!(config.expo_backoff_limit, Duration::from_secs(120));
         assert!(!config.skip_describe_stream);
+        assert_eq!(config.record_distribution, None);
         assert!(config.use_list_shards);
         assert!(!config.create_stream);
         assert_eq!(config.create_stream_shards, 1);

@@ -419,6 +419,53 @@ async fn an_item_whose_call_outlasts_its_delivery_timeout_is_delivered_when_stor
     stream.delete().await;
 }
 
+/// A producer that skips DescribeStreamSummary cannot see an AUTO stream: told so by
+/// `record_distribution`, it writes KPL items as plain records; not told, it aggregates.
+#[cfg(feature = "kpl")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_skipping_describe_takes_the_distribution_it_is_told() {
+    use async_kinesis::RecordDistribution;
+    use async_kinesis::processor::{KPL_MAGIC, KplJsonProcessor};
+
+    const ITEMS: u64 = 40;
+    let kinesalite = Services::from_env().kinesalite();
+    for (told, plain) in [(Some(RecordDistribution::Auto), true), (None, false)] {
+        let stream = TestStream::create(&kinesalite, "pacing-skip-describe", 1).await;
+        let mut builder = Producer::builder(stream.name())
+            .sdk_config(kinesalite.sdk_config())
+            .processor(KplJsonProcessor::default())
+            .skip_describe_stream(true);
+        if let Some(distribution) = told.clone() {
+            builder = builder.record_distribution(distribution);
+        }
+        let producer = builder.build().await.expect("producer");
+        let mut receipts = Vec::new();
+        for n in 0..ITEMS {
+            receipts.push(producer.put(item(n)).await.expect("accepted"));
+        }
+        for receipt in receipts {
+            receipt.await.expect("delivered");
+        }
+        producer.close().await.expect("close");
+        let records = read_stream(stream.client()).await;
+        let aggregates = records
+            .iter()
+            .filter(|r| r.data.starts_with(&KPL_MAGIC))
+            .count();
+        if plain {
+            assert_eq!(records.len() as u64, ITEMS, "{told:?}: one record per item");
+            assert_eq!(aggregates, 0, "{told:?}: no KPL aggregate");
+        } else {
+            assert!(
+                aggregates > 0 && (records.len() as u64) < ITEMS,
+                "{told:?}: aggregated"
+            );
+        }
+        assert_stored_once(&KplJsonProcessor::<Value>::default(), &stream, ITEMS).await;
+        stream.delete().await;
+    }
+}
+
 /// A stream the service distributes itself (the proxy reports `AUTO`): the summary says so,
 /// and a KPL producer writes plain records, one item each, that our KPL reader and Python's
 /// aws-kinesis-agg both read back completely.
