@@ -160,9 +160,10 @@ impl<P: Processor> ProducerBuilder<P> {
     /// with [`PutErrorKind::TimedOut`](super::PutErrorKind::TimedOut) (no limit).
     ///
     /// An item in a call still in flight when its time is up is not failed then: the call may
-    /// store it. Its receipt waits for the call's answer (at most the attempt timeout of the
-    /// connection) — delivered if the call stored it, timed out if not — so an item is never
-    /// reported failed while it may be in the stream.
+    /// store it. Its receipt waits for the call's answer (bounded by the client's attempt
+    /// timeout times its attempts, plus the SDK's backoff between them) — delivered if the call
+    /// stored it, timed out if not — so an item is never reported failed while it may be in
+    /// the stream.
     pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
         self.config.delivery_timeout = Some(timeout);
         self

@@ -43,12 +43,13 @@
 //! - **Keyless items spread.** Items put without a key share a random key until the record
 //!   holding them is sealed; each next key is drawn to route to the shard that has had the
 //!   fewest keyless bytes (passing over congested shards), so keyless traffic spreads evenly,
-//!   aggregated or not. (An item that overflowed a
-//!   full record starts the next one under the same key.)
+//!   aggregated or not; on many shards, through an explicit hash key inside the wanted shard's
+//!   range when no drawn key routes there. (An item that overflowed a full record starts the
+//!   next one under the same key.)
 //! - **One bad record does not fail a call.** Keys are checked as the service counts them
-//!   (1–256 UTF-16 code units); a call the service still refuses as a whole for its input is
-//!   split in halves until the bad record is alone, which comes back with the service's
-//!   message while the others are delivered.
+//!   (1–256 UTF-16 code units); of a call the service still refuses as a whole for its input,
+//!   the records its message names come back with that message and the others are sent again
+//!   at once; when it names none, the call is split in halves until the bad record is alone.
 //!
 //! # Closing and dropping
 //!
@@ -238,8 +239,11 @@ impl<P: Processor> Producer<P> {
             Ok(data) => data,
             Err(err) => return Err(PutError::new(PutErrorKind::Serialize(err), item)),
         };
-        // Unkeyed items get a 32-character key in the worker.
-        let key_len = partition_key.as_ref().map_or(32, String::len);
+        // Unkeyed items get a 32-character key in the worker, and on many shards an explicit
+        // hash key (up to 39 digits, with a few bytes of framing inside a KPL aggregate): room
+        // for both is counted, so whether an item near the limit fits does not depend on the
+        // key drawn for it.
+        let key_len = partition_key.as_ref().map_or(32 + 39 + 8, String::len);
         let size = data.len() + key_len;
         if size > shared.max_record_size {
             let max = shared.max_record_size;

@@ -70,7 +70,8 @@ pub(crate) enum CallFailure {
     /// The request was too large for the endpoint: send the records again in smaller calls.
     Split,
     /// The call was refused as a whole for its input (a validation error), which one bad
-    /// record causes: send the records again in halves until the bad one is alone.
+    /// record causes: fail the records the service's message names and send the others again,
+    /// or, when it names none, send the records again in halves until the bad one is alone.
     Isolate,
     /// The stream is gone: fail this batch and everything else waiting.
     StreamGone,
@@ -106,14 +107,22 @@ pub(crate) fn after_call_error(
 /// The records a call refused as a whole names as the bad ones: the service's validation message
 /// points at each (`Value '…' at 'records.2.member.partitionKey' failed to satisfy constraint`,
 /// 1-based). `None` when the message names none, or one the call did not hold (then the bad
-/// record has to be isolated by halving the call).
+/// record has to be isolated by halving the call). Only a complete ` at 'records.N.member.field'`
+/// counts, so text of a value the message quotes is not taken for a name.
 pub(crate) fn records_named(message: &str, records: usize) -> Option<Vec<usize>> {
-    const MARK: &str = "'records.";
+    const MARK: &str = " at 'records.";
     let mut named = Vec::new();
     for (at, _) in message.match_indices(MARK) {
         let rest = &message[at + MARK.len()..];
         let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if !rest[digits..].starts_with(".member") {
+        let Some(field) = rest[digits..].strip_prefix(".member.") else {
+            continue;
+        };
+        let field_len = field.len()
+            - field
+                .trim_start_matches(|c: char| c.is_ascii_alphanumeric())
+                .len();
+        if field_len == 0 || !field[field_len..].starts_with('\'') {
             continue;
         }
         let index = rest[..digits].parse::<usize>().ok()?.checked_sub(1)?;
@@ -161,8 +170,11 @@ mod tests {
         let key = "Value 'kkk' at 'records.2.member.partitionKey' failed to satisfy constraint";
         assert_eq!(records_named(key, 3), Some(vec![1]));
         let two = "2 validation errors detected: Value at 'records.5.member.data' failed; \
-                   Value 'x' at 'records.1.member.partitionKey' failed; again 'records.5.member.data'";
+                   Value 'x' at 'records.1.member.partitionKey' failed; again at 'records.5.member.data'";
         assert_eq!(records_named(two, 5), Some(vec![0, 4]));
+        // A quoted value that looks like a name is not one.
+        let quoted = "Value 'records.1.member.data' at 'records.3.member.partitionKey' failed";
+        assert_eq!(records_named(quoted, 3), Some(vec![2]));
         // Names a record the call did not hold, or none, or not in the form: halve instead.
         assert_eq!(records_named(key, 1), None);
         assert_eq!(
@@ -170,12 +182,15 @@ mod tests {
             None
         );
         assert_eq!(records_named("at 'records.0.member.data'", 3), None);
-        assert_eq!(records_named("at 'records.x.member.data'", 3), None);
+        assert_eq!(records_named(" at 'records.0.member.data'", 3), None);
+        assert_eq!(records_named(" at 'records.x.member.data'", 3), None);
         assert_eq!(
-            records_named("at 'records.99999999999999999999999.member'", 3),
+            records_named(" at 'records.99999999999999999999999.member.data'", 3),
             None
         );
-        assert_eq!(records_named("at 'records.2.other'", 3), None);
+        assert_eq!(records_named(" at 'records.2.other'", 3), None);
+        assert_eq!(records_named(" at 'records.2.member.data", 3), None);
+        assert_eq!(records_named(" at 'records.2.member.'", 3), None);
     }
 
     fn refused(code: &str) -> EntryResult {

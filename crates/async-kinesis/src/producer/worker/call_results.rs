@@ -126,7 +126,11 @@ impl<P: Processor> Worker<P> {
         tracing::warn!(stream = %self.client.stream(), shard = %shard, attempts, error = %error, "PutRecords failed");
         match after_call_error(&error, batch.len(), attempts, self.config.retry_limit) {
             CallFailure::Isolate => {
-                if let Some(bad) = records_named(&error.to_string(), batch.len()) {
+                let named = match &error {
+                    Error::Service { message, .. } => records_named(message, batch.len()),
+                    _ => None,
+                };
+                if let Some(bad) = named {
                     // The service named the bad records: they fail with its message, the
                     // others go again at once.
                     let (mut failed, mut good) = (Vec::new(), Vec::new());
