@@ -18,18 +18,22 @@ use testkit::moto_server::MotoServer;
 use testkit::random_stream_name;
 use testkit::store_contract::CONTRACT_TIMING;
 
+/// A new client of the store on `table`, for group "ttl-app", with items expiring after an hour.
+async fn ttl_store(table: &str) -> DynamoDbStore {
+    DynamoDbStore::builder("ttl-app")
+        .table_name(table)
+        .sdk_config(&shared_config())
+        .ttl_hours(Some(1))
+        .build()
+        .await
+        .expect("build")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_is_enabled_and_kept_ahead_for_every_item_of_a_live_group() {
     let table = random_stream_name("ckpt-ttl");
     let client = Client::new(&shared_config());
-    let open = || {
-        DynamoDbStore::builder("ttl-app")
-            .table_name(&table)
-            .sdk_config(&shared_config())
-            .ttl_hours(Some(1))
-            .build()
-    };
-    let store = open().await.expect("build");
+    let store = ttl_store(&table).await;
     let ttl = client
         .describe_time_to_live()
         .table_name(&table)
@@ -78,7 +82,7 @@ async fn ttl_is_enabled_and_kept_ahead_for_every_item_of_a_live_group() {
     }
     // Another live worker of the group (a new process) refreshes them all on its first
     // heartbeat, the finished shard's too.
-    let other = open().await.expect("build");
+    let other = ttl_store(&table).await;
     other.heartbeat(&stream, &b).await.expect("heartbeat");
     let items = partition(&client, &table, &group).await;
     assert_eq!(items.len(), 5);
@@ -348,14 +352,7 @@ async fn the_ttl_refresh_of_a_large_group_misses_no_item() {
     const SHARDS: usize = 130;
     let table = random_stream_name("ckpt-ttl-many");
     let client = Client::new(&shared_config());
-    let open = || {
-        DynamoDbStore::builder("ttl-app")
-            .table_name(&table)
-            .sdk_config(&shared_config())
-            .ttl_hours(Some(1))
-            .build()
-    };
-    let store = open().await.expect("build");
+    let store = ttl_store(&table).await;
     let stream = random_stream_name("ttl-many");
     let a = WorkerId::new("a");
     for n in 0..SHARDS {
@@ -384,7 +381,7 @@ async fn the_ttl_refresh_of_a_large_group_misses_no_item() {
             .expect("age the item");
     }
     let b = WorkerId::new("b");
-    let other = open().await.expect("build");
+    let other = ttl_store(&table).await;
     other.heartbeat(&stream, &b).await.expect("heartbeat");
     let items = partition(&client, &table, &group).await;
     assert_eq!(items.len(), SHARDS + 2, "130 shards, two registrations");
