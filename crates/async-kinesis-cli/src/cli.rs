@@ -138,6 +138,10 @@ pub(crate) struct TailArgs {
     /// Read only this shard (repeat for more); its children are not followed.
     #[arg(long = "shard", value_name = "SHARD_ID")]
     pub(crate) shards: Vec<String>,
+    /// Read over enhanced fan-out as the stream consumer NAME (registered if missing; it
+    /// stays registered): records are pushed as they are written instead of polled.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) efo: Option<String>,
     /// How records are decoded.
     #[arg(short, long, value_enum, default_value_t = ProcessorKind::Raw)]
     pub(crate) processor: ProcessorKind,
@@ -297,6 +301,11 @@ pub(crate) struct BenchArgs {
     /// Print the results as JSON (same as --output json).
     #[arg(long)]
     pub(crate) json: bool,
+    /// Run roundtrip a second time with the consumer over enhanced fan-out, as the stream
+    /// consumer NAME (registered on the bench stream): put → receive latency of fan-out next
+    /// to polling's, in the same run.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) efo: Option<String>,
 }
 
 /// A `bench` measurement.

@@ -376,6 +376,13 @@ impl RawStatus for aws_smithy_runtime_api::http::Response {
     }
 }
 
+/// An event-stream message (SubscribeToShard's events) has no HTTP status of its own.
+impl RawStatus for aws_smithy_types::event_stream::RawMessage {
+    fn http_status(&self) -> Option<u16> {
+        None
+    }
+}
+
 /// A code and class for an error answer that carries no AWS error code.
 fn code_of_status(status: Option<u16>) -> (String, ErrorClass) {
     match status {

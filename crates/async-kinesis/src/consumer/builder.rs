@@ -8,6 +8,7 @@ use aws_config::SdkConfig;
 use super::Consumer;
 use super::config::{AckPolicy, ConsumerConfig, IteratorType, PoisonPolicy};
 use super::error::ConsumeError;
+use super::fanout::{FanOutConsumer, ensure_registered};
 use crate::checkpoint::{CheckpointStore, MemoryStore, WorkerId};
 use crate::connect::{ClientSource, ConnectOptions};
 use crate::error::Error;
@@ -143,6 +144,24 @@ impl<P: Processor> ConsumerBuilder<P> {
         self
     }
 
+    /// Read over enhanced fan-out as the stream consumer `name`: registered at `build` if the
+    /// stream has none of that name, then each owned shard pushed over SubscribeToShard instead
+    /// of polled. Everything else (records, acknowledgements, checkpoints, leases, the group,
+    /// resharding order, poison policy, status, shutdown) is as when polling; the polling-only
+    /// options (`shard_fetch_rate`, `record_limit`, `sleep_time_no_records`) do not apply.
+    /// Workers of one group use the same name. See the crate's README for when fan-out pays.
+    pub fn enhanced_fan_out(mut self, name: impl Into<String>) -> Self {
+        self.config.fan_out = Some(FanOutConsumer::Name(name.into()));
+        self
+    }
+
+    /// Like [`ConsumerBuilder::enhanced_fan_out`], as an existing stream consumer given by its
+    /// ARN (never registered here; `build` fails if it is not a consumer of this stream).
+    pub fn enhanced_fan_out_arn(mut self, consumer_arn: impl Into<String>) -> Self {
+        self.config.fan_out = Some(FanOutConsumer::Arn(consumer_arn.into()));
+        self
+    }
+
     /// At most this many shards read at once by this consumer (default: no limit).
     pub fn max_shard_consumers(mut self, max: usize) -> Self {
         self.config.max_shard_consumers = Some(max);
@@ -248,13 +267,28 @@ impl<P: Processor> ConsumerBuilder<P> {
         /// What follows an undecodable record's error item (default [`PoisonPolicy::Skip`]).
         poison_policy: PoisonPolicy
     );
+    setter!(
+        /// Over enhanced fan-out: deregister the stream consumer at the end of
+        /// [`Consumer::shutdown`] (default false: it stays registered for the next start, and
+        /// for the other workers of the group, which must not deregister it while they read).
+        deregister_on_shutdown: bool
+    );
+    setter!(
+        /// Over enhanced fan-out: a subscription that brings no event for this long is
+        /// renewed (default 60 s; the service sends one every few seconds even without
+        /// records).
+        fan_out_stall_timeout: Duration
+    );
 
     /// Checks the options, connects, checks (or creates) the stream and starts consuming.
     ///
     /// # Errors
     /// [`ConsumeError::InvalidConfig`] for an option out of range (nothing is started);
     /// [`ConsumeError::Stream`] for an invalid stream name, a missing stream (unless
-    /// `create_stream`), or a stream that does not become usable within `describe_timeout`.
+    /// `create_stream`), or a stream that does not become usable within `describe_timeout`;
+    /// with enhanced fan-out also for a consumer ARN of another stream or unknown, a refused
+    /// registration (AccessDenied, too many consumers), or a consumer not ACTIVE within
+    /// `describe_timeout`.
     ///
     /// # Cancel safety
     /// Cancel safe, unless `create_stream` is set (the stream may have been created).
@@ -285,6 +319,28 @@ impl<P: Processor> ConsumerBuilder<P> {
                 .await
                 .map_err(stream_error)?;
         }
-        Ok(Consumer::start(client, config, self.processor, self.store))
+        let fan_out_arn = match &config.fan_out {
+            None => None,
+            Some(consumer) => {
+                // The stream's ARN, which fan-out calls take (also for a stream addressed by
+                // name with the describe check skipped).
+                let stream_arn = match client.stream().arn() {
+                    Some(arn) => arn.to_owned(),
+                    None => client.describe().await.map_err(stream_error)?.arn,
+                };
+                let arn =
+                    ensure_registered(&client, &stream_arn, consumer, config.describe_timeout)
+                        .await
+                        .map_err(stream_error)?;
+                Some(arn)
+            }
+        };
+        Ok(Consumer::start(
+            client,
+            config,
+            self.processor,
+            self.store,
+            fan_out_arn,
+        ))
     }
 }

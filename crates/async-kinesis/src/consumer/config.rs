@@ -10,6 +10,7 @@ use crate::limits::{GET_RECORDS_MAX_RECORDS, SHARD_READ_CALLS_PER_SEC};
 use crate::processor::BoxError;
 
 use super::error::{ConsumeError, PoisonRecord};
+use super::fanout::FanOutConsumer;
 
 /// Where to start reading a shard that has no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +100,10 @@ pub(crate) struct ConsumerConfig {
     pub(crate) only_shards: Option<BTreeSet<String>>,
     /// Shards without a checkpoint that start at a given record instead of `iterator_type`.
     pub(crate) start_sequences: BTreeMap<String, Arc<str>>,
+    /// Read over enhanced fan-out as this stream consumer (polling when `None`).
+    pub(crate) fan_out: Option<FanOutConsumer>,
+    pub(crate) deregister_on_shutdown: bool,
+    pub(crate) fan_out_stall_timeout: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -130,6 +135,9 @@ impl Default for ConsumerConfig {
             worker_id: None,
             only_shards: None,
             start_sequences: BTreeMap::new(),
+            fan_out: None,
+            deregister_on_shutdown: false,
+            fan_out_stall_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -210,6 +218,21 @@ impl ConsumerConfig {
         if self.only_shards.as_ref().is_some_and(BTreeSet::is_empty) {
             return fail("only_shards", "names no shard".into());
         }
+        if let Some(problem) = self.fan_out.as_ref().and_then(FanOutConsumer::problem) {
+            return fail("enhanced_fan_out", problem);
+        }
+        if self.fan_out_stall_timeout < Duration::from_secs(1) {
+            return fail(
+                "fan_out_stall_timeout",
+                "must be at least 1 s (the service sends an event every few seconds)".into(),
+            );
+        }
+        if self.deregister_on_shutdown && self.fan_out.is_none() {
+            return fail(
+                "deregister_on_shutdown",
+                "only applies with enhanced_fan_out".into(),
+            );
+        }
         Ok(())
     }
 
@@ -265,6 +288,9 @@ mod tests {
         assert_eq!(c.worker_id, None);
         assert_eq!(c.only_shards, None);
         assert!(c.start_sequences.is_empty());
+        assert_eq!(c.fan_out, None);
+        assert!(!c.deregister_on_shutdown);
+        assert_eq!(c.fan_out_stall_timeout, Duration::from_secs(60));
         c.validate().expect("the defaults are valid");
     }
 
@@ -321,6 +347,25 @@ mod tests {
         assert_eq!(
             rejected(|c| c.only_shards = Some(BTreeSet::new())),
             "only_shards"
+        );
+        assert_eq!(
+            rejected(|c| c.fan_out = Some(FanOutConsumer::Name("a b".into()))),
+            "enhanced_fan_out"
+        );
+        assert_eq!(
+            rejected(|c| c.fan_out = Some(FanOutConsumer::Arn("app".into()))),
+            "enhanced_fan_out"
+        );
+        assert_eq!(
+            rejected(|c| c.deregister_on_shutdown = true),
+            "deregister_on_shutdown"
+        );
+        assert_eq!(
+            rejected(|c| {
+                c.fan_out = Some(FanOutConsumer::Name("app".into()));
+                c.fan_out_stall_timeout = Duration::from_millis(10);
+            }),
+            "fan_out_stall_timeout"
         );
     }
 

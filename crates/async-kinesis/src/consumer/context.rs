@@ -26,6 +26,8 @@ pub(crate) struct Context<P: Processor> {
     pub(crate) status: Arc<StatusBoard>,
     pub(crate) store: Arc<dyn CheckpointStore>,
     pub(crate) worker: WorkerId,
+    /// The registered stream consumer's ARN, when reading over enhanced fan-out.
+    pub(crate) fan_out_arn: Option<Arc<str>>,
 }
 
 impl<P: Processor> Context<P> {

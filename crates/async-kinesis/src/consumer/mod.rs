@@ -75,6 +75,7 @@ mod config;
 mod context;
 mod decode;
 mod error;
+mod fanout;
 mod group;
 mod processing_time;
 mod queue;
@@ -104,7 +105,9 @@ pub use error::{ConsumeError, PoisonAction, PoisonRecord};
 pub use group::{GroupShard, GroupStatus};
 pub use record::Record;
 pub use shutdown::ShutdownReport;
-pub use status::{ConsumerStatus, SequenceRange, ShardDetail, ShardStats, TopologyStatus};
+pub use status::{
+    ConsumerStatus, ReadMode, SequenceRange, ShardDetail, ShardStats, TopologyStatus,
+};
 
 use crate::StreamClient;
 use crate::checkpoint::{CheckpointError, CheckpointStore, WorkerId};
@@ -161,6 +164,7 @@ impl<P: Processor> Consumer<P> {
         config: ConsumerConfig,
         processor: P,
         store: Arc<dyn CheckpointStore>,
+        fan_out_arn: Option<Arc<str>>,
     ) -> Self {
         let stream_name: Arc<str> = Arc::from(client.stream().name());
         let labels = StreamLabels::new(&stream_name);
@@ -186,6 +190,7 @@ impl<P: Processor> Consumer<P> {
             status: status.clone(),
             store: store.clone(),
             worker: worker.clone(),
+            fan_out_arn,
         });
         let last_words = ctx.out.clone();
         let supervisor = Supervisor::new(ctx, command_rx, cancel.clone(), ready_tx);

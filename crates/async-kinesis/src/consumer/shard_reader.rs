@@ -24,6 +24,7 @@ use super::config::AckPolicy;
 use super::context::Context;
 use super::decode::{Outcome, Pending, RawRecord, decode_record};
 use super::error::{ConsumeError, PoisonAction};
+use super::fanout::FanOutShard;
 use crate::checkpoint::{Position, StartingPoint};
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
@@ -55,6 +56,42 @@ impl From<StartingPoint> for StartAt {
     }
 }
 
+/// Where a read of the shard begins, as GetShardIterator and SubscribeToShard both take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Origin {
+    After(Arc<str>),
+    At(Arc<str>),
+    TrimHorizon,
+    Latest,
+    AtTimestamp(SystemTime),
+}
+
+impl Origin {
+    pub(super) fn iterator_type(&self) -> ShardIteratorType {
+        match self {
+            Self::After(_) => ShardIteratorType::AfterSequenceNumber,
+            Self::At(_) => ShardIteratorType::AtSequenceNumber,
+            Self::TrimHorizon => ShardIteratorType::TrimHorizon,
+            Self::Latest => ShardIteratorType::Latest,
+            Self::AtTimestamp(_) => ShardIteratorType::AtTimestamp,
+        }
+    }
+
+    pub(super) fn sequence(&self) -> Option<&str> {
+        match self {
+            Self::After(sequence) | Self::At(sequence) => Some(sequence),
+            _ => None,
+        }
+    }
+
+    pub(super) fn timestamp(&self) -> Option<SystemTime> {
+        match self {
+            Self::AtTimestamp(at) => Some(*at),
+            _ => None,
+        }
+    }
+}
+
 /// How a reader ended.
 #[derive(Debug)]
 pub(crate) enum ReaderOutcome {
@@ -75,23 +112,25 @@ pub(crate) enum ReaderOutcome {
 const LATEST_MARGIN: Duration = super::supervisor::LATEST_SKEW_MARGIN;
 
 pub(crate) struct ShardReader<P: Processor> {
-    ctx: Arc<Context<P>>,
-    shard_id: Arc<str>,
-    acks: Arc<ShardAcks>,
-    cancel: CancellationToken,
-    start: StartAt,
+    pub(super) ctx: Arc<Context<P>>,
+    pub(super) shard_id: Arc<str>,
+    pub(super) acks: Arc<ShardAcks>,
+    pub(super) cancel: CancellationToken,
+    pub(super) start: StartAt,
     /// While resuming inside an aggregate: its items up to here were processed already.
-    skip_through: Option<Position>,
+    pub(super) skip_through: Option<Position>,
     /// Sequence number of the last record handed to the queue.
-    last_read: Option<Arc<str>>,
-    latest_issued_at: Option<SystemTime>,
+    pub(super) last_read: Option<Arc<str>>,
+    pub(super) latest_issued_at: Option<SystemTime>,
     /// A final error was reported; the reader ends.
-    stopped: bool,
+    pub(super) stopped: bool,
     /// That error said the shard is gone.
-    gone: bool,
+    pub(super) gone: bool,
+    /// Read over enhanced fan-out (SubscribeToShard) rather than by polling.
+    fan_out: Option<FanOutShard>,
 }
 
-enum Step {
+pub(super) enum Step {
     Continue,
     Stop,
     Cancelled,
@@ -116,6 +155,7 @@ impl<P: Processor> ShardReader<P> {
             latest_issued_at: None,
             stopped: false,
             gone: false,
+            fan_out: None,
         };
         reader.start_at(start);
         reader
@@ -134,7 +174,7 @@ impl<P: Processor> ShardReader<P> {
 
     /// A record was nacked: reading goes on after the acknowledged prefix (or where it first
     /// started, when nothing was acknowledged); `true` when a rewind was done.
-    fn rewound(&mut self) -> bool {
+    pub(super) fn rewound(&mut self) -> bool {
         let Some(from) = self.acks.take_rewind() else {
             return false;
         };
@@ -151,7 +191,7 @@ impl<P: Processor> ShardReader<P> {
 
     /// The most records the next call may ask for: `record_limit`, and under
     /// [`AckPolicy::Explicit`] no more than `max_unacked_records` leaves room for (0: none).
-    fn room(&self) -> usize {
+    pub(super) fn room(&self) -> usize {
         let limit = self.ctx.config.record_limit;
         match self.ctx.config.ack_policy {
             AckPolicy::OnNextPoll => limit,
@@ -169,16 +209,33 @@ impl<P: Processor> ShardReader<P> {
 
     /// Waits until `done` holds for the shard's acknowledgements, or a rewind is asked, or the
     /// reader is cancelled (`false`).
-    async fn wait_for_acks(&self, done: impl Fn(&super::ack::AckTracker) -> bool) -> bool {
+    pub(super) async fn wait_for_acks(
+        &self,
+        done: impl Fn(&super::ack::AckTracker) -> bool,
+    ) -> bool {
         tokio::select! {
             () = self.cancel.cancelled() => false,
             () = self.acks.wait_until(done) => true,
         }
     }
 
+    /// Reads the shard over this enhanced fan-out subscription instead of by polling.
+    pub(crate) fn with_fan_out(mut self, fan_out: Option<FanOutShard>) -> Self {
+        self.fan_out = fan_out;
+        self
+    }
+
     /// Reads until the shard ends, an error stops it, or it is cancelled. `on_iterator` is called
-    /// once the first iterator is held (the consumer's ready signal).
-    pub(crate) async fn run(mut self, on_iterator: impl FnOnce()) -> ReaderOutcome {
+    /// once the first iterator (or subscription) is held (the consumer's ready signal).
+    pub(crate) async fn run(mut self, on_iterator: impl FnOnce() + Send) -> ReaderOutcome {
+        match self.fan_out.take() {
+            Some(fan_out) => self.subscribe(fan_out, on_iterator).await,
+            None => self.poll(on_iterator).await,
+        }
+    }
+
+    /// Reads by GetRecords until the shard ends, an error stops it, or it is cancelled.
+    pub(super) async fn poll(mut self, on_iterator: impl FnOnce()) -> ReaderOutcome {
         let Some(mut iterator) = self.fresh_iterator().await else {
             return self.stopped_or_cancelled();
         };
@@ -293,7 +350,7 @@ impl<P: Processor> ShardReader<P> {
         }
     }
 
-    fn stopped_or_cancelled(&self) -> ReaderOutcome {
+    pub(super) fn stopped_or_cancelled(&self) -> ReaderOutcome {
         if self.cancel.is_cancelled() {
             ReaderOutcome::Cancelled
         } else if self.gone {
@@ -304,7 +361,7 @@ impl<P: Processor> ShardReader<P> {
     }
 
     /// Sleeps until `until`; `false` when cancelled first.
-    async fn sleep_until(&self, until: Instant) -> bool {
+    pub(super) async fn sleep_until(&self, until: Instant) -> bool {
         tokio::select! {
             () = self.cancel.cancelled() => false,
             () = tokio::time::sleep_until(until) => true,
@@ -358,7 +415,7 @@ impl<P: Processor> ShardReader<P> {
     }
 
     /// Retry delay for a non-throttling failure, or `None` when it is final.
-    fn should_retry(&self, err: &Error, failures: u32) -> Option<Duration> {
+    pub(super) fn should_retry(&self, err: &Error, failures: u32) -> Option<Duration> {
         let retryable = err.is_retryable() || err.class() == ErrorClass::Unknown;
         let within_limit = self
             .ctx
@@ -374,7 +431,7 @@ impl<P: Processor> ShardReader<P> {
     }
 
     /// Reports a final failure as an error item and marks the shard stopped.
-    fn fail(&mut self, err: Error) {
+    pub(super) fn fail(&mut self, err: Error) {
         let shard_id = self.shard_id.to_string();
         self.gone = err.class() == ErrorClass::NotFound;
         let error = if self.gone {
@@ -434,51 +491,46 @@ impl<P: Processor> ShardReader<P> {
         }
     }
 
+    /// Where reading goes on: after the last record handed out, else where the reader started.
+    /// A LATEST start asked again (the first iterator expired unused, a subscription ended
+    /// before its first event) becomes AT_TIMESTAMP of the first request, a margin earlier.
+    pub(super) fn origin(&mut self) -> Origin {
+        match (&self.last_read, &self.start) {
+            (Some(sequence), _) => Origin::After(sequence.clone()),
+            (None, StartAt::Resume(position)) if position.sub_sequence.is_some() => {
+                Origin::At(position.sequence_number.as_ref().into())
+            }
+            (None, StartAt::Resume(position)) => {
+                Origin::After(position.sequence_number.as_ref().into())
+            }
+            (None, StartAt::AtSequence(sequence)) => Origin::At(sequence.clone()),
+            (None, StartAt::TrimHorizon) => Origin::TrimHorizon,
+            (None, StartAt::AtTimestamp(at)) => Origin::AtTimestamp(*at),
+            (None, StartAt::Latest) => match self.latest_issued_at {
+                Some(at) => Origin::AtTimestamp(at.checked_sub(LATEST_MARGIN).unwrap_or(at)),
+                None => {
+                    self.latest_issued_at = Some(SystemTime::now());
+                    Origin::Latest
+                }
+            },
+        }
+    }
+
     async fn get_shard_iterator(&mut self) -> Result<String, Error> {
         const OP: &str = "GetShardIterator";
         let (name, arn) = self.ctx.client.stream().request_ids();
-        let mut request = self
+        let origin = self.origin();
+        let output = self
             .ctx
             .client
             .sdk_client()
             .get_shard_iterator()
             .set_stream_name(name)
             .set_stream_arn(arn)
-            .shard_id(self.shard_id.as_ref());
-        request = match (&self.last_read, &self.start) {
-            (Some(sequence), _) => request
-                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                .starting_sequence_number(sequence.as_ref()),
-            (None, StartAt::Resume(position)) => {
-                let kind = if position.sub_sequence.is_some() {
-                    ShardIteratorType::AtSequenceNumber
-                } else {
-                    ShardIteratorType::AfterSequenceNumber
-                };
-                request
-                    .shard_iterator_type(kind)
-                    .starting_sequence_number(position.sequence_number.as_ref())
-            }
-            (None, StartAt::AtSequence(sequence)) => request
-                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-                .starting_sequence_number(sequence.as_ref()),
-            (None, StartAt::TrimHorizon) => {
-                request.shard_iterator_type(ShardIteratorType::TrimHorizon)
-            }
-            (None, StartAt::AtTimestamp(at)) => request
-                .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                .timestamp((*at).into()),
-            (None, StartAt::Latest) => match self.latest_issued_at {
-                Some(at) => request
-                    .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                    .timestamp(at.checked_sub(LATEST_MARGIN).unwrap_or(at).into()),
-                None => {
-                    self.latest_issued_at = Some(SystemTime::now());
-                    request.shard_iterator_type(ShardIteratorType::Latest)
-                }
-            },
-        };
-        let output = request
+            .shard_id(self.shard_id.as_ref())
+            .shard_iterator_type(origin.iterator_type())
+            .set_starting_sequence_number(origin.sequence().map(str::to_owned))
+            .set_timestamp(origin.timestamp().map(Into::into))
             .send()
             .await
             .map_err(|e| self.ctx.sdk_error(OP, e))?;
@@ -491,7 +543,7 @@ impl<P: Processor> ShardReader<P> {
     }
 
     /// Decodes a batch, registers it for acknowledgement and queues it (waiting for room).
-    async fn deliver(
+    pub(super) async fn deliver(
         &mut self,
         records: Vec<aws_sdk_kinesis::types::Record>,
         millis_behind: Option<i64>,
@@ -616,8 +668,8 @@ impl<P: Processor> ShardReader<P> {
     }
 }
 
-/// A shard from GetRecords' ChildShards (no sequence range is known yet).
-fn child_to_shard(child: &ChildShard) -> Option<Shard> {
+/// A shard from GetRecords' (or an event's) ChildShards (no sequence range is known yet).
+pub(super) fn child_to_shard(child: &ChildShard) -> Option<Shard> {
     let range = child.hash_key_range()?;
     let mut parents = child.parent_shards().iter().cloned();
     Some(Shard {

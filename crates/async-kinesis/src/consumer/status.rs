@@ -97,6 +97,20 @@ pub struct ShardDetail {
     pub last_read: Option<String>,
     /// The last checkpoint written (`sequence` or `sequence/sub-sequence`).
     pub last_checkpoint: Option<String>,
+    /// How the shard is read here (polling until a reader starts).
+    pub read_mode: ReadMode,
+}
+
+/// How a shard's records are fetched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReadMode {
+    /// GetRecords calls.
+    #[default]
+    Polling,
+    /// Enhanced fan-out: pushed over a SubscribeToShard subscription.
+    FanOut,
 }
 
 impl ShardDetail {
@@ -117,7 +131,7 @@ pub struct SequenceRange {
     pub ending_sequence_number: Option<String>,
 }
 
-/// GetRecords calls of one shard.
+/// Calls of one shard: GetRecords calls, or SubscribeToShard events over fan-out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ShardStats {
@@ -144,6 +158,7 @@ pub(crate) struct ShardRuntime {
     pub(crate) waiting_for_acks: bool,
     pub(crate) last_read: Option<Arc<str>>,
     pub(crate) last_checkpoint: Option<Position>,
+    pub(crate) read_mode: ReadMode,
 }
 
 #[derive(Debug, Default)]
@@ -236,6 +251,7 @@ impl StatusBoard {
                     waiting_for_acks: r.waiting_for_acks,
                     last_read: r.last_read.as_deref().map(str::to_owned),
                     last_checkpoint: r.last_checkpoint.as_ref().map(Position::to_string),
+                    read_mode: r.read_mode,
                 }
             })
             .collect();

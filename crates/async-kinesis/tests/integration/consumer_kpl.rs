@@ -16,6 +16,16 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_inside_a_kpl_aggregate_skips_the_acknowledged_user_records() {
+    resume_inside_an_aggregate(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_fan_out_resuming_inside_a_kpl_aggregate_skips_the_acknowledged_user_records() {
+    resume_inside_an_aggregate(Some("kpl-app")).await;
+}
+
+/// Polling, or over enhanced fan-out as the consumer `fan_out`.
+async fn resume_inside_an_aggregate(fan_out: Option<&str>) {
     init_tracing();
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "cons-kpl", 1).await;
@@ -37,14 +47,18 @@ async fn resuming_inside_a_kpl_aggregate_skips_the_acknowledged_user_records() {
     put(stream.client(), &[aggregate(0..10), aggregate(10..15)]).await;
     let store = MemoryStore::new();
     let build = || {
-        Consumer::builder(stream.name())
+        let builder = Consumer::builder(stream.name())
             .sdk_config(kinesis.sdk_config())
             .processor(processor.clone())
             .checkpointer(store.clone())
             .ack_policy(AckPolicy::Explicit)
             .shard_fetch_rate(5)
-            .sleep_time_no_records(Duration::from_millis(200))
-            .build()
+            .sleep_time_no_records(Duration::from_millis(200));
+        match fan_out {
+            Some(name) => builder.enhanced_fan_out(name),
+            None => builder,
+        }
+        .build()
     };
     let mut first = build().await.expect("build");
     let mut held = Vec::new();

@@ -25,18 +25,23 @@ async fn consumer(
     stream: &TestStream,
     store: &MemoryStore,
     worker: &str,
+    fan_out: Option<&str>,
 ) -> Consumer<JsonProcessor> {
-    Consumer::builder(stream.name())
+    let builder = Consumer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
         .processor(JsonProcessor::default())
         .checkpointer(store.clone())
         .worker_id(WorkerId::new(worker))
         .shard_fetch_rate(5)
         .sleep_time_no_records(Duration::from_millis(100))
-        .shard_refresh_interval(Duration::from_millis(500))
-        .build()
-        .await
-        .expect("build")
+        .shard_refresh_interval(Duration::from_millis(500));
+    match fan_out {
+        Some(name) => builder.enhanced_fan_out(name),
+        None => builder,
+    }
+    .build()
+    .await
+    .expect("build")
 }
 
 /// Polls both consumers until `total` items arrived across them (or `WAIT` passed).
@@ -82,9 +87,20 @@ fn counted(tally: &mut Tally, record: Result<Record<serde_json::Value>, ConsumeE
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_split_the_shards_and_hand_them_over_exactly_once() {
+    split_and_hand_over(4, None).await;
+}
+
+/// The same over enhanced fan-out, 8 shards: hand-offs end one worker's subscription and start
+/// the other's (ResourceInUse while the first is still open is waited out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_fan_out_consumers_split_eight_shards_and_hand_them_over_exactly_once() {
+    split_and_hand_over(8, Some("group-app")).await;
+}
+
+async fn split_and_hand_over(shards: usize, fan_out: Option<&str>) {
     init_tracing();
     let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, "cons-lease", 4).await;
+    let stream = TestStream::create(&kinesis, "cons-lease", shards as u32).await;
     let keys = keys(12);
     let mut records = Vec::new();
     for key in &keys {
@@ -94,7 +110,7 @@ async fn two_consumers_split_the_shards_and_hand_them_over_exactly_once() {
     let store = MemoryStore::with_timing(timing());
 
     // Alone, the first consumer takes every shard.
-    let mut first = consumer(&kinesis, &stream, &store, "first").await;
+    let mut first = consumer(&kinesis, &stream, &store, "first", fan_out).await;
     let mut tally1 = Tally::default();
     let mut tally2 = Tally::default();
     while tally1.items() < 120 {
@@ -107,10 +123,10 @@ async fn two_consumers_split_the_shards_and_hand_them_over_exactly_once() {
         record.ack();
     }
     let group = first.group_status().await.expect("group");
-    assert_eq!(group.leases_per_worker()[&WorkerId::new("first")], 4);
+    assert_eq!(group.leases_per_worker()[&WorkerId::new("first")], shards);
 
     // A second one joins: the first hands two shards over after checkpointing them.
-    let mut second = consumer(&kinesis, &stream, &store, "second").await;
+    let mut second = consumer(&kinesis, &stream, &store, "second", fan_out).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let per_worker = second
@@ -118,7 +134,7 @@ async fn two_consumers_split_the_shards_and_hand_them_over_exactly_once() {
             .await
             .expect("group")
             .leases_per_worker();
-        if per_worker.len() == 2 && per_worker.values().all(|&n| n == 2) {
+        if per_worker.len() == 2 && per_worker.values().all(|&n| n == shards / 2) {
             break;
         }
         assert!(
@@ -185,7 +201,7 @@ async fn two_consumers_split_the_shards_and_hand_them_over_exactly_once() {
     );
     let group = second.group_status().await.expect("group");
     assert_eq!(group.workers, vec![WorkerId::new("second")]);
-    assert_eq!(group.leases_per_worker()[&WorkerId::new("second")], 4);
+    assert_eq!(group.leases_per_worker()[&WorkerId::new("second")], shards);
     assert!(
         group
             .shards

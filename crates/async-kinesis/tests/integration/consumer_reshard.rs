@@ -87,21 +87,36 @@ async fn reshard(client: StreamClient) -> Vec<&'static str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_merge_and_update_shard_count_while_producing_and_consuming() {
+    reshard_while_producing_and_consuming(None).await;
+}
+
+/// The same over enhanced fan-out: parents are subscribed to, and read to their end by
+/// GetRecords once a listing shows them closed (kinesis-mock never sends ChildShards events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_fan_out_split_merge_and_update_shard_count_while_producing_and_consuming() {
+    reshard_while_producing_and_consuming(Some("reshard-app")).await;
+}
+
+async fn reshard_while_producing_and_consuming(fan_out: Option<&str>) {
     init_tracing();
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "cons-reshard", 2).await;
     let store = MemoryStore::new();
-    let mut consumer = Consumer::builder(stream.name())
+    let builder = Consumer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
         .processor(JsonLineProcessor::default())
         .checkpointer(store.clone())
         .shard_fetch_rate(5)
         .sleep_time_no_records(Duration::from_millis(200))
         .shard_refresh_interval(Duration::from_secs(1))
-        .checkpoint_interval(Duration::from_millis(200))
-        .build()
-        .await
-        .expect("build");
+        .checkpoint_interval(Duration::from_millis(200));
+    let mut consumer = match fan_out {
+        Some(name) => builder.enhanced_fan_out(name),
+        None => builder,
+    }
+    .build()
+    .await
+    .expect("build");
 
     let keys = keys(KEYS);
     let started = tokio::time::Instant::now();

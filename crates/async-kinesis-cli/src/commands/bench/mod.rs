@@ -195,7 +195,19 @@ async fn all_runs(bench: &Bench<'_>, floor: FloorPair) -> Result<Vec<Row>, CliEr
                     rows.extend(measured);
                 }
                 if plan.wants(BenchMode::Roundtrip) {
-                    rows.push(bench.roundtrip(label, p, iteration, floor.of(kind)).await?);
+                    rows.push(
+                        bench
+                            .roundtrip(label, p.clone(), iteration, floor.of(kind), None)
+                            .await?,
+                    );
+                    if let Some(consumer) = plan.fan_out.as_deref() {
+                        let label = plan::fan_out_name(kind);
+                        rows.push(
+                            bench
+                                .roundtrip(label, p, iteration, floor.of(kind), Some(consumer))
+                                .await?,
+                        );
+                    }
                 }
             });
         }

@@ -44,20 +44,25 @@ pub(crate) async fn producer<P: Processor>(
         .await?)
 }
 
-/// A consumer for the bench, from the oldest record on, polling as fast as Kinesis allows.
+/// A consumer for the bench, from the oldest record on, polling as fast as Kinesis allows, or
+/// over enhanced fan-out as the stream consumer `fan_out`.
 pub(crate) async fn consumer<P: Processor>(
     global: &Global,
     stream: &str,
     processor: P,
+    fan_out: Option<&str>,
 ) -> Result<Consumer<P>, CliError> {
-    Ok(Consumer::builder(stream)
+    let builder = Consumer::builder(stream)
         .connect_options(global.connect_options())
         .processor(processor)
         .iterator_type(IteratorType::TrimHorizon)
         .shard_fetch_rate(5)
-        .sleep_time_no_records(Duration::from_millis(100))
-        .build()
-        .await?)
+        .sleep_time_no_records(Duration::from_millis(100));
+    let builder = match fan_out {
+        Some(name) => builder.enhanced_fan_out(name),
+        None => builder,
+    };
+    Ok(builder.build().await?)
 }
 
 /// When each item was put, for end-to-end latency: nanoseconds since a base instant, plus one

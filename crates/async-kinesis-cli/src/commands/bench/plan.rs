@@ -28,6 +28,8 @@ pub(crate) struct Plan {
     pub(crate) record_size: usize,
     pub(crate) shards: u32,
     pub(crate) iterations: u32,
+    /// Roundtrip over enhanced fan-out too, as this stream consumer.
+    pub(crate) fan_out: Option<String>,
 }
 
 /// The name a processor is given on the command line and in the results.
@@ -41,6 +43,20 @@ pub(crate) fn name(kind: ProcessorKind) -> &'static str {
         ProcessorKind::Msgpack => "msgpack",
         ProcessorKind::Kpljson => "kpljson",
         ProcessorKind::Kplstring => "kplstring",
+    }
+}
+
+/// The name of a processor's roundtrip over enhanced fan-out in the results.
+pub(crate) fn fan_out_name(kind: ProcessorKind) -> &'static str {
+    match kind {
+        ProcessorKind::Raw => "raw (fan-out)",
+        ProcessorKind::String => "string (fan-out)",
+        ProcessorKind::Json => "json (fan-out)",
+        ProcessorKind::Jsonline => "jsonline (fan-out)",
+        ProcessorKind::Jsonlist => "jsonlist (fan-out)",
+        ProcessorKind::Msgpack => "msgpack (fan-out)",
+        ProcessorKind::Kpljson => "kpljson (fan-out)",
+        ProcessorKind::Kplstring => "kplstring (fan-out)",
     }
 }
 
@@ -61,6 +77,9 @@ impl Plan {
         }
         if args.iterations == 0 {
             return Err("--iterations must be at least 1".into());
+        }
+        if args.efo.is_some() && !args.modes.contains(&BenchMode::Roundtrip) {
+            return Err("--efo compares roundtrip latency: name the roundtrip mode too".into());
         }
         if args.record_size < MIN_ITEM_BYTES {
             return Err(format!(
@@ -86,6 +105,7 @@ impl Plan {
             record_size: args.record_size,
             shards: args.shards,
             iterations: args.iterations,
+            fan_out: args.efo.clone(),
         })
     }
 
@@ -145,7 +165,20 @@ mod tests {
             dry_run: false,
             markdown: false,
             json: false,
+            efo: None,
         }
+    }
+
+    #[test]
+    fn fan_out_needs_the_roundtrip_mode() {
+        let mut bench = args(&["json"], 1_000);
+        bench.efo = Some("bench-app".into());
+        let problem = Plan::of(&bench).expect_err("no roundtrip");
+        assert!(problem.contains("roundtrip"), "{problem}");
+        bench.modes = vec![BenchMode::Roundtrip];
+        let plan = Plan::of(&bench).expect("valid");
+        assert_eq!(plan.fan_out.as_deref(), Some("bench-app"));
+        assert_eq!(fan_out_name(ProcessorKind::Json), "json (fan-out)");
     }
 
     #[test]

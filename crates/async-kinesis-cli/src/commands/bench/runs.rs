@@ -67,7 +67,7 @@ impl Bench<'_> {
 
         self.start_bar(format!("{label}: consume"));
         let meter = Meter::start(self.counters.as_ref());
-        let consumer = pipeline::consumer(self.global, &name, processor).await?;
+        let consumer = pipeline::consumer(self.global, &name, processor, None).await?;
         let done = Arc::new(AtomicBool::new(true));
         let read = pipeline::read_all(consumer, plan.records, None, done, self.bar.clone()).await?;
         let mut consumed = meter.stop();
@@ -109,6 +109,7 @@ impl Bench<'_> {
         processor: P,
         iteration: u32,
         floor: Floor,
+        fan_out: Option<&str>,
     ) -> Result<Row, CliError>
     where
         P: Processor,
@@ -121,7 +122,7 @@ impl Bench<'_> {
         let name = stream.stream().name().to_owned();
 
         self.start_bar(format!("{label}: roundtrip"));
-        let consumer = pipeline::consumer(self.global, &name, processor.clone()).await?;
+        let consumer = pipeline::consumer(self.global, &name, processor.clone(), fan_out).await?;
         consumer.ready().await?;
         let producer = pipeline::producer(self.global, &name, processor).await?;
         let meter = Meter::start(self.counters.as_ref());

@@ -74,6 +74,9 @@ where
     if !args.shards.is_empty() {
         builder = builder.only_shards(args.shards.iter().cloned());
     }
+    if let Some(name) = &args.efo {
+        builder = builder.enhanced_fan_out(name);
+    }
     if let (Some(spec), Some(app)) = (&args.group.checkpoint, &args.group.app) {
         let timing =
             checkpoint_spec::timing(args.group.session_timeout).map_err(CliError::Usage)?;

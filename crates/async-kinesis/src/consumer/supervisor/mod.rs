@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::ack::{AckTracker, ShardAcks};
 use super::context::Context;
 use super::error::ConsumeError;
+use super::fanout::{FanOutShard, deregister};
 use super::shard_reader::{ReaderOutcome, ShardReader, StartAt};
 use super::shutdown::ShutdownReport;
 use crate::checkpoint::{FencingToken, Lease, Position};
@@ -46,6 +47,8 @@ pub(crate) enum Command {
 struct Reader {
     acks: Arc<ShardAcks>,
     cancel: CancellationToken,
+    /// Tells a fan-out reader that a listing shows its shard closed.
+    closed: watch::Sender<bool>,
 }
 
 impl Reader {
@@ -325,6 +328,14 @@ impl<P: Processor> Supervisor<P> {
             shards.retain(|shard| only.contains(&shard.shard_id));
         }
         let merged = self.table.listed(shards, sent);
+        let known = self.table.shards();
+        for (shard_id, _, held) in self.table.leases() {
+            if known.get(shard_id).is_some_and(|shard| !shard.is_open()) {
+                held.handle
+                    .closed
+                    .send_if_modified(|closed| !std::mem::replace(closed, true));
+            }
+        }
         for shard_id in &merged.pruned {
             tracing::debug!(shard = %shard_id, "shard left the listing; forgotten");
             self.ctx.labels.forget_consumer_shard(shard_id);
@@ -359,15 +370,30 @@ impl<P: Processor> Supervisor<P> {
             sent + session,
         ));
         let cancel = self.readers_cancel.child_token();
+        let is_closed = self
+            .table
+            .shards()
+            .get(shard_id.as_ref())
+            .is_some_and(|shard| !shard.is_open());
+        let (closed, closed_rx) = watch::channel(is_closed);
+        let fan_out = ctx.fan_out_arn.clone().map(|consumer_arn| FanOutShard {
+            consumer_arn,
+            closed: closed_rx,
+        });
         let reader = ShardReader::new(
             ctx.clone(),
             shard_id.clone(),
             acks.clone(),
             cancel.clone(),
             start,
-        );
+        )
+        .with_fan_out(fan_out);
         let token = lease.token;
-        let handle = Reader { acks, cancel };
+        let handle = Reader {
+            acks,
+            cancel,
+            closed,
+        };
         if !self.table.reading(&shard_id, lease, sent, handle) {
             return; // not being claimed any more (cannot happen between claim and start)
         }
@@ -540,6 +566,17 @@ impl<P: Processor> Supervisor<P> {
             tracing::warn!(error = %err, "leaving the group failed; it expires with the session");
         }
         report.shards_finished = self.table.count_phase(Phase::Ended);
+        if let Some(arn) = ctx
+            .fan_out_arn
+            .as_deref()
+            .filter(|_| ctx.config.deregister_on_shutdown)
+            && let Err(source) = deregister(&ctx.client, arn).await
+        {
+            report.errors.push(ConsumeError::Stream {
+                stream: ctx.client.stream().to_string(),
+                source,
+            });
+        }
         report
     }
 }

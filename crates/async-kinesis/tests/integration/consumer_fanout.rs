@@ -1,0 +1,341 @@
+//! Enhanced fan-out against kinesis-mock (which implements RegisterStreamConsumer and
+//! SubscribeToShard): start positions, resume after a restart, many shards, bad input. Every
+//! test counts every item. Faults inside subscriptions: `consumer_fanout_faults`.
+
+use crate::consumer_support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use async_kinesis::checkpoint::MemoryStore;
+use async_kinesis::consumer::{ConsumeError, Consumer, ConsumerBuilder, IteratorType, ReadMode};
+use async_kinesis::processor::JsonProcessor;
+use consumer_support::{Outgoing, Tally, init_tracing, json_records, keys, put};
+use futures::StreamExt;
+use testkit::{KinesisEndpoint, Services, TestStream};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+pub fn fan_out_builder(
+    endpoint: &KinesisEndpoint,
+    stream: &str,
+    name: &str,
+) -> ConsumerBuilder<JsonProcessor> {
+    Consumer::builder(stream)
+        .sdk_config(endpoint.sdk_config())
+        .enhanced_fan_out(name)
+        .checkpoint_interval(Duration::from_millis(200))
+        .shard_refresh_interval(Duration::from_secs(1))
+}
+
+/// Items `from..to` for each key, one JSON record each, keys interleaved.
+pub fn numbered(keys: &[String], from: u64, to: u64) -> Vec<Outgoing> {
+    let mut records = Vec::new();
+    for n in from..to {
+        for key in keys {
+            records.extend(json_records(key, n..n + 1));
+        }
+    }
+    records
+}
+
+/// Reads until `count` items arrived (errors are collected), failing after `WAIT`.
+pub async fn read_items(consumer: &mut Consumer, tally: &mut Tally, count: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tally.items() < count {
+        let next = tokio::time::timeout_at(deadline, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} items within {WAIT:?}", tally.items()));
+        match next.expect("the stream does not end") {
+            Ok(record) => tally.add(&record),
+            Err(err) => tally.errors.push(err),
+        }
+    }
+}
+
+/// Nothing more arrives within `quiet`.
+pub async fn assert_quiet(consumer: &mut Consumer, quiet: Duration) {
+    if let Ok(Some(item)) = tokio::time::timeout(quiet, consumer.next()).await {
+        panic!("unexpected extra item: {item:?}");
+    }
+}
+
+/// An error and its sources, one line.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn expected(keys: &[String], to: u64) -> BTreeMap<String, u64> {
+    keys.iter().map(|k| (k.clone(), to)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trim_horizon_over_fan_out_reads_every_shard_and_shows_the_mode() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "efo-th", 4).await;
+    let keys = keys(16);
+    put(stream.client(), &numbered(&keys, 0, 40)).await;
+
+    let mut consumer = fan_out_builder(&kinesis, stream.name(), "th-app")
+        .build()
+        .await
+        .expect("build");
+    let mut tally = Tally::default();
+    read_items(&mut consumer, &mut tally, 640).await;
+    // Written while subscribed: pushed on the open subscriptions.
+    put(stream.client(), &numbered(&keys, 40, 50)).await;
+    read_items(&mut consumer, &mut tally, 800).await;
+    assert_quiet(&mut consumer, Duration::from_secs(2)).await;
+    assert_eq!(
+        tally.account(&expected(&keys, 50)),
+        (0, 0),
+        "lost, duplicates"
+    );
+    assert!(tally.errors.is_empty(), "{:?}", tally.errors);
+
+    let status = consumer.shard_status();
+    assert_eq!(status.allocated_shards, 4);
+    for shard in &status.shard_details {
+        assert_eq!(shard.read_mode, ReadMode::FanOut, "{shard:?}");
+        assert!(shard.has_iterator && shard.stats.success > 0, "{shard:?}");
+    }
+    let json = serde_json::to_value(&status).expect("serializable");
+    assert_eq!(json["shard_details"][0]["read_mode"], "fan_out");
+    let report = consumer.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
+    stream.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_and_at_timestamp_over_fan_out_read_exactly_what_was_written_after() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "efo-latest", 2).await;
+    let keys = keys(8);
+    put(stream.client(), &numbered(&keys, 0, 10)).await;
+
+    // LATEST: nothing written before the start; everything after.
+    let mut latest = fan_out_builder(&kinesis, stream.name(), "latest-app")
+        .iterator_type(IteratorType::Latest)
+        .build()
+        .await
+        .expect("build");
+    latest.ready().await.expect("subscribed");
+    assert_quiet(&mut latest, Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after = SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(stream.client(), &numbered(&keys, 10, 30)).await;
+    let mut tally = Tally::default();
+    read_items(&mut latest, &mut tally, 160).await;
+    assert_quiet(&mut latest, Duration::from_secs(2)).await;
+    for (key, got) in &tally.received {
+        assert_eq!(got, &(10..30).collect::<Vec<u64>>(), "key {key}");
+    }
+    assert!(latest.shutdown(Duration::from_secs(5)).await.is_clean());
+
+    // AT_TIMESTAMP between the two batches: exactly the second one.
+    let mut at = fan_out_builder(&kinesis, stream.name(), "timestamp-app")
+        .timestamp(after)
+        .build()
+        .await
+        .expect("build");
+    let mut tally = Tally::default();
+    read_items(&mut at, &mut tally, 160).await;
+    assert_quiet(&mut at, Duration::from_secs(2)).await;
+    for (key, got) in &tally.received {
+        assert_eq!(got, &(10..30).collect::<Vec<u64>>(), "key {key}");
+    }
+    assert!(at.shutdown(Duration::from_secs(5)).await.is_clean());
+    stream.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_over_fan_out_resumes_after_the_checkpoint() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "efo-resume", 2).await;
+    let keys = keys(6);
+    put(stream.client(), &numbered(&keys, 0, 20)).await;
+    let store = MemoryStore::new();
+
+    let mut first = fan_out_builder(&kinesis, stream.name(), "resume-app")
+        .checkpointer(store.clone())
+        .build()
+        .await
+        .expect("build");
+    let mut tally = Tally::default();
+    while tally.items() < 120 {
+        let record = tokio::time::timeout(WAIT, first.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("no errors");
+        tally.add(&record);
+        record.ack();
+    }
+    assert!(first.shutdown(Duration::from_secs(5)).await.is_clean());
+
+    put(stream.client(), &numbered(&keys, 20, 35)).await;
+    let mut second = fan_out_builder(&kinesis, stream.name(), "resume-app")
+        .checkpointer(store.clone())
+        .build()
+        .await
+        .expect("build");
+    read_items(&mut second, &mut tally, 210).await;
+    assert_quiet(&mut second, Duration::from_secs(2)).await;
+    // Everything acknowledged was checkpointed at the shutdown: nothing comes twice.
+    assert_eq!(
+        tally.account(&expected(&keys, 35)),
+        (0, 0),
+        "lost, duplicates"
+    );
+    assert!(second.shutdown(Duration::from_secs(5)).await.is_clean());
+    stream.delete().await;
+}
+
+/// Every processor reads the same over fan-out as when polling: the records' bytes are the
+/// same, decoded by the same code; this checks the aggregated ones end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregated_records_over_fan_out_are_split_into_their_items() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "efo-lines", 2).await;
+    let keys = keys(5);
+    let records: Vec<Outgoing> = (0..10u64)
+        .flat_map(|round| {
+            keys.iter()
+                .map(move |k| consumer_support::json_line_record(k, round * 7..round * 7 + 7))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    put(stream.client(), &records).await;
+    let mut consumer = fan_out_builder(&kinesis, stream.name(), "lines-app")
+        .processor(async_kinesis::processor::JsonLineProcessor::default())
+        .build()
+        .await
+        .expect("build");
+    let mut tally = Tally::default();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tally.items() < 350 {
+        let record = tokio::time::timeout_at(deadline, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("{} of 350", tally.items()))
+            .expect("open")
+            .expect("no errors");
+        tally.add(&record);
+    }
+    assert_eq!(
+        tally.account(&expected(&keys, 70)),
+        (0, 0),
+        "lost, duplicates"
+    );
+    assert!(consumer.shutdown(Duration::from_secs(5)).await.is_clean());
+    stream.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_shards_over_one_fan_out_consumer_are_all_followed() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "efo-200", 200).await;
+    let keys = keys(1_000);
+    put(stream.client(), &numbered(&keys, 0, 2)).await;
+    let rss_before = testkit::process::rss_mib();
+    let mut consumer = fan_out_builder(&kinesis, stream.name(), "wide-app")
+        .shard_refresh_interval(Duration::from_secs(5))
+        .build()
+        .await
+        .expect("build");
+    let mut tally = Tally::default();
+    read_items(&mut consumer, &mut tally, 2_000).await;
+    assert_quiet(&mut consumer, Duration::from_secs(2)).await;
+    assert_eq!(
+        tally.account(&expected(&keys, 2)),
+        (0, 0),
+        "lost, duplicates"
+    );
+    assert!(tally.errors.is_empty(), "{:?}", tally.errors);
+    let status = consumer.shard_status();
+    let followed = status
+        .shard_details
+        .iter()
+        .filter(|s| s.read_mode == ReadMode::FanOut && s.has_iterator)
+        .count();
+    let with_items = tally.by_shard.len();
+    println!(
+        "200 shards: {followed} subscribed, {with_items} with items, RSS {rss_before:.1} → {:.1} MiB",
+        testkit::process::rss_mib()
+    );
+    assert_eq!(followed, 200);
+    assert!(with_items >= 190, "{with_items} shards delivered items");
+    assert!(consumer.shutdown(Duration::from_secs(10)).await.is_clean());
+    stream.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_fan_out_settings_fail_the_build_with_clear_errors() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "efo-bad", 1).await;
+    let other = TestStream::create(&kinesis, "efo-other", 1).await;
+
+    let invalid = fan_out_builder(&kinesis, stream.name(), "no spaces allowed")
+        .build()
+        .await
+        .expect_err("invalid name");
+    assert!(
+        matches!(
+            &invalid,
+            ConsumeError::InvalidConfig {
+                option: "enhanced_fan_out",
+                ..
+            }
+        ),
+        "{invalid}"
+    );
+
+    let missing = fan_out_builder(&kinesis, "efo-no-such-stream", "app")
+        .build()
+        .await
+        .expect_err("no stream");
+    assert!(matches!(missing, ConsumeError::Stream { .. }), "{missing}");
+
+    // A consumer of the other stream, by ARN.
+    let other_arn = other.arn().await;
+    let registered = other
+        .client()
+        .sdk_client()
+        .register_stream_consumer()
+        .stream_arn(&other_arn)
+        .consumer_name("theirs")
+        .send()
+        .await
+        .expect("register");
+    let theirs = registered
+        .consumer()
+        .expect("consumer")
+        .consumer_arn()
+        .to_owned();
+    let wrong = Consumer::builder(stream.name())
+        .sdk_config(kinesis.sdk_config())
+        .enhanced_fan_out_arn(&theirs)
+        .build()
+        .await
+        .expect_err("another stream's consumer");
+    let message = chain(&wrong);
+    assert!(
+        message.contains("belongs to the stream") && message.contains(&other_arn),
+        "{message}"
+    );
+    other.delete().await;
+    stream.delete().await;
+}
