@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+const SUBSCRIBE: &str = "SubscribeToShard";
+
 /// What a fault does.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -30,6 +32,34 @@ pub enum FaultAction {
     Reset,
     /// Waits this long before handling the call (other faults and the limits still apply).
     Latency(Duration),
+    /// Forwards this many messages of a SubscribeToShard event stream, then fails the body (the
+    /// client's connection is closed mid-stream). See [`Fault::cut_stream_after`].
+    CutStream {
+        /// Messages forwarded first (every message counts, an `initial-response` too).
+        after: u64,
+    },
+    /// Forwards this many messages of a SubscribeToShard event stream, then nothing more, keeping
+    /// the response open. See [`Fault::stall_stream_after`].
+    StallStream {
+        /// Messages forwarded first (every message counts, an `initial-response` too).
+        after: u64,
+    },
+    /// Forwards this many messages of a SubscribeToShard event stream, then ends the body cleanly.
+    /// See [`Fault::end_stream_after`].
+    EndStream {
+        /// Messages forwarded first (every message counts, an `initial-response` too).
+        after: u64,
+    },
+}
+
+impl FaultAction {
+    /// Whether it shapes a subscription's event stream rather than the call.
+    fn shapes_stream(&self) -> bool {
+        matches!(
+            self,
+            Self::CutStream { .. } | Self::StallStream { .. } | Self::EndStream { .. }
+        )
+    }
 }
 
 /// Which of the matching items (records or calls) a fault hits.
@@ -116,7 +146,9 @@ impl Fault {
         Self::new(FaultAction::ExpireIterator).on("GetRecords")
     }
 
-    /// Answers with HTTP `status` and an AWS JSON error of type `error_type`.
+    /// Answers with HTTP `status` and an AWS JSON error of type `error_type`. On SubscribeToShard
+    /// too: the call is answered, not forwarded (AWS refuses a subscription this way, e.g. 400
+    /// `ResourceInUseException`; kinesis-mock refuses inside a 200 event stream instead).
     pub fn http_error(status: u16, error_type: impl Into<String>) -> Self {
         let error_type = error_type.into();
         let message = format!("Injected fault: {error_type}.");
@@ -137,13 +169,56 @@ impl Fault {
         Self::new(FaultAction::Latency(delay))
     }
 
+    /// SubscribeToShard only: forwards the first `n_events` messages of the event stream, then
+    /// fails the response body, so the client sees its connection reset mid-subscription.
+    ///
+    /// `n_events` counts every message the emulator sends, an `initial-response` included where
+    /// there is one: on AWS, `cut_stream_after(1)` forwards only the initial response and
+    /// `cut_stream_after(3)` it and two `SubscribeToShardEvent`s. kinesis-mock sends no initial
+    /// response, so there `n_events` counts `SubscribeToShardEvent`s (one a second, records or
+    /// not). Whole messages only; after the last one the proxy waits briefly, so that it reaches
+    /// the client before the cut.
+    ///
+    /// The schedule counts the subscriptions the emulator accepted, known by the first message
+    /// being an event: a refused one (an error answer, or the `ResourceInUseException` message
+    /// kinesis-mock refuses a second subscription with) passes through untouched and does not
+    /// count. Once the fault acts, the proxy closes its connection to the emulator, so the
+    /// emulator's subscription ends too (kinesis-mock notices within a few seconds).
+    ///
+    /// ```
+    /// use testkit::proxy::{Fault, Schedule};
+    ///
+    /// // The first subscription breaks after two messages.
+    /// let fault = Fault::cut_stream_after(2).schedule(Schedule::First(1));
+    /// # let _ = fault;
+    /// ```
+    pub fn cut_stream_after(n_events: u64) -> Self {
+        Self::new(FaultAction::CutStream { after: n_events }).on(SUBSCRIBE)
+    }
+
+    /// SubscribeToShard only: forwards the first `n_events` messages (counted as in
+    /// [`Fault::cut_stream_after`]), then nothing more while keeping the response open until the
+    /// client drops it or the proxy shuts down — a stalled subscription.
+    pub fn stall_stream_after(n_events: u64) -> Self {
+        Self::new(FaultAction::StallStream { after: n_events }).on(SUBSCRIBE)
+    }
+
+    /// SubscribeToShard only: forwards the first `n_events` messages (counted as in
+    /// [`Fault::cut_stream_after`]), then ends the response cleanly — a subscription that ends
+    /// early, as when its 5 minutes are up. On AWS `end_stream_after(1)` forwards only the initial
+    /// response.
+    pub fn end_stream_after(n_events: u64) -> Self {
+        Self::new(FaultAction::EndStream { after: n_events }).on(SUBSCRIBE)
+    }
+
     /// Only for this operation (the `X-Amz-Target` suffix, e.g. `"PutRecords"`).
     pub fn on(mut self, operation: impl Into<String>) -> Self {
         self.operation = Some(operation.into());
         self
     }
 
-    /// Only for this stream (by name; ARNs are matched by the name they end with).
+    /// Only for this stream (by name; stream ARNs, and the consumer ARNs of SubscribeToShard and
+    /// the consumer calls, are matched by the stream they name).
     pub fn stream(mut self, stream: impl Into<String>) -> Self {
         self.stream = Some(stream.into());
         self
@@ -170,7 +245,12 @@ impl Fault {
             FaultAction::FailRecords { message, .. } | FaultAction::Error { message, .. } => {
                 *message = text.into();
             }
-            FaultAction::ExpireIterator | FaultAction::Reset | FaultAction::Latency(_) => {}
+            FaultAction::ExpireIterator
+            | FaultAction::Reset
+            | FaultAction::Latency(_)
+            | FaultAction::CutStream { .. }
+            | FaultAction::StallStream { .. }
+            | FaultAction::EndStream { .. } => {}
         }
         self
     }
@@ -186,6 +266,9 @@ impl Fault {
                 operation == "PutRecords" || operation == "PutRecord"
             }
             FaultAction::ExpireIterator => operation == "GetRecords",
+            FaultAction::CutStream { .. }
+            | FaultAction::StallStream { .. }
+            | FaultAction::EndStream { .. } => operation == SUBSCRIBE,
             FaultAction::Error { .. } | FaultAction::Reset | FaultAction::Latency(_) => true,
         };
         kind_ok
@@ -196,8 +279,9 @@ impl Fault {
                 .is_none_or(|want| stream == Some(want))
     }
 
+    /// Consulted once per call, before it is forwarded.
     fn is_call_level(&self) -> bool {
-        !matches!(self.action, FaultAction::FailRecords { .. })
+        !matches!(self.action, FaultAction::FailRecords { .. }) && !self.action.shapes_stream()
     }
 }
 
@@ -328,6 +412,15 @@ impl FaultSet {
             }
         }
         verdict
+    }
+
+    /// Runs the stream faults for one subscription the emulator accepted: the first that fires
+    /// wins, later ones are not consulted.
+    pub(crate) fn on_subscription(&mut self, stream: Option<&str>) -> Option<FaultAction> {
+        self.rules
+            .iter_mut()
+            .filter(|r| r.fault.action.shapes_stream() && r.fault.applies(SUBSCRIBE, stream))
+            .find_map(|rule| rule.tick().then(|| rule.fault.action.clone()))
     }
 
     /// Runs the record faults for one record: `Some((error_code, message))` when one fires.
@@ -477,6 +570,45 @@ mod tests {
             }
             other => panic!("expected the error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn stream_faults_count_accepted_subscriptions_only() {
+        let mut set = FaultSet::default();
+        let cut = set.add(Fault::cut_stream_after(2).schedule(Schedule::First(1)));
+        let end = set.add(Fault::end_stream_after(1).stream("s"));
+        let elsewhere = set.add(Fault::stall_stream_after(0).on("GetRecords"));
+        // Not consulted before forwarding: the emulator must accept the subscription first.
+        assert_eq!(
+            set.on_call("SubscribeToShard", Some("s")),
+            CallVerdict::default()
+        );
+        assert_eq!(
+            set.on_subscription(Some("s")),
+            Some(FaultAction::CutStream { after: 2 })
+        );
+        assert_eq!(set.on_subscription(Some("other")), None);
+        assert_eq!(
+            set.on_subscription(Some("s")),
+            Some(FaultAction::EndStream { after: 1 })
+        );
+        let stats = |id| set.stats(id).expect("added");
+        assert_eq!(
+            stats(cut),
+            FaultStats {
+                matched: 3,
+                fired: 1
+            }
+        );
+        // The cut won the first subscription, so the end was not consulted for it.
+        assert_eq!(
+            stats(end),
+            FaultStats {
+                matched: 1,
+                fired: 1
+            }
+        );
+        assert_eq!(stats(elsewhere), FaultStats::default());
     }
 
     #[test]

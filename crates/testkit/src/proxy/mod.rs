@@ -3,7 +3,8 @@
 //! No emulator throttles, fails single records of a PutRecords, or expires iterators on demand, yet
 //! those are the paths where Kinesis clients lose data. [`LimitsProxy`] sits between a client and
 //! kinesis-mock or kinesalite, forwards the Kinesis JSON protocol (awsJson1.1 over HTTP/1.1, and
-//! SubscribeToShard's event stream, streamed through untouched), and adds:
+//! SubscribeToShard's event stream, streamed through untouched unless a stream fault shapes it), and
+//! adds:
 //!
 //! - **Per-shard limits modelled on AWS** ([`Limits`], default = the AWS numbers): writes 1,000
 //!   records/s and 1 MiB/s (data + partition key), reads 5 GetRecords calls/s and 2 MiB/s. Records are
@@ -17,7 +18,8 @@
 //!   and `NextShardIterator`).
 //! - **Scripted faults** ([`Fault`], [`Schedule`]): fail exactly N% / every k-th / the first n records
 //!   with any error code, expire iterators, answer 5xx, reset connections, or add latency, for chosen
-//!   operations and streams, each with [`FaultStats`].
+//!   operations and streams, each with [`FaultStats`]; and inside a SubscribeToShard event stream,
+//!   cut, stall or end it after n messages ([`Fault::cut_stream_after`] and its siblings).
 //! - **Counters** ([`CountersSnapshot`]): calls per operation; per shard the accepted, throttled and
 //!   fault-failed records, bytes written and read, GetRecords calls — in total and per second.
 //!
@@ -56,6 +58,7 @@
 
 mod config;
 mod counters;
+mod event_stream;
 mod faults;
 mod forward;
 mod limits;

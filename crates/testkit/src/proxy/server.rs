@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -12,6 +13,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::event_stream::{self, Decide, ReportFailure, Then};
 use super::faults::FaultAction;
 use super::forward::{Collected, ProxyBody, aws_error, stream_response, with_headers};
 use super::read;
@@ -115,6 +117,48 @@ async fn describe_stream_summary(
     Ok(with_headers(response.status, &response.headers, body))
 }
 
+/// What a stream fault does to a subscription: messages forwarded, then what.
+fn stream_shape(action: &FaultAction) -> Option<(u64, Then)> {
+    match *action {
+        FaultAction::CutStream { after } => Some((after, Then::Cut)),
+        FaultAction::StallStream { after } => Some((after, Then::Stall)),
+        FaultAction::EndStream { after } => Some((after, Then::End)),
+        _ => None,
+    }
+}
+
+/// SubscribeToShard, its event stream shaped by the first stream fault that fires for it. The
+/// faults are asked once the stream's first message shows the emulator accepted the subscription
+/// (kinesis-mock refuses one inside a 200 answer).
+async fn subscribe_to_shard(
+    state: &Arc<State>,
+    parts: &hyper::http::request::Parts,
+    body: bytes::Bytes,
+    stream_name: Option<String>,
+) -> Result<Response<ProxyBody>, String> {
+    let response = stream_response(state.upstream.send(parts, body).await?);
+    let is_event_stream = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/vnd.amazon.eventstream"));
+    if !response.status().is_success() || !is_event_stream {
+        return Ok(response);
+    }
+    let faults = state.clone();
+    let decide: Decide = Box::new(move || {
+        let action = lock(&faults.faults).on_subscription(stream_name.as_deref())?;
+        stream_shape(&action)
+    });
+    let failures = state.clone();
+    let report: ReportFailure = Box::new(move |message| failures.record_failure(message));
+    let (parts, body) = response.into_parts();
+    Ok(Response::from_parts(
+        parts,
+        event_stream::subscription(body, decide, report),
+    ))
+}
+
 async fn handle(
     state: Arc<State>,
     request: Request<Incoming>,
@@ -142,7 +186,8 @@ async fn handle(
     let stream_name = stream
         .as_ref()
         .map(|s| s.name().to_owned())
-        .or_else(|| iterator.as_ref().map(|i| i.shard.stream.clone()));
+        .or_else(|| iterator.as_ref().map(|i| i.shard.stream.clone()))
+        .or_else(|| wire::consumer_stream_name(json.as_ref()?).map(str::to_owned));
 
     let keys = call_partition_keys(json.as_ref());
     let verdict = lock(&state.faults).on_call_holding(&operation, stream_name.as_deref(), &keys);
@@ -157,7 +202,14 @@ async fn handle(
             message,
         }) => return Ok(aws_error(status, &error_type, &message)),
         Some(FaultAction::ExpireIterator) => return Ok(read::expired_iterator(None)),
-        Some(FaultAction::FailRecords { .. } | FaultAction::Latency(_)) | None => {}
+        Some(
+            FaultAction::FailRecords { .. }
+            | FaultAction::Latency(_)
+            | FaultAction::CutStream { .. }
+            | FaultAction::StallStream { .. }
+            | FaultAction::EndStream { .. },
+        )
+        | None => {}
     }
 
     let handled = match operation.as_str() {
@@ -165,6 +217,7 @@ async fn handle(
         "PutRecord" => write::put_record(&state, &parts, body, json, stream).await,
         "GetShardIterator" => read::get_shard_iterator(&state, &parts, body, json, stream).await,
         "GetRecords" => read::get_records(&state, &parts, body, iterator).await,
+        "SubscribeToShard" => subscribe_to_shard(&state, &parts, body, stream_name).await,
         "DescribeStreamSummary" if state.config.record_distribution.is_some() => {
             describe_stream_summary(&state, &parts, body).await
         }

@@ -36,6 +36,14 @@ impl StreamKey {
     }
 }
 
+/// The stream a `ConsumerARN` (`arn:…:stream/NAME/consumer/CONSUMER:CREATED`) belongs to.
+pub(crate) fn consumer_stream_name(body: &Value) -> Option<&str> {
+    let arn = body.get("ConsumerARN")?.as_str()?;
+    let (_, rest) = arn.split_once(":stream/")?;
+    let (name, _) = rest.split_once("/consumer/")?;
+    Some(name)
+}
+
 /// The number of bytes a standard base64 string decodes to (padding aware; not validated, since the
 /// emulator validates and answers malformed data itself).
 pub(crate) fn base64_decoded_len(text: &str) -> u64 {
@@ -114,6 +122,21 @@ mod tests {
         assert_eq!(key.name(), "b");
         assert_eq!(StreamKey::from_request(&json!({})), None);
         assert_eq!(StreamKey::from_request(&json!({"StreamName": 3})), None);
+    }
+
+    #[test]
+    fn consumer_arns_name_their_stream() {
+        let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/s-1/consumer/stream:1700000000";
+        assert_eq!(
+            consumer_stream_name(&json!({"ConsumerARN": arn})),
+            Some("s-1")
+        );
+        let stream_arn = "arn:aws:kinesis:us-east-1:000000000000:stream/s-1";
+        assert_eq!(
+            consumer_stream_name(&json!({"ConsumerARN": stream_arn})),
+            None
+        );
+        assert_eq!(consumer_stream_name(&json!({"StreamARN": arn})), None);
     }
 
     #[test]

@@ -8,3 +8,4 @@ mod consumer_group;
 mod proxy_faults;
 mod proxy_limits;
 mod proxy_passthrough;
+mod proxy_stream_faults;
