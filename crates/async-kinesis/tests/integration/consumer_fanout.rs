@@ -339,3 +339,114 @@ async fn bad_fan_out_settings_fail_the_build_with_clear_errors() {
     other.delete().await;
     stream.delete().await;
 }
+
+/// Puts `items` with the producer of `processor` and reads them back over fan-out; returns
+/// the items read, as `show` prints them.
+async fn through_fan_out<P>(
+    kinesis: &KinesisEndpoint,
+    processor: P,
+    items: Vec<P::Item>,
+    show: impl Fn(&P::Output) -> Vec<String>,
+) -> Vec<String>
+where
+    P: async_kinesis::processor::Processor + Clone,
+{
+    let stream = TestStream::create(kinesis, "efo-proc", 2).await;
+    let producer = async_kinesis::Producer::builder(stream.name())
+        .sdk_config(kinesis.sdk_config())
+        .processor(processor.clone())
+        .build()
+        .await
+        .expect("producer");
+    let count = items.len();
+    let mut receipts = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let key = format!("key-{}", i % 7);
+        receipts.push(producer.put_with_key(item, key).await.expect("accepted"));
+    }
+    producer.close().await.expect("closed");
+    for receipt in receipts {
+        receipt.await.expect("delivered");
+    }
+    let mut consumer = Consumer::builder(stream.name())
+        .sdk_config(kinesis.sdk_config())
+        .processor(processor)
+        .enhanced_fan_out("proc-app")
+        .build()
+        .await
+        .expect("build");
+    let mut read = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while read.len() < count {
+        let record = tokio::time::timeout_at(deadline, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {count} items", read.len()))
+            .expect("open")
+            .expect("no errors");
+        read.extend(show(&record.item));
+    }
+    if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_secs(2), consumer.next()).await {
+        panic!("unexpected extra item {:?}", extra.map(|r| show(&r.item)));
+    }
+    assert!(consumer.shutdown(Duration::from_secs(5)).await.is_clean());
+    stream.delete().await;
+    read.sort();
+    read
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_processor_reads_the_same_items_over_fan_out() {
+    use async_kinesis::processor::{
+        JsonLineProcessor, JsonListProcessor, JsonProcessor, StringProcessor,
+    };
+    use serde_json::{Value, json};
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let values: Vec<Value> = (0..60u64)
+        .map(|n| json!({"n": n, "x": 0.1 * n as f64, "s": format!("é-{n}")}))
+        .collect();
+    let texts: Vec<String> = (0..60u64).map(|n| format!("line {n} ✓")).collect();
+    let mut want_values: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    want_values.sort();
+    let mut want_texts: Vec<String> = texts.iter().map(|t| format!("{t:?}")).collect();
+    want_texts.sort();
+    let one = |v: &Value| vec![format!("{v:?}")];
+
+    let got = through_fan_out(&kinesis, JsonProcessor::default(), values.clone(), one).await;
+    assert_eq!(got, want_values, "json");
+    let got = through_fan_out(&kinesis, JsonLineProcessor::default(), values.clone(), one).await;
+    assert_eq!(got, want_values, "jsonline");
+    let got = through_fan_out(
+        &kinesis,
+        JsonListProcessor::default(),
+        values.clone(),
+        |list| list.iter().map(|v| format!("{v:?}")).collect(),
+    )
+    .await;
+    assert_eq!(got, want_values, "jsonlist");
+    let text = |t: &String| vec![format!("{t:?}")];
+    let got = through_fan_out(&kinesis, StringProcessor::default(), texts.clone(), text).await;
+    assert_eq!(got, want_texts, "string");
+    #[cfg(feature = "kpl")]
+    {
+        use async_kinesis::processor::{KplJsonProcessor, KplStringProcessor};
+        let got = through_fan_out(&kinesis, KplJsonProcessor::default(), values.clone(), one).await;
+        assert_eq!(got, want_values, "kpljson");
+        let got = through_fan_out(&kinesis, KplStringProcessor::default(), texts, text).await;
+        assert_eq!(got, want_texts, "kplstring");
+    }
+    #[cfg(feature = "msgpack")]
+    {
+        use async_kinesis::processor::MsgpackProcessor;
+        let packed: Vec<rmpv::Value> = (0..60i64)
+            .map(|n| rmpv::Value::Array(vec![n.into(), format!("m-{n}").into()]))
+            .collect();
+        let mut want: Vec<String> = packed.iter().map(|v| format!("{v:?}")).collect();
+        want.sort();
+        let got = through_fan_out(&kinesis, MsgpackProcessor::default(), packed, |v| {
+            vec![format!("{v:?}")]
+        })
+        .await;
+        assert_eq!(got, want, "msgpack");
+    }
+}

@@ -1,17 +1,19 @@
 //! Enhanced fan-out through the fault proxy in front of kinesis-mock: subscriptions reset, cut,
 //! stalled, ended early or refused while items are written. Every item arrives, none twice (a
 //! subscription is renewed after the last event's continuation sequence number), and a refused
-//! shard is an error item while the other shards go on.
+//! shard is an error item while the other shards go on. After each cut or end kinesis-mock
+//! itself refuses the next subscription for about 3 s (ResourceInUse inside the event stream),
+//! which the reader waits out too.
 
 use crate::consumer_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::consumer_fanout::chain;
 use async_kinesis::checkpoint::{LeaseTiming, MemoryStore};
 use async_kinesis::consumer::{ConsumeError, Consumer};
 use async_kinesis::processor::JsonProcessor;
-use crate::consumer_fanout::chain;
 use consumer_support::{Tally, init_tracing, json_records, keys, put};
 use futures::StreamExt;
 use testkit::proxy::{Fault, LimitsProxy, ProxyConfig, Schedule};
@@ -28,7 +30,8 @@ fn consumer_over(
     Consumer::builder(stream)
         .client(proxy.client())
         .enhanced_fan_out(name)
-        .fan_out_stall_timeout(Duration::from_secs(2))
+        // kinesis-mock sends an event every second.
+        .fan_out_stall_timeout(Duration::from_secs(3))
         .expo_backoff(Duration::from_millis(50))
         .expo_backoff_limit(Duration::from_millis(500))
         .checkpoint_interval(Duration::from_millis(200))
@@ -43,7 +46,10 @@ async fn write_and_read(stream: &TestStream, consumer: &mut Consumer, keys: &[St
         let keys = keys.to_vec();
         tokio::spawn(async move {
             for n in 0..ROUNDS {
-                let records: Vec<_> = keys.iter().flat_map(|k| json_records(k, n..n + 1)).collect();
+                let records: Vec<_> = keys
+                    .iter()
+                    .flat_map(|k| json_records(k, n..n + 1))
+                    .collect();
                 put(&client, &records).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -101,14 +107,19 @@ async fn under(fault: Fault, prefix: &str) -> (u64, u64, u64, u64) {
     let fired = proxy.fault_stats(id).fired;
     proxy.shutdown().await.expect("proxy worked");
     stream.delete().await;
-    println!("{prefix}: lost {lost}, duplicates {duplicates}, SubscribeToShard {subscribes}, fault fired {fired}");
+    println!(
+        "{prefix}: lost {lost}, duplicates {duplicates}, SubscribeToShard {subscribes}, fault fired {fired}"
+    );
     (lost, duplicates, subscribes, fired)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_reset_mid_subscription_lose_and_repeat_nothing() {
-    let (lost, duplicates, subscribes, fired) =
-        under(Fault::cut_stream_after(4).schedule(Schedule::First(4)), "efo-cut").await;
+    let (lost, duplicates, subscribes, fired) = under(
+        Fault::cut_stream_after(4).schedule(Schedule::First(4)),
+        "efo-cut",
+    )
+    .await;
     assert_eq!((lost, duplicates), (0, 0), "lost, duplicates");
     assert_eq!(fired, 4);
     assert!(subscribes >= 6, "{subscribes} subscriptions");
@@ -117,12 +128,12 @@ async fn connections_reset_mid_subscription_lose_and_repeat_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_resets_on_subscribe_are_retried() {
     let (lost, duplicates, _, fired) = under(
-        Fault::http_error(500, "InternalFailure").schedule(Schedule::Every(2)),
+        Fault::http_error(500, "InternalFailure").schedule(Schedule::First(3)),
         "efo-5xx",
     )
     .await;
     assert_eq!((lost, duplicates), (0, 0), "lost, duplicates");
-    assert!(fired >= 2, "fired {fired}");
+    assert_eq!(fired, 3);
     let (lost, duplicates, _, fired) =
         under(Fault::reset().schedule(Schedule::First(3)), "efo-reset").await;
     assert_eq!((lost, duplicates), (0, 0), "lost, duplicates");
@@ -143,8 +154,11 @@ async fn resource_in_use_is_waited_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_subscription_is_renewed_after_the_stall_timeout() {
-    let (lost, duplicates, subscribes, fired) =
-        under(Fault::stall_stream_after(3).schedule(Schedule::First(2)), "efo-stall").await;
+    let (lost, duplicates, subscribes, fired) = under(
+        Fault::stall_stream_after(3).schedule(Schedule::First(2)),
+        "efo-stall",
+    )
+    .await;
     assert_eq!((lost, duplicates), (0, 0), "lost, duplicates");
     assert_eq!(fired, 2);
     assert!(subscribes >= 4, "{subscribes} subscriptions");
@@ -152,11 +166,14 @@ async fn a_stalled_subscription_is_renewed_after_the_stall_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_ending_early_are_renewed_from_the_continuation() {
-    let (lost, duplicates, subscribes, fired) =
-        under(Fault::end_stream_after(3).schedule(Schedule::Every(1)), "efo-end").await;
+    let (lost, duplicates, subscribes, fired) = under(
+        Fault::end_stream_after(3).schedule(Schedule::Every(1)),
+        "efo-end",
+    )
+    .await;
     assert_eq!((lost, duplicates), (0, 0), "lost, duplicates");
-    assert!(fired >= 6, "fired {fired}");
-    assert!(subscribes >= 6, "{subscribes} subscriptions");
+    assert!(fired >= 2, "fired {fired}");
+    assert!(subscribes >= 4, "{subscribes} subscriptions");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +190,8 @@ async fn a_refused_subscription_is_an_error_item_and_the_shard_is_retried() {
             .on("SubscribeToShard")
             .schedule(Schedule::First(1)),
     );
-    let timing = LeaseTiming::new(Duration::from_secs(3), Duration::from_millis(300)).expect("timing");
+    let timing =
+        LeaseTiming::new(Duration::from_secs(3), Duration::from_millis(300)).expect("timing");
     let mut consumer = consumer_over(&proxy, stream.name(), "denied-app")
         .checkpointer(MemoryStore::with_timing(timing))
         .build()

@@ -21,8 +21,8 @@ mod checkpoint_redis_restarts;
 mod consumer_basic;
 mod consumer_end;
 mod consumer_fanout;
+mod consumer_fanout_faults;
 mod consumer_faults;
-// PENDING mod consumer_fanout_faults;
 #[cfg(feature = "kpl")]
 mod consumer_kpl;
 mod consumer_leases;
