@@ -306,6 +306,10 @@ pub(crate) struct BenchArgs {
     /// to polling's, in the same run.
     #[arg(long, value_name = "NAME")]
     pub(crate) efo: Option<String>,
+    /// Put at most this many items per second (all shards together), so end-to-end latency is
+    /// the pipeline's, not a backlog's (default: as fast as the endpoint takes them).
+    #[arg(long, value_name = "ITEMS_PER_SEC")]
+    pub(crate) put_rate: Option<u32>,
 }
 
 /// A `bench` measurement.

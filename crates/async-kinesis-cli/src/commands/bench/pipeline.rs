@@ -112,15 +112,21 @@ pub(crate) async fn put_all<P: Processor>(
     producer: Producer<P>,
     items: Vec<(P::Item, String)>,
     sent_at: Option<Arc<SentAt>>,
+    put_rate: Option<u32>,
     bar: ProgressBar,
 ) -> Result<Put, CliError> {
     let expected = items.len();
+    let began = tokio::time::Instant::now();
     // Receipts are awaited by a second task, so putting never waits on them.
     let (receipts, incoming) = tokio::sync::mpsc::unbounded_channel();
     let settle = tokio::spawn(settle_receipts::<P::Item>(incoming, expected));
     let mut failed = 0u64;
     let mut first_failure = None;
     for (id, (item, key)) in (0u64..).zip(items) {
+        if let Some(rate) = put_rate {
+            let due = Duration::from_secs_f64(id as f64 / f64::from(rate));
+            tokio::time::sleep_until(began + due).await;
+        }
         let started = Instant::now();
         if let Some(sent_at) = &sent_at {
             sent_at.mark(id, started);

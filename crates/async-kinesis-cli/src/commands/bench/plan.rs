@@ -30,6 +30,8 @@ pub(crate) struct Plan {
     pub(crate) iterations: u32,
     /// Roundtrip over enhanced fan-out too, as this stream consumer.
     pub(crate) fan_out: Option<String>,
+    /// Items put per second at most.
+    pub(crate) put_rate: Option<u32>,
 }
 
 /// The name a processor is given on the command line and in the results.
@@ -49,14 +51,14 @@ pub(crate) fn name(kind: ProcessorKind) -> &'static str {
 /// The name of a processor's roundtrip over enhanced fan-out in the results.
 pub(crate) fn fan_out_name(kind: ProcessorKind) -> &'static str {
     match kind {
-        ProcessorKind::Raw => "raw (fan-out)",
-        ProcessorKind::String => "string (fan-out)",
-        ProcessorKind::Json => "json (fan-out)",
-        ProcessorKind::Jsonline => "jsonline (fan-out)",
-        ProcessorKind::Jsonlist => "jsonlist (fan-out)",
-        ProcessorKind::Msgpack => "msgpack (fan-out)",
-        ProcessorKind::Kpljson => "kpljson (fan-out)",
-        ProcessorKind::Kplstring => "kplstring (fan-out)",
+        ProcessorKind::Raw => "raw-fan-out",
+        ProcessorKind::String => "string-fan-out",
+        ProcessorKind::Json => "json-fan-out",
+        ProcessorKind::Jsonline => "jsonline-fan-out",
+        ProcessorKind::Jsonlist => "jsonlist-fan-out",
+        ProcessorKind::Msgpack => "msgpack-fan-out",
+        ProcessorKind::Kpljson => "kpljson-fan-out",
+        ProcessorKind::Kplstring => "kplstring-fan-out",
     }
 }
 
@@ -77,6 +79,9 @@ impl Plan {
         }
         if args.iterations == 0 {
             return Err("--iterations must be at least 1".into());
+        }
+        if args.put_rate == Some(0) {
+            return Err("--put-rate must be at least 1 item per second".into());
         }
         if args.efo.is_some() && !args.modes.contains(&BenchMode::Roundtrip) {
             return Err("--efo compares roundtrip latency: name the roundtrip mode too".into());
@@ -106,6 +111,7 @@ impl Plan {
             shards: args.shards,
             iterations: args.iterations,
             fan_out: args.efo.clone(),
+            put_rate: args.put_rate,
         })
     }
 
@@ -166,6 +172,7 @@ mod tests {
             markdown: false,
             json: false,
             efo: None,
+            put_rate: None,
         }
     }
 
@@ -178,7 +185,7 @@ mod tests {
         bench.modes = vec![BenchMode::Roundtrip];
         let plan = Plan::of(&bench).expect("valid");
         assert_eq!(plan.fan_out.as_deref(), Some("bench-app"));
-        assert_eq!(fan_out_name(ProcessorKind::Json), "json (fan-out)");
+        assert_eq!(fan_out_name(ProcessorKind::Json), "json-fan-out");
     }
 
     #[test]

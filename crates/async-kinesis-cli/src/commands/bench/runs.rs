@@ -62,7 +62,7 @@ impl Bench<'_> {
         self.start_bar(format!("{label}: produce"));
         let producer = pipeline::producer(self.global, &name, processor.clone()).await?;
         let meter = Meter::start(self.counters.as_ref());
-        let put = pipeline::put_all(producer, items, None, self.bar.clone()).await?;
+        let put = pipeline::put_all(producer, items, None, plan.put_rate, self.bar.clone()).await?;
         let produced = meter.stop();
 
         self.start_bar(format!("{label}: consume"));
@@ -130,8 +130,9 @@ impl Bench<'_> {
         let done = Arc::new(AtomicBool::new(false));
         let writing = {
             let (sent_at, done, bar) = (sent_at.clone(), done.clone(), self.bar.clone());
+            let rate = plan.put_rate;
             tokio::spawn(async move {
-                let put = pipeline::put_all(producer, items, Some(sent_at), bar).await;
+                let put = pipeline::put_all(producer, items, Some(sent_at), rate, bar).await;
                 done.store(true, Ordering::Release);
                 put
             })
@@ -206,7 +207,11 @@ impl Bench<'_> {
                 put.failed + read.failed,
             ),
         };
-        let mut note = bottleneck_note(throttles, measured.cores());
+        let mut note = match plan.put_rate {
+            // Paced on purpose: items/s is the asked rate, not a bottleneck.
+            Some(rate) => Some(format!("paced at {rate} items/s by --put-rate")),
+            None => bottleneck_note(throttles, measured.cores()),
+        };
         let failure = match phase {
             BenchMode::Produce => put.first_failure.as_ref(),
             BenchMode::Consume => read.first_error.as_ref(),
