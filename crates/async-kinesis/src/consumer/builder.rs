@@ -254,7 +254,9 @@ impl<P: Processor> ConsumerBuilder<P> {
         /// Under [`AckPolicy::Explicit`]: a shard's reading pauses while this many of its
         /// records are read and not acknowledged (default 10,000), so records never
         /// acknowledged cannot fill memory. With aggregated records a call may bring more
-        /// items than the room it asked for (one record holds many).
+        /// items than the room it asked for (one record holds many); over enhanced fan-out the
+        /// service sizes each event, so the limit is passed by up to one event, after which
+        /// the subscription is let go until there is room again.
         max_unacked_records: usize
     );
     setter!(

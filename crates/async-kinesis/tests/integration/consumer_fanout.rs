@@ -53,6 +53,17 @@ pub async fn read_items(consumer: &mut Consumer, tally: &mut Tally, count: usize
     }
 }
 
+/// The next item, which must be a record and come within `WAIT`.
+async fn next_record(
+    consumer: &mut Consumer,
+) -> async_kinesis::consumer::Record<serde_json::Value> {
+    tokio::time::timeout(WAIT, consumer.next())
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("no errors")
+}
+
 /// Nothing more arrives within `quiet`.
 pub async fn assert_quiet(consumer: &mut Consumer, quiet: Duration) {
     if let Ok(Some(item)) = tokio::time::timeout(quiet, consumer.next()).await {
@@ -449,4 +460,53 @@ async fn every_processor_reads_the_same_items_over_fan_out() {
         .await;
         assert_eq!(got, want, "msgpack");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_acks_over_fan_out_pause_at_max_unacked_and_a_nack_reads_again() {
+    use async_kinesis::consumer::AckPolicy;
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "efo-acks", 1).await;
+    let key = vec!["only".to_owned()];
+    let mut consumer = fan_out_builder(&kinesis, stream.name(), "acks-app")
+        .ack_policy(AckPolicy::Explicit)
+        .max_unacked_records(5)
+        .build()
+        .await
+        .expect("build");
+    consumer.ready().await.expect("subscribed");
+    put(stream.client(), &numbered(&key, 0, 10)).await;
+    // Held unacknowledged: one event may bring more than the room, but no further one comes.
+    let mut held = Vec::new();
+    while held.len() < 10 {
+        held.push(next_record(&mut consumer).await);
+    }
+    put(stream.client(), &numbered(&key, 10, 20)).await;
+    if let Ok(extra) = tokio::time::timeout(Duration::from_secs(3), consumer.next()).await {
+        panic!("read on past max_unacked_records: {extra:?}");
+    }
+    let paused = consumer.shard_status();
+    assert_eq!(paused.shard_details[0].unacked_records, 10, "{paused:?}");
+    let got: Vec<u64> = held
+        .iter()
+        .map(|r| r.item["n"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(got, (0..10).collect::<Vec<u64>>());
+    // Acknowledge 0..9, nack 9: it comes again, then the rest in order.
+    let last = held.pop().expect("held");
+    for record in &held {
+        record.ack();
+    }
+    assert!(last.nack());
+    let mut after = Vec::new();
+    while after.len() < 11 {
+        let record = next_record(&mut consumer).await;
+        after.push(record.item["n"].as_u64().expect("n"));
+        record.ack();
+    }
+    assert_eq!(after, (9..20).collect::<Vec<u64>>(), "after the nack");
+    assert_quiet(&mut consumer, Duration::from_secs(2)).await;
+    assert!(consumer.shutdown(Duration::from_secs(5)).await.is_clean());
+    stream.delete().await;
 }

@@ -229,3 +229,28 @@ async fn access_denied_on_registration_fails_the_build() {
     proxy.shutdown().await.expect("proxy worked");
     stream.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_silent_after_its_headers_is_renewed() {
+    // The SDK's `send` waits for the first message: without a timeout around it this hung.
+    let (lost, duplicates, subscribes, fired) = under(
+        Fault::stall_stream_after(0).schedule(Schedule::First(2)),
+        "efo-silent",
+    )
+    .await;
+    assert_eq!((lost, duplicates), (0, 0), "lost, duplicates");
+    assert_eq!(fired, 2);
+    assert!(subscribes >= 4, "{subscribes} subscriptions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_ending_before_any_event_are_renewed_with_backoff() {
+    let (lost, duplicates, subscribes, fired) = under(
+        Fault::end_stream_after(0).schedule(Schedule::First(6)),
+        "efo-empty",
+    )
+    .await;
+    assert_eq!((lost, duplicates), (0, 0), "lost, duplicates");
+    assert_eq!(fired, 6);
+    assert!(subscribes >= 8, "{subscribes} subscriptions");
+}

@@ -5,9 +5,12 @@
 //! moves the position (a LATEST start is never asked for twice once an event came). What ends a
 //! subscription only renews it: its 5 minutes ending, a connection reset or 5xx (backoff), no
 //! event for `fan_out_stall_timeout`, ResourceInUse (the previous subscription is still open:
-//! wait, retry). Records are decoded, acknowledged and checkpointed as when polling; while the
-//! queue is full or `max_unacked_records` wait for acknowledgement, events are not read, so
-//! the service's sending waits for us (HTTP/2 flow control) and nothing is dropped.
+//! wait, retry); a subscription that ends or stalls before its first event is renewed after a
+//! growing pause. Records are decoded, acknowledged and checkpointed as when polling. While the
+//! queue is full events are not read, so the service's sending waits for us (HTTP/2 flow
+//! control) and nothing is dropped; while `max_unacked_records` wait for acknowledgement the
+//! subscription is let go (holding it would hold its share of a connection that other shards'
+//! subscriptions may share) and renewed once there is room.
 
 use std::time::Duration;
 
@@ -34,8 +37,10 @@ enum Followed {
     Ended {
         children: Vec<Shard>,
     },
-    /// Subscribe again (ended, stalled, a rewind, the shard closed).
+    /// Subscribe again (ended, stalled, a rewind, the shard closed, a long wait for room).
     Renew,
+    /// Ended or stalled before its first event: renewed after a growing pause.
+    Idle,
     /// The event stream failed.
     Failed(Error),
     Stop,
@@ -62,31 +67,52 @@ impl<P: Processor> ShardReader<P> {
             if !self.sleep_until(next_subscribe).await {
                 return ReaderOutcome::Cancelled;
             }
+            // No subscription is held while the shard has no room (see `follow`).
+            if !self.wait_for_room().await {
+                return ReaderOutcome::Cancelled;
+            }
             self.rewound();
             next_subscribe = Instant::now() + SUBSCRIBE_INTERVAL;
             let origin = self.origin();
+            let stall = self.ctx.config.fan_out_stall_timeout;
+            // The SDK's `send` waits for the stream's first message, outside its attempt
+            // timeout: a server silent after its headers is a stall too.
             let subscribed = tokio::select! {
                 () = self.cancel.cancelled() => return ReaderOutcome::Cancelled,
-                result = self.open(&fan_out.consumer_arn, &origin) => result,
+                result = tokio::time::timeout(stall, self.open(&fan_out.consumer_arn, &origin)) => result,
             };
             let followed = match subscribed {
-                Ok(mut events) => {
-                    self.ctx
-                        .status
-                        .shard(&self.shard_id, |s| s.has_iterator = true);
-                    if let Some(ready) = on_subscribed.take() {
-                        ready();
-                    }
-                    let (followed, any_event) = self.follow(&mut events, &mut fan_out.closed).await;
+                Ok(Ok(mut events)) => {
+                    let (followed, any_event) = self
+                        .follow(&mut events, &mut fan_out.closed, &mut on_subscribed)
+                        .await;
                     if any_event {
                         failures = 0;
                     }
                     followed
                 }
-                Err(err) => Followed::Failed(err),
+                Ok(Err(err)) => Followed::Failed(err),
+                Err(_) => {
+                    tracing::warn!(shard = %self.shard_id, after = ?stall, "no answer to SubscribeToShard; subscribing again");
+                    self.ctx.labels.consumer_error(&self.shard_id, "stalled");
+                    Followed::Idle
+                }
             };
+            self.ctx
+                .status
+                .shard(&self.shard_id, |s| s.has_iterator = false);
             match followed {
                 Followed::Renew => {}
+                Followed::Idle => {
+                    // Renewing at once would repeat without end what brought nothing.
+                    failures += 1;
+                    let delay = self
+                        .ctx
+                        .config
+                        .jittered_backoff(failures)
+                        .max(SUBSCRIBE_INTERVAL);
+                    next_subscribe = next_subscribe.max(Instant::now() + delay);
+                }
                 Followed::Failed(err) if err.class() == ErrorClass::NotFound => {
                     // The consumer was deregistered, or the shard is gone: polling finds out
                     // which, and reads on if the shard is there.
@@ -167,28 +193,40 @@ impl<P: Processor> ShardReader<P> {
         Ok(output.event_stream)
     }
 
+    /// Under [`AckPolicy::Explicit`], waits until the shard has room for more records;
+    /// `false` when cancelled.
+    async fn wait_for_room(&self) -> bool {
+        if self.ctx.config.ack_policy != AckPolicy::Explicit || self.room() > 0 {
+            return true;
+        }
+        let max = self.ctx.config.max_unacked_records;
+        self.ctx
+            .status
+            .shard(&self.shard_id, |s| s.waiting_for_acks = true);
+        let waited = self.wait_for_acks(|t| t.outstanding() < max).await;
+        self.ctx
+            .status
+            .shard(&self.shard_id, |s| s.waiting_for_acks = false);
+        waited
+    }
+
     /// Hands out the subscription's events until it ends; also says whether any event came.
+    /// `ready` is called at the first event.
     async fn follow(
         &mut self,
         events: &mut Events,
         closed: &mut watch::Receiver<bool>,
+        ready: &mut Option<impl FnOnce()>,
     ) -> (Followed, bool) {
         let stall = self.ctx.config.fan_out_stall_timeout;
         let mut any_event = false;
         let mut closed_known = false;
         loop {
             if self.ctx.config.ack_policy == AckPolicy::Explicit && self.room() == 0 {
-                let max = self.ctx.config.max_unacked_records;
-                self.ctx
-                    .status
-                    .shard(&self.shard_id, |s| s.waiting_for_acks = true);
-                let waited = self.wait_for_acks(|t| t.outstanding() < max).await;
-                self.ctx
-                    .status
-                    .shard(&self.shard_id, |s| s.waiting_for_acks = false);
-                if !waited {
-                    return (Followed::Cancelled, any_event);
-                }
+                // Waiting with the subscription open would hold its share of the connection
+                // (HTTP/2 flow control): other shards' subscriptions on it would stall too.
+                // Let it go; the next one starts after the continuation once there is room.
+                return (Followed::Renew, any_event);
             }
             if self.acks.rewind_asked() {
                 return (Followed::Renew, any_event); // re-subscribed from the rewind
@@ -209,8 +247,14 @@ impl<P: Processor> ShardReader<P> {
                 Err(_) => {
                     tracing::warn!(shard = %self.shard_id, after = ?stall, "no fan-out event; subscribing again");
                     self.ctx.labels.consumer_error(&self.shard_id, "stalled");
-                    return (Followed::Renew, any_event);
+                    let renew = if any_event {
+                        Followed::Renew
+                    } else {
+                        Followed::Idle
+                    };
+                    return (renew, any_event);
                 }
+                Ok(Ok(None)) if !any_event => return (Followed::Idle, any_event),
                 Ok(Ok(None)) => return (Followed::Renew, any_event),
                 Ok(Err(err)) => return (Followed::Failed(self.ctx.sdk_error(OP, err)), any_event),
                 Ok(Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(event)))) => event,
@@ -219,6 +263,14 @@ impl<P: Processor> ShardReader<P> {
                     continue;
                 }
             };
+            if !any_event {
+                self.ctx
+                    .status
+                    .shard(&self.shard_id, |s| s.has_iterator = true);
+                if let Some(ready) = ready.take() {
+                    ready();
+                }
+            }
             any_event = true;
             let millis_behind = event.millis_behind_latest;
             self.ctx.status.shard(&self.shard_id, |s| {
