@@ -77,6 +77,7 @@ mod decode;
 mod error;
 mod fanout;
 mod group;
+mod origin;
 mod processing_time;
 mod queue;
 mod record;

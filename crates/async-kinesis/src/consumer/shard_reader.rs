@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_kinesis::types::{ChildShard, ShardIteratorType};
+use aws_sdk_kinesis::types::ChildShard;
 use bytes::Bytes;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,72 +25,12 @@ use super::context::Context;
 use super::decode::{Outcome, Pending, RawRecord, decode_record};
 use super::error::{ConsumeError, PoisonAction};
 use super::fanout::FanOutShard;
-use crate::checkpoint::{Position, StartingPoint};
+pub(crate) use super::origin::{Origin, StartAt};
+use crate::checkpoint::Position;
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
 use crate::shard::Shard;
 use crate::shard_map::parse_hash_key;
-
-/// Where a shard without records handed out starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum StartAt {
-    /// After a checkpoint.
-    Resume(Position),
-    TrimHorizon,
-    Latest,
-    AtTimestamp(SystemTime),
-    /// At this record (AT_SEQUENCE_NUMBER), as the user asked.
-    AtSequence(Arc<str>),
-}
-
-impl From<StartingPoint> for StartAt {
-    /// Where a shard whose first start was recorded starts again.
-    fn from(point: StartingPoint) -> Self {
-        match point {
-            StartingPoint::AtTimestamp(at) if at == super::supervisor::SHARD_BEGINNING => {
-                Self::TrimHorizon
-            }
-            StartingPoint::AtTimestamp(at) => Self::AtTimestamp(at),
-            StartingPoint::AtSequence(sequence) => Self::AtSequence(sequence.into()),
-        }
-    }
-}
-
-/// Where a read of the shard begins, as GetShardIterator and SubscribeToShard both take it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Origin {
-    After(Arc<str>),
-    At(Arc<str>),
-    TrimHorizon,
-    Latest,
-    AtTimestamp(SystemTime),
-}
-
-impl Origin {
-    pub(super) fn iterator_type(&self) -> ShardIteratorType {
-        match self {
-            Self::After(_) => ShardIteratorType::AfterSequenceNumber,
-            Self::At(_) => ShardIteratorType::AtSequenceNumber,
-            Self::TrimHorizon => ShardIteratorType::TrimHorizon,
-            Self::Latest => ShardIteratorType::Latest,
-            Self::AtTimestamp(_) => ShardIteratorType::AtTimestamp,
-        }
-    }
-
-    pub(super) fn sequence(&self) -> Option<&str> {
-        match self {
-            Self::After(sequence) | Self::At(sequence) => Some(sequence),
-            _ => None,
-        }
-    }
-
-    pub(super) fn timestamp(&self) -> Option<SystemTime> {
-        match self {
-            Self::AtTimestamp(at) => Some(*at),
-            _ => None,
-        }
-    }
-}
 
 /// How a reader ended.
 #[derive(Debug)]
