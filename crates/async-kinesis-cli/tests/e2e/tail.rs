@@ -261,3 +261,49 @@ async fn tail_follows_a_split_that_happens_while_it_runs() {
     );
     stream.delete().await;
 }
+
+#[tokio::test]
+async fn tail_over_enhanced_fan_out_reads_every_line_and_leaves_the_consumer_registered() {
+    let stream = stream("tail-efo", 2).await;
+    let name = stream.name().to_owned();
+    let lines: Vec<String> = (0..30).map(order).collect();
+    let file = TempFile::new("efo.jsonl", &(lines.join("\n") + "\n"));
+    run_async(args(&[
+        "put",
+        &name,
+        "--file",
+        file.path(),
+        "-p",
+        "jsonline",
+        "--key-field",
+        "customer",
+    ]))
+    .await
+    .success();
+    let tail = run_async(args(&[
+        "tail", &name, "-p", "jsonline", "-e", "--efo", "tail-app",
+    ]))
+    .await
+    .success();
+    let mut seen: Vec<u64> = json_lines(&tail)
+        .iter()
+        .map(|line| line["data"]["order"].as_u64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..30).collect::<Vec<u64>>());
+    let consumers = stream
+        .client()
+        .sdk_client()
+        .list_stream_consumers()
+        .stream_arn(stream.arn().await)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = consumers
+        .consumers()
+        .iter()
+        .map(|c| c.consumer_name())
+        .collect();
+    assert_eq!(names, ["tail-app"]);
+    stream.delete().await;
+}

@@ -510,3 +510,45 @@ async fn explicit_acks_over_fan_out_pause_at_max_unacked_and_a_nack_reads_again(
     assert!(consumer.shutdown(Duration::from_secs(5)).await.is_clean());
     stream.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deregister_on_shutdown_removes_the_stream_consumer() {
+    init_tracing();
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, "efo-dereg", 1).await;
+    let keys = keys(2);
+    put(stream.client(), &numbered(&keys, 0, 5)).await;
+    let arn = stream.arn().await;
+    let registered = || async {
+        let listed = stream
+            .client()
+            .sdk_client()
+            .list_stream_consumers()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .expect("ListStreamConsumers");
+        listed
+            .consumers()
+            .iter()
+            .filter(|c| c.consumer_status().as_str() != "DELETING")
+            .map(|c| c.consumer_name().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut consumer = fan_out_builder(&kinesis, stream.name(), "dereg-app")
+        .deregister_on_shutdown(true)
+        .build()
+        .await
+        .expect("build");
+    assert_eq!(registered().await, ["dereg-app"]);
+    let mut tally = Tally::default();
+    read_items(&mut consumer, &mut tally, 10).await;
+    let report = consumer.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !registered().await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "still registered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stream.delete().await;
+}
