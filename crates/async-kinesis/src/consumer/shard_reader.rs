@@ -70,6 +70,14 @@ pub(crate) struct ShardReader<P: Processor> {
     fan_out: Option<FanOutShard>,
 }
 
+/// What follows reaching a shard's end.
+pub(super) enum AtEnd {
+    Ended,
+    /// A record was nacked meanwhile: read again from it.
+    ReadAgain,
+    Cancelled,
+}
+
 pub(super) enum Step {
     Continue,
     Stop,
@@ -261,17 +269,10 @@ impl<P: Processor> ShardReader<P> {
                         .iter()
                         .filter_map(child_to_shard)
                         .collect();
-                    self.ctx.status.shard(&self.shard_id, |s| {
-                        s.has_iterator = false;
-                        s.closed = true;
-                    });
-                    // Ended once every record read is acknowledged: a record nacked until
-                    // then is read again (the shard's SHARD_END is recorded after that).
-                    if !self.wait_for_acks(|t| t.outstanding() == 0).await {
-                        return ReaderOutcome::Cancelled;
-                    }
-                    if !self.rewound() {
-                        return ReaderOutcome::Ended { children };
+                    match self.at_end().await {
+                        AtEnd::Ended => return ReaderOutcome::Ended { children },
+                        AtEnd::Cancelled => return ReaderOutcome::Cancelled,
+                        AtEnd::ReadAgain => {}
                     }
                     match self.fresh_iterator().await {
                         Some(fresh) => iterator = fresh,
@@ -287,6 +288,22 @@ impl<P: Processor> ShardReader<P> {
             if empty {
                 next_call = next_call.max(Instant::now() + self.ctx.config.sleep_time_no_records);
             }
+        }
+    }
+
+    /// At the shard's end: ended once every record read is acknowledged; a record nacked
+    /// until then is read again (the shard's SHARD_END is recorded after that).
+    pub(super) async fn at_end(&mut self) -> AtEnd {
+        self.ctx.status.shard(&self.shard_id, |s| {
+            s.has_iterator = false;
+            s.closed = true;
+        });
+        if !self.wait_for_acks(|t| t.outstanding() == 0).await {
+            AtEnd::Cancelled
+        } else if self.rewound() {
+            AtEnd::ReadAgain
+        } else {
+            AtEnd::Ended
         }
     }
 

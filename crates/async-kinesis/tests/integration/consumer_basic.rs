@@ -10,7 +10,9 @@ use async_kinesis::checkpoint::{CheckpointStore, MemoryStore, Progress};
 use async_kinesis::consumer::{AckPolicy, ConsumeError, Consumer, IteratorType};
 use async_kinesis::processor::JsonProcessor;
 use async_kinesis::{Error, ErrorClass};
-use consumer_support::{Outgoing, Tally, init_tracing, json_records, keys, put};
+use consumer_support::{
+    Outgoing, Tally, assert_quiet, init_tracing, json_records, keys, put, read_items,
+};
 use futures::StreamExt;
 use testkit::{Services, TestStream};
 
@@ -39,27 +41,6 @@ fn numbered(keys: &[String], from: u64, to: u64) -> (Vec<Outgoing>, BTreeMap<Str
     (records, expected)
 }
 
-/// Reads until `count` items arrived (errors are collected), failing after `WAIT`.
-async fn read_items(consumer: &mut Consumer, tally: &mut Tally, count: usize) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tally.items() < count {
-        let next = tokio::time::timeout_at(deadline, consumer.next())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {count} items within {WAIT:?}", tally.items()));
-        match next.expect("the stream does not end") {
-            Ok(record) => tally.add(&record),
-            Err(err) => tally.errors.push(err),
-        }
-    }
-}
-
-/// Nothing more arrives within `quiet`.
-async fn assert_quiet(consumer: &mut Consumer, quiet: Duration) {
-    if let Ok(Some(item)) = tokio::time::timeout(quiet, consumer.next()).await {
-        panic!("unexpected extra item: {item:?}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trim_horizon_reads_every_shard_in_order_and_reports_status() {
     init_tracing();
@@ -74,7 +55,7 @@ async fn trim_horizon_reads_every_shard_in_order_and_reports_status() {
         .await
         .expect("build");
     let mut tally = Tally::default();
-    read_items(&mut consumer, &mut tally, 800).await;
+    read_items(&mut consumer, &mut tally, 800, WAIT).await;
     assert_quiet(&mut consumer, Duration::from_secs(1)).await;
     let (lost, duplicates) = tally.account(&expected);
     assert_eq!((lost, duplicates), (0, 0), "lost, duplicates");
@@ -119,7 +100,7 @@ async fn latest_delivers_exactly_what_is_written_after_ready() {
     let (after, _) = numbered(&keys, 20, 60);
     put(stream.client(), &after).await;
     let mut tally = Tally::default();
-    read_items(&mut consumer, &mut tally, 160).await;
+    read_items(&mut consumer, &mut tally, 160, WAIT).await;
     assert_quiet(&mut consumer, Duration::from_secs(1)).await;
     for key in &keys {
         assert_eq!(tally.received[key], (20..60).collect::<Vec<u64>>(), "{key}");
@@ -149,7 +130,7 @@ async fn at_timestamp_starts_at_the_timestamp() {
         .await
         .expect("build");
     let mut tally = Tally::default();
-    read_items(&mut consumer, &mut tally, 80).await;
+    read_items(&mut consumer, &mut tally, 80, WAIT).await;
     assert_quiet(&mut consumer, Duration::from_secs(1)).await;
     for key in &keys {
         assert_eq!(tally.received[key], (10..30).collect::<Vec<u64>>(), "{key}");
@@ -212,7 +193,7 @@ async fn resume_from_a_memory_checkpoint_without_loss_or_redelivery_of_acked_rec
         .expect("build");
     let remaining = 240 - 100;
     let mut tally2 = Tally::default();
-    read_items(&mut second, &mut tally2, remaining).await;
+    read_items(&mut second, &mut tally2, remaining, WAIT).await;
     assert_quiet(&mut second, Duration::from_secs(1)).await;
     for (key, ns) in &acked {
         for n in ns {
@@ -331,7 +312,7 @@ async fn a_stream_addressed_by_arn_is_consumed() {
     let arn = stream.arn().await;
     let mut consumer = builder(&kinesis, &arn).build().await.expect("build");
     let mut tally = Tally::default();
-    read_items(&mut consumer, &mut tally, 100).await;
+    read_items(&mut consumer, &mut tally, 100, WAIT).await;
     assert_eq!(tally.account(&expected), (0, 0));
     consumer.shutdown(Duration::from_secs(5)).await;
     stream.delete().await;

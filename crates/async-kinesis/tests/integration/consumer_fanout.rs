@@ -10,8 +10,11 @@ use std::time::{Duration, SystemTime};
 use async_kinesis::checkpoint::MemoryStore;
 use async_kinesis::consumer::{ConsumeError, Consumer, ConsumerBuilder, IteratorType, ReadMode};
 use async_kinesis::processor::JsonProcessor;
-use consumer_support::{Outgoing, Tally, init_tracing, json_records, keys, put};
+use consumer_support::{
+    Outgoing, Tally, assert_quiet, init_tracing, json_records, keys, put, read_items,
+};
 use futures::StreamExt;
+use testkit::group::error_chain as chain;
 use testkit::{KinesisEndpoint, Services, TestStream};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -39,20 +42,6 @@ pub fn numbered(keys: &[String], from: u64, to: u64) -> Vec<Outgoing> {
     records
 }
 
-/// Reads until `count` items arrived (errors are collected), failing after `WAIT`.
-pub async fn read_items(consumer: &mut Consumer, tally: &mut Tally, count: usize) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tally.items() < count {
-        let next = tokio::time::timeout_at(deadline, consumer.next())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {count} items within {WAIT:?}", tally.items()));
-        match next.expect("the stream does not end") {
-            Ok(record) => tally.add(&record),
-            Err(err) => tally.errors.push(err),
-        }
-    }
-}
-
 /// The next item, which must be a record and come within `WAIT`.
 async fn next_record(
     consumer: &mut Consumer,
@@ -62,25 +51,6 @@ async fn next_record(
         .expect("in time")
         .expect("open")
         .expect("no errors")
-}
-
-/// Nothing more arrives within `quiet`.
-pub async fn assert_quiet(consumer: &mut Consumer, quiet: Duration) {
-    if let Ok(Some(item)) = tokio::time::timeout(quiet, consumer.next()).await {
-        panic!("unexpected extra item: {item:?}");
-    }
-}
-
-/// An error and its sources, one line.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn expected(keys: &[String], to: u64) -> BTreeMap<String, u64> {
@@ -100,10 +70,10 @@ async fn trim_horizon_over_fan_out_reads_every_shard_and_shows_the_mode() {
         .await
         .expect("build");
     let mut tally = Tally::default();
-    read_items(&mut consumer, &mut tally, 640).await;
+    read_items(&mut consumer, &mut tally, 640, WAIT).await;
     // Written while subscribed: pushed on the open subscriptions.
     put(stream.client(), &numbered(&keys, 40, 50)).await;
-    read_items(&mut consumer, &mut tally, 800).await;
+    read_items(&mut consumer, &mut tally, 800, WAIT).await;
     assert_quiet(&mut consumer, Duration::from_secs(2)).await;
     assert_eq!(
         tally.account(&expected(&keys, 50)),
@@ -146,7 +116,7 @@ async fn latest_and_at_timestamp_over_fan_out_read_exactly_what_was_written_afte
     tokio::time::sleep(Duration::from_millis(1100)).await;
     put(stream.client(), &numbered(&keys, 10, 30)).await;
     let mut tally = Tally::default();
-    read_items(&mut latest, &mut tally, 160).await;
+    read_items(&mut latest, &mut tally, 160, WAIT).await;
     assert_quiet(&mut latest, Duration::from_secs(2)).await;
     for (key, got) in &tally.received {
         assert_eq!(got, &(10..30).collect::<Vec<u64>>(), "key {key}");
@@ -160,7 +130,7 @@ async fn latest_and_at_timestamp_over_fan_out_read_exactly_what_was_written_afte
         .await
         .expect("build");
     let mut tally = Tally::default();
-    read_items(&mut at, &mut tally, 160).await;
+    read_items(&mut at, &mut tally, 160, WAIT).await;
     assert_quiet(&mut at, Duration::from_secs(2)).await;
     for (key, got) in &tally.received {
         assert_eq!(got, &(10..30).collect::<Vec<u64>>(), "key {key}");
@@ -201,7 +171,7 @@ async fn a_restart_over_fan_out_resumes_after_the_checkpoint() {
         .build()
         .await
         .expect("build");
-    read_items(&mut second, &mut tally, 210).await;
+    read_items(&mut second, &mut tally, 210, WAIT).await;
     assert_quiet(&mut second, Duration::from_secs(2)).await;
     // Everything acknowledged was checkpointed at the shutdown: nothing comes twice.
     assert_eq!(
@@ -267,7 +237,7 @@ async fn two_hundred_shards_over_one_fan_out_consumer_are_all_followed() {
         .await
         .expect("build");
     let mut tally = Tally::default();
-    read_items(&mut consumer, &mut tally, 2_000).await;
+    read_items(&mut consumer, &mut tally, 2_000, WAIT).await;
     assert_quiet(&mut consumer, Duration::from_secs(2)).await;
     assert_eq!(
         tally.account(&expected(&keys, 2)),
@@ -542,7 +512,7 @@ async fn deregister_on_shutdown_removes_the_stream_consumer() {
         .expect("build");
     assert_eq!(registered().await, ["dereg-app"]);
     let mut tally = Tally::default();
-    read_items(&mut consumer, &mut tally, 10).await;
+    read_items(&mut consumer, &mut tally, 10, WAIT).await;
     let report = consumer.shutdown(Duration::from_secs(5)).await;
     assert!(report.is_clean(), "{report:?}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -10,12 +10,12 @@ use crate::consumer_support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::consumer_fanout::chain;
 use async_kinesis::checkpoint::{LeaseTiming, MemoryStore};
 use async_kinesis::consumer::{ConsumeError, Consumer};
 use async_kinesis::processor::JsonProcessor;
 use consumer_support::{Tally, init_tracing, json_records, keys, put};
 use futures::StreamExt;
+use testkit::group::error_chain as chain;
 use testkit::proxy::{Fault, LimitsProxy, ProxyConfig, Schedule};
 use testkit::{Services, TestStream};
 

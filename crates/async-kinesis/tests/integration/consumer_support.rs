@@ -166,6 +166,34 @@ impl Tally {
     }
 }
 
+/// Reads until `count` items arrived (errors are collected), failing after `wait`.
+pub async fn read_items(
+    consumer: &mut async_kinesis::consumer::Consumer,
+    tally: &mut Tally,
+    count: usize,
+    wait: Duration,
+) {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + wait;
+    while tally.items() < count {
+        let next = tokio::time::timeout_at(deadline, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} items within {wait:?}", tally.items()));
+        match next.expect("the stream does not end") {
+            Ok(record) => tally.add(&record),
+            Err(err) => tally.errors.push(err),
+        }
+    }
+}
+
+/// Nothing more arrives within `quiet`.
+pub async fn assert_quiet(consumer: &mut async_kinesis::consumer::Consumer, quiet: Duration) {
+    use futures::StreamExt;
+    if let Ok(Some(item)) = tokio::time::timeout(quiet, consumer.next()).await {
+        panic!("unexpected extra item: {item:?}");
+    }
+}
+
 pub fn keys(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("key-{i:03}")).collect()
 }

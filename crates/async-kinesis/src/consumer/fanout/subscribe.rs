@@ -21,7 +21,9 @@ use tokio::time::Instant;
 
 use super::FanOutShard;
 use crate::consumer::config::AckPolicy;
-use crate::consumer::shard_reader::{Origin, ReaderOutcome, ShardReader, Step, child_to_shard};
+use crate::consumer::shard_reader::{
+    AtEnd, Origin, ReaderOutcome, ShardReader, Step, child_to_shard,
+};
 use crate::consumer::status::ReadMode;
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
@@ -126,21 +128,12 @@ impl<P: Processor> ShardReader<P> {
                         None => return self.stopped_or_cancelled(),
                     }
                 }
-                Followed::Ended { children } => {
-                    self.ctx.status.shard(&self.shard_id, |s| {
-                        s.has_iterator = false;
-                        s.closed = true;
-                    });
-                    // As when polling: ended once every record read is acknowledged; a record
-                    // nacked until then is read again (by polling: the shard is closed).
-                    if !self.wait_for_acks(|t| t.outstanding() == 0).await {
-                        return ReaderOutcome::Cancelled;
-                    }
-                    if !self.rewound() {
-                        return ReaderOutcome::Ended { children };
-                    }
-                    return self.read_rest_by_polling(on_subscribed).await;
-                }
+                Followed::Ended { children } => match self.at_end().await {
+                    AtEnd::Ended => return ReaderOutcome::Ended { children },
+                    AtEnd::Cancelled => return ReaderOutcome::Cancelled,
+                    // A record nacked before the end: read again by polling (the shard is closed).
+                    AtEnd::ReadAgain => return self.read_rest_by_polling(on_subscribed).await,
+                },
                 Followed::Stop => return ReaderOutcome::Stopped,
                 Followed::Cancelled => return ReaderOutcome::Cancelled,
             }
