@@ -41,6 +41,6 @@ mod test_stream;
 
 pub use http_get::http_get;
 pub use names::random_stream_name;
-pub use read_back::{StoredRecord, read_shard, read_stream};
+pub use read_back::{StoredRecord, arrival_boundary, read_shard, read_stream};
 pub use services::{KinesisEndpoint, Service, Services, sdk_config_for};
 pub use test_stream::TestStream;

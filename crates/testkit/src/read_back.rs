@@ -1,5 +1,7 @@
 //! Reading back everything a stream holds, straight from the emulator, to count what arrived.
 
+use std::time::{Duration, SystemTime};
+
 use async_kinesis::StreamClient;
 use aws_sdk_kinesis::types::ShardIteratorType;
 
@@ -14,6 +16,8 @@ pub struct StoredRecord {
     pub partition_key: String,
     /// Its data.
     pub data: bytes::Bytes,
+    /// When the emulator stored it, on the emulator's clock.
+    pub arrival: SystemTime,
 }
 
 /// Every record of every shard (open and closed), each shard in order, read from TRIM_HORIZON
@@ -60,11 +64,17 @@ pub async fn read_shard(client: &StreamClient, shard_id: &str) -> Vec<StoredReco
             .await
             .expect("GetRecords");
         let got = page.records().len();
-        records.extend(page.records().iter().map(|record| StoredRecord {
-            shard_id: shard_id.to_owned(),
-            sequence_number: record.sequence_number().to_owned(),
-            partition_key: record.partition_key().unwrap_or_default().to_owned(),
-            data: bytes::Bytes::copy_from_slice(record.data().as_ref()),
+        records.extend(page.records().iter().map(|record| {
+            StoredRecord {
+                shard_id: shard_id.to_owned(),
+                sequence_number: record.sequence_number().to_owned(),
+                partition_key: record.partition_key().unwrap_or_default().to_owned(),
+                data: bytes::Bytes::copy_from_slice(record.data().as_ref()),
+                arrival: record
+                    .approximate_arrival_timestamp()
+                    .and_then(|at| SystemTime::try_from(*at).ok())
+                    .expect("the emulator stamps each record's arrival"),
+            }
         }));
         let caught_up = got == 0 && page.millis_behind_latest().unwrap_or(0) == 0;
         iterator = if caught_up {
@@ -74,4 +84,33 @@ pub async fn read_shard(client: &StreamClient, shard_id: &str) -> Vec<StoredReco
         };
     }
     records
+}
+
+/// A time on the emulator's clock after the arrival of every stored record `before` selects and
+/// before the arrival of every other one: the midpoint of the gap between the two groups.
+///
+/// A timestamp taken from this machine's clock can fall on the wrong side of records, or in the
+/// emulator's future (kinesis-mock's clock is monotonic from its start and can lag this machine's
+/// wall clock by seconds), so tests that start AT_TIMESTAMP take the boundary from here.
+///
+/// # Panics
+/// When either group is empty or the groups' arrivals overlap.
+pub async fn arrival_boundary(
+    client: &StreamClient,
+    before: impl Fn(&StoredRecord) -> bool,
+) -> SystemTime {
+    let records = read_stream(client).await;
+    let (early, late): (Vec<_>, Vec<_>) = records.iter().partition(|record| before(record));
+    let last_early = early
+        .iter()
+        .map(|r| r.arrival)
+        .max()
+        .expect("records before");
+    let first_late = late.iter().map(|r| r.arrival).min().expect("records after");
+    let gap = first_late
+        .duration_since(last_early)
+        .ok()
+        .filter(|gap| *gap >= Duration::from_millis(2))
+        .unwrap_or_else(|| panic!("arrivals overlap: {last_early:?} .. {first_late:?}"));
+    last_early + gap / 2
 }

@@ -135,14 +135,12 @@ async fn from_a_time_or_a_sequence_number_and_until_a_time() {
     run_with_input_async(&["put", &name, "-k", "k"], &first)
         .await
         .success();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let between = SystemTime::now();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The emulator stamps arrivals in milliseconds; leave a clear gap between the batches.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let second: String = (0..5).map(|n| format!("late-{n}\n")).collect();
     run_with_input_async(&["put", &name, "-k", "k"], &second)
         .await
         .success();
-    let at = humantime::format_rfc3339_millis(between).to_string();
 
     let data = |assert: &assert_cmd::assert::Assert| -> Vec<String> {
         json_lines(assert)
@@ -153,6 +151,16 @@ async fn from_a_time_or_a_sequence_number_and_until_a_time() {
     let all = run_async(args(&["tail", &name, "-e"])).await.success();
     let everything = data(&all);
     assert_eq!(everything.len(), 10);
+    // The boundary on the emulator's clock (it can lag this machine's): between the arrivals
+    // of the last early and the first late record.
+    let arrival = |n: usize| -> SystemTime {
+        humantime::parse_rfc3339(json_lines(&all)[n]["ts"].as_str().unwrap()).unwrap()
+    };
+    let gap = arrival(5)
+        .duration_since(arrival(4))
+        .expect("late after early");
+    assert!(gap >= Duration::from_millis(2), "arrivals {gap:?} apart");
+    let at = humantime::format_rfc3339_millis(arrival(4) + gap / 2).to_string();
     let from_time = run_async(args(&["tail", &name, "-e", "--from", &at]))
         .await
         .success();

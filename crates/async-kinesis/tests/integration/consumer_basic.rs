@@ -3,18 +3,19 @@
 
 use crate::consumer_support;
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use async_kinesis::checkpoint::{CheckpointStore, MemoryStore, Progress};
 use async_kinesis::consumer::{AckPolicy, ConsumeError, Consumer, IteratorType};
 use async_kinesis::processor::JsonProcessor;
 use async_kinesis::{Error, ErrorClass};
+use bytes::Bytes;
 use consumer_support::{
     Outgoing, Tally, assert_quiet, init_tracing, json_records, keys, put, read_items,
 };
 use futures::StreamExt;
-use testkit::{Services, TestStream};
+use testkit::{Services, TestStream, arrival_boundary};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -117,12 +118,12 @@ async fn at_timestamp_starts_at_the_timestamp() {
     let keys = keys(4);
     let (before, _) = numbered(&keys, 0, 10);
     put(stream.client(), &before).await;
-    // The emulator stamps arrival with this machine's clock; keep clear of the boundary.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let at = SystemTime::now();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The emulator stamps arrivals in milliseconds; leave a clear gap between the batches.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let (after, _) = numbered(&keys, 10, 30);
     put(stream.client(), &after).await;
+    let early: HashSet<Bytes> = before.iter().map(|r| r.data.clone()).collect();
+    let at = arrival_boundary(stream.client(), |r| early.contains(&r.data)).await;
 
     let mut consumer = builder(&kinesis, stream.name())
         .timestamp(at)

@@ -4,18 +4,19 @@
 
 use crate::consumer_support;
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use async_kinesis::checkpoint::MemoryStore;
 use async_kinesis::consumer::{ConsumeError, Consumer, ConsumerBuilder, IteratorType, ReadMode};
 use async_kinesis::processor::JsonProcessor;
+use bytes::Bytes;
 use consumer_support::{
     Outgoing, Tally, assert_quiet, init_tracing, json_records, keys, put, read_items,
 };
 use futures::StreamExt;
 use testkit::group::error_chain as chain;
-use testkit::{KinesisEndpoint, Services, TestStream};
+use testkit::{KinesisEndpoint, Services, TestStream, arrival_boundary};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -101,7 +102,8 @@ async fn latest_and_at_timestamp_over_fan_out_read_exactly_what_was_written_afte
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, "efo-latest", 2).await;
     let keys = keys(8);
-    put(stream.client(), &numbered(&keys, 0, 10)).await;
+    let first = numbered(&keys, 0, 10);
+    put(stream.client(), &first).await;
 
     // LATEST: nothing written before the start; everything after.
     let mut latest = fan_out_builder(&kinesis, stream.name(), "latest-app")
@@ -111,9 +113,7 @@ async fn latest_and_at_timestamp_over_fan_out_read_exactly_what_was_written_afte
         .expect("build");
     latest.ready().await.expect("subscribed");
     assert_quiet(&mut latest, Duration::from_secs(2)).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let after = SystemTime::now();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     put(stream.client(), &numbered(&keys, 10, 30)).await;
     let mut tally = Tally::default();
     read_items(&mut latest, &mut tally, 160, WAIT).await;
@@ -124,6 +124,8 @@ async fn latest_and_at_timestamp_over_fan_out_read_exactly_what_was_written_afte
     assert!(latest.shutdown(Duration::from_secs(5)).await.is_clean());
 
     // AT_TIMESTAMP between the two batches: exactly the second one.
+    let early: HashSet<Bytes> = first.iter().map(|r| r.data.clone()).collect();
+    let after = arrival_boundary(stream.client(), |r| early.contains(&r.data)).await;
     let mut at = fan_out_builder(&kinesis, stream.name(), "timestamp-app")
         .timestamp(after)
         .build()
