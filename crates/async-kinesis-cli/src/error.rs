@@ -71,6 +71,16 @@ impl From<async_kinesis::ConsumeError> for CliError {
     }
 }
 
+impl From<async_kinesis::consumer::BuildError> for CliError {
+    fn from(err: async_kinesis::consumer::BuildError) -> Self {
+        // The stream's own error names it better than the builder's wrapper.
+        match err {
+            async_kinesis::consumer::BuildError::Stream { source, .. } => source.into(),
+            other => Self::Failed(one_line(&other)),
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(err: std::io::Error) -> Self {
         Self::Failed(one_line(&err))

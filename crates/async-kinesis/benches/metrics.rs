@@ -103,7 +103,7 @@ async fn end_to_end(items: u64) -> (f64, f64) {
     let stream = TestStream::create(&kinesalite, "bench-metrics", 1).await;
     let producer = Producer::builder(stream.name())
         .sdk_config(kinesalite.sdk_config())
-        .processor(JsonProcessor::<Item>::default())
+        .processor(JsonProcessor::of::<Item>())
         .put_rate_limit_per_shard(1_000_000)
         .put_bandwidth_limit_per_shard(1_000_000)
         .buffer_time(Duration::from_millis(100))
@@ -140,7 +140,7 @@ async fn end_to_end(items: u64) -> (f64, f64) {
     let cpu = cpu_seconds();
     let mut consumer = Consumer::builder(stream.name())
         .sdk_config(kinesalite.sdk_config())
-        .processor(JsonProcessor::<Item>::default())
+        .processor(JsonProcessor::of::<Item>())
         .shard_fetch_rate(5)
         .sleep_time_no_records(Duration::from_millis(100))
         .build()

@@ -182,52 +182,37 @@ fn bench_kpl_digest(c: &mut Criterion) {
 fn benches(c: &mut Criterion) {
     bench_kpl_digest(c);
     bench_processor(c, "StringProcessor", StringProcessor::default(), strings);
-    bench_processor(
-        c,
-        "JsonProcessor",
-        JsonProcessor::<Event>::default(),
-        events,
-    );
+    bench_processor(c, "JsonProcessor", JsonProcessor::of::<Event>(), events);
     bench_processor(
         c,
         "JsonLineProcessor",
-        JsonLineProcessor::<Event>::default(),
+        JsonLineProcessor::of::<Event>(),
         events,
     );
     bench_processor(
         c,
         "JsonListProcessor",
-        JsonListProcessor::<Event>::default(),
+        JsonListProcessor::of::<Event>(),
         events,
     );
-    bench_processor(
-        c,
-        "JsonNumbers",
-        JsonProcessor::<Reading>::default(),
-        readings,
-    );
-    bench_processor(
-        c,
-        "JsonNumbersValue",
-        JsonProcessor::<serde_json::Value>::default(),
-        reading_values,
-    );
+    bench_processor(c, "JsonNumbers", JsonProcessor::of::<Reading>(), readings);
+    bench_processor(c, "JsonNumbersValue", JsonProcessor::new(), reading_values);
     bench_processor(
         c,
         "JsonLineNumbersValue",
-        JsonLineProcessor::<serde_json::Value>::default(),
+        JsonLineProcessor::new(),
         reading_values,
     );
     bench_processor(
         c,
         "MsgpackProcessor",
-        MsgpackProcessor::<Event>::default(),
+        MsgpackProcessor::of::<Event>(),
         events,
     );
     bench_processor(
         c,
         "KplJsonProcessor",
-        KplJsonProcessor::<Event>::default(),
+        KplJsonProcessor::of::<Event>(),
         events,
     );
     bench_processor(
@@ -239,7 +224,7 @@ fn benches(c: &mut Criterion) {
     bench_processor(
         c,
         "RawBytesNetstring",
-        Composed::new(BytesSerializer, NetstringAggregator),
+        Composed::from_parts(BytesSerializer, NetstringAggregator),
         |size| strings(size).into_iter().map(Bytes::from).collect(),
     );
 }

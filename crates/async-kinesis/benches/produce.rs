@@ -104,7 +104,7 @@ async fn back_pressure(items: u64) -> Vec<(f64, f64)> {
     let stream = TestStream::create(&kinesalite, "bench-backpressure", 1).await;
     let producer = Producer::builder(stream.name())
         .sdk_config(kinesalite.sdk_config())
-        .processor(JsonProcessor::<Item>::default())
+        .processor(JsonProcessor::of::<Item>())
         .build()
         .await
         .expect("producer");
@@ -170,26 +170,18 @@ async fn main() {
     let mut rows = Vec::new();
     for shards in [1, 4] {
         if wanted("JsonProcessor") {
-            rows.push(
-                run(
-                    "JsonProcessor",
-                    JsonProcessor::<Item>::default(),
-                    shards,
-                    items,
-                )
-                .await,
-            );
+            rows.push(run("JsonProcessor", JsonProcessor::of::<Item>(), shards, items).await);
         }
         if wanted("JsonLineProcessor") {
-            let processor = JsonLineProcessor::<Item>::default();
+            let processor = JsonLineProcessor::of::<Item>();
             rows.push(run("JsonLineProcessor", processor, shards, items).await);
         }
         if wanted("MsgpackProcessor") {
-            let processor = MsgpackProcessor::<Item>::default();
+            let processor = MsgpackProcessor::of::<Item>();
             rows.push(run("MsgpackProcessor", processor, shards, items).await);
         }
         if wanted("KplJsonProcessor") {
-            let processor = KplJsonProcessor::<Item>::default();
+            let processor = KplJsonProcessor::of::<Item>();
             rows.push(run("KplJsonProcessor", processor, shards, items).await);
         }
     }

@@ -173,22 +173,49 @@ pub(crate) fn bounded_client(client: aws_sdk_kinesis::Client) -> aws_sdk_kinesis
     )
 }
 
-/// Where a producer's or consumer's AWS client comes from.
+/// Where a builder's AWS client comes from: a Kinesis client for the producer and consumer, a
+/// DynamoDB client for the DynamoDB store. Set with the setters of [`connect_setters!`].
 #[derive(Debug, Clone)]
-pub(crate) enum ClientSource {
+pub(crate) enum ClientSource<C = aws_sdk_kinesis::Client> {
     /// Load the configuration these options describe.
     Options(ConnectOptions),
     /// A configuration the user loaded.
     SdkConfig(Box<SdkConfig>),
     /// A client the user built.
-    Client(aws_sdk_kinesis::Client),
+    Client(C),
 }
 
-impl Default for ClientSource {
+impl<C> Default for ClientSource<C> {
     fn default() -> Self {
         Self::Options(ConnectOptions::default())
     }
 }
+
+/// The three connect setters of a builder with a `source: ClientSource<$client>` field, the
+/// same on every builder.
+macro_rules! connect_setters {
+    ($client:ty) => {
+        /// Connect with these options (default: the default AWS credential chain and region,
+        /// with the builder's default timeouts).
+        pub fn connect_options(mut self, options: $crate::ConnectOptions) -> Self {
+            self.source = $crate::connect::ClientSource::Options(options);
+            self
+        }
+
+        /// Connect with an AWS configuration you loaded.
+        pub fn sdk_config(mut self, config: &aws_config::SdkConfig) -> Self {
+            self.source = $crate::connect::ClientSource::SdkConfig(Box::new(config.clone()));
+            self
+        }
+
+        /// Use this client as it is.
+        pub fn client(mut self, client: $client) -> Self {
+            self.source = $crate::connect::ClientSource::Client(client);
+            self
+        }
+    };
+}
+pub(crate) use connect_setters;
 
 impl ClientSource {
     /// A stream client for `stream` from this source.

@@ -8,6 +8,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::invalid_config::InvalidConfig;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -145,9 +146,12 @@ pub enum Error {
         /// Why it was rejected.
         reason: &'static str,
     },
-    /// An invalid option or argument; no call was made.
+    /// An invalid argument; no call was made.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// An option out of range, or options that contradict each other; nothing was started.
+    #[error(transparent)]
+    InvalidConfig(#[from] InvalidConfig),
     /// The stream does not exist.
     #[error("stream {stream} not found")]
     StreamNotFound {
@@ -241,7 +245,8 @@ impl Error {
         match self {
             Self::InvalidStreamName { .. }
             | Self::InvalidStreamArn { .. }
-            | Self::InvalidArgument(_) => ErrorClass::Validation,
+            | Self::InvalidArgument(_)
+            | Self::InvalidConfig(_) => ErrorClass::Validation,
             Self::StreamNotFound { .. } => ErrorClass::NotFound,
             Self::StreamExists { .. } => ErrorClass::InUse,
             Self::Closed { .. } => ErrorClass::Validation,

@@ -46,7 +46,7 @@
 //! use futures::StreamExt;
 //! use async_kinesis::Consumer;
 //!
-//! # async fn demo() -> Result<(), async_kinesis::ConsumeError> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut consumer = Consumer::builder("orders").build().await?;
 //! while let Some(record) = consumer.next().await {
 //!     let record = record?; // or log and go on: the stream continues after error items
@@ -70,8 +70,10 @@
 //! | type | from | what |
 //! | --- | --- | --- |
 //! | [`Error`] | [`StreamClient`], [`Streams`], [`ProducerBuilder::build`](producer::ProducerBuilder::build), [`Producer::flush`] / [`Producer::close`] | a Kinesis call or a stream-level check; [`Error::class`] tells throttling, transient, expired, not-found, in-use, validation and access failures apart, [`Error::is_retryable`] whether a retry can succeed |
+//! | [`InvalidConfig`] | every builder's `build` (inside its error), [`StreamSetup::validate`], [`RetryPolicy::validate`] | an option out of range, named as its builder method, and why |
+//! | [`BuildError`](consumer::BuildError) | [`ConsumerBuilder::build`](consumer::ConsumerBuilder::build) | a bad option, or a stream that could not be set up; nothing was started |
 //! | [`PutError`](producer::PutError) | a [`Receipt`](producer::Receipt) | an item not stored, **with the item**, and why ([`PutErrorKind`](producer::PutErrorKind)) |
-//! | [`ConsumeError`] | [`ConsumerBuilder::build`](consumer::ConsumerBuilder::build) and the [`Consumer`]'s items | a bad option at build; later, error items of the stream (the stream goes on): a shard or stream failure, an undecodable record ([`ConsumeError::Poison`], with the raw record), a checkpoint failure, a panicked reader |
+//! | [`ConsumeError`] | the [`Consumer`]'s items | error items of the stream (the stream goes on): a shard or stream failure, an undecodable record ([`ConsumeError::Poison`], with the raw record, its decode error as `source()`), a checkpoint failure, a panicked reader |
 //! | [`CheckpointError`](checkpoint::CheckpointError) | a [`CheckpointStore`] | a lease lost or expired, a store failure (`is_retryable`), a malformed stored value |
 //! | [`LeaseTimingError`](checkpoint::LeaseTimingError) | [`LeaseTiming::new`](checkpoint::LeaseTiming::new) | a session timeout and heartbeat that would lose leases |
 //! | [`SerializeError`](processor::SerializeError), [`DecodeError`](processor::DecodeError), [`ReadError`](processor::ReadError), [`ConfigError`](processor::ConfigError) | [`processor`]s | an item that cannot be written, an item or record that cannot be read, a processor option out of range |
@@ -81,6 +83,15 @@
 //! | `PrometheusError`, `CloudWatchError` (features `prometheus`, `cloudwatch`) | [`metrics`] exporters | an exporter that cannot start (an address in use, a bad option) |
 //!
 //! Service limits live in [`limits`].
+//!
+//! # Options both halves share
+//!
+//! The producer and consumer builders (and the DynamoDB store's, for connecting) take the same
+//! option types under the same names: where the AWS client comes from (`connect_options`,
+//! `sdk_config`, `client`), what happens to the stream at `build` and how shards are listed
+//! ([`StreamSetup`]: `create_stream`, `skip_describe_stream`, `use_list_shards`,
+//! `describe_timeout`, `shard_refresh_interval`), and how failed calls are retried
+//! ([`RetryPolicy`]: `expo_backoff`, `expo_backoff_limit`, `retry_limit`).
 //!
 //! # The AWS crates
 //!
@@ -106,6 +117,7 @@ pub mod checkpoint;
 pub mod connect;
 pub mod consumer;
 pub mod error;
+mod invalid_config;
 mod lag;
 pub mod limits;
 pub mod metrics;
@@ -113,6 +125,8 @@ pub mod partition_key;
 pub mod processor;
 pub mod producer;
 pub mod reshard;
+mod retry;
+mod setup;
 pub mod shard;
 pub mod shard_map;
 pub mod stream;
@@ -127,7 +141,10 @@ pub use checkpoint::{CheckpointStore, MemoryStore};
 pub use connect::ConnectOptions;
 pub use consumer::{ConsumeError, Consumer, Record};
 pub use error::{Error, ErrorClass};
+pub use invalid_config::InvalidConfig;
 pub use producer::Producer;
+pub use retry::RetryPolicy;
+pub use setup::StreamSetup;
 pub use shard::Shard;
 pub use stream::{
     CreateStream, RecordDistribution, ShardListing, StreamClient, StreamMode, StreamStatus,

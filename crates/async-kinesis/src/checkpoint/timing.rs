@@ -41,6 +41,16 @@ pub enum LeaseTimingError {
     },
 }
 
+impl LeaseTimingError {
+    /// The option to change, named as its builder method.
+    pub fn option(&self) -> &'static str {
+        match self {
+            Self::ZeroHeartbeat | Self::HeartbeatTooSlow { .. } => "heartbeat_frequency",
+            Self::SessionTooLong { .. } => "session_timeout",
+        }
+    }
+}
+
 impl Default for LeaseTiming {
     fn default() -> Self {
         Self {

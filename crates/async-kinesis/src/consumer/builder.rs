@@ -3,23 +3,20 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_config::SdkConfig;
-
 use super::Consumer;
 use super::config::{AckPolicy, ConsumerConfig, IteratorType, PoisonPolicy};
-use super::error::ConsumeError;
+use super::error::BuildError;
 use super::fanout::{FanOutConsumer, ensure_registered};
 use crate::checkpoint::{CheckpointStore, MemoryStore, WorkerId};
-use crate::connect::{ClientSource, ConnectOptions};
+use crate::connect::ClientSource;
 use crate::error::Error;
 use crate::processor::{JsonProcessor, Processor};
-use crate::stream::CreateStream;
 use crate::stream_ref::{IntoStreamRef, StreamRef};
 
 /// Builds a [`Consumer`]. Every option has a default (see each method); `build` checks them all.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), async_kinesis::consumer::ConsumeError> {
+/// # async fn demo() -> Result<(), async_kinesis::consumer::BuildError> {
 /// use std::time::Duration;
 /// use async_kinesis::consumer::{Consumer, IteratorType};
 /// use async_kinesis::ConnectOptions;
@@ -65,23 +62,8 @@ macro_rules! setter {
 }
 
 impl<P: Processor> ConsumerBuilder<P> {
-    /// Connect with these options (default: the default AWS chain and region).
-    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
-        self.source = ClientSource::Options(options);
-        self
-    }
-
-    /// Connect with an AWS configuration you loaded.
-    pub fn sdk_config(mut self, config: &SdkConfig) -> Self {
-        self.source = ClientSource::SdkConfig(Box::new(config.clone()));
-        self
-    }
-
-    /// Use this AWS Kinesis client.
-    pub fn client(mut self, client: aws_sdk_kinesis::Client) -> Self {
-        self.source = ClientSource::Client(client);
-        self
-    }
+    crate::connect::connect_setters!(aws_sdk_kinesis::Client);
+    crate::setup::setup_setters!();
 
     /// How records are decoded (default: [`JsonProcessor`] of `serde_json::Value`).
     pub fn processor<Q: Processor>(self, processor: Q) -> ConsumerBuilder<Q> {
@@ -106,10 +88,10 @@ impl<P: Processor> ConsumerBuilder<P> {
         self
     }
 
-    /// Start AT_TIMESTAMP from `timestamp` (sets the iterator type too).
+    /// Start shards without a checkpoint at `timestamp`: the same as
+    /// `iterator_type(IteratorType::AtTimestamp(timestamp))`.
     pub fn timestamp(mut self, timestamp: SystemTime) -> Self {
-        self.config.iterator_type = IteratorType::AtTimestamp;
-        self.config.timestamp = Some(timestamp);
+        self.config.iterator_type = IteratorType::AtTimestamp(timestamp);
         self
     }
 
@@ -168,13 +150,6 @@ impl<P: Processor> ConsumerBuilder<P> {
         self
     }
 
-    /// Give a shard up after this many consecutive failed calls (default: retry forever;
-    /// throttling never counts).
-    pub fn retry_limit(mut self, limit: u32) -> Self {
-        self.config.retry_limit = Some(limit);
-        self
-    }
-
     setter!(
         /// Items waiting for the user, at most (default 10,000). Readers wait when it is full.
         max_queue_size: usize
@@ -192,50 +167,12 @@ impl<P: Processor> ConsumerBuilder<P> {
         sleep_time_no_records: Duration
     );
     setter!(
-        /// Where shards without a checkpoint start (default TRIM_HORIZON). AT_TIMESTAMP needs
-        /// [`ConsumerBuilder::timestamp`].
+        /// Where shards without a checkpoint start (default TRIM_HORIZON).
         iterator_type: IteratorType
     );
     setter!(
         /// GetRecords calls per second per shard, 1..=5 (default 1).
         shard_fetch_rate: u32
-    );
-    setter!(
-        /// First retry delay; it doubles per attempt, and each delay is cut by up to half at
-        /// random (default 100 ms). Reads use it, and so do checkpoint writes while the store
-        /// fails (those wait at most a heartbeat).
-        expo_backoff: Duration
-    );
-    setter!(
-        /// Longest retry delay (default 120 s).
-        expo_backoff_limit: Duration
-    );
-    setter!(
-        /// Skip the stream check at build time (default false). Shards are still listed.
-        skip_describe_stream: bool
-    );
-    setter!(
-        /// List shards with ListShards (default true; falls back to DescribeStream when
-        /// ListShards is not allowed). `false` uses DescribeStream.
-        use_list_shards: bool
-    );
-    setter!(
-        /// Create the stream if it is missing (default false).
-        create_stream: bool
-    );
-    setter!(
-        /// Shards of a stream created by `create_stream` (default 1).
-        create_stream_shards: u32
-    );
-    setter!(
-        /// How long `build` waits for the stream to become usable, and the longest one listing
-        /// of the shards may take before it is retried (default 60 s).
-        describe_timeout: Duration
-    );
-    setter!(
-        /// How often shards are listed again (default 60 s). Children announced at a shard's
-        /// end are picked up at once.
-        shard_refresh_interval: Duration
     );
     setter!(
         /// When records count as processed (default [`AckPolicy::OnNextPoll`]).
@@ -285,8 +222,8 @@ impl<P: Processor> ConsumerBuilder<P> {
     /// Checks the options, connects, checks (or creates) the stream and starts consuming.
     ///
     /// # Errors
-    /// [`ConsumeError::InvalidConfig`] for an option out of range (nothing is started);
-    /// [`ConsumeError::Stream`] for an invalid stream name, a missing stream (unless
+    /// [`BuildError::InvalidConfig`] for an option out of range (nothing is started);
+    /// [`BuildError::Stream`] for an invalid stream name, a missing stream (unless
     /// `create_stream`), or a stream that does not become usable within `describe_timeout`;
     /// with enhanced fan-out also for a consumer ARN of another stream or unknown, a refused
     /// registration (AccessDenied, too many consumers), or a consumer not ACTIVE within
@@ -294,33 +231,23 @@ impl<P: Processor> ConsumerBuilder<P> {
     ///
     /// # Cancel safety
     /// Cancel safe, unless `create_stream` is set (the stream may have been created).
-    pub async fn build(self) -> Result<Consumer<P>, ConsumeError> {
+    pub async fn build(self) -> Result<Consumer<P>, BuildError> {
         self.config.validate()?;
-        let stream = self.stream.map_err(|source| ConsumeError::Stream {
+        let stream = self.stream.map_err(|source| BuildError::Stream {
             stream: String::new(),
             source,
         })?;
-        let client = self.source.stream_client(stream.clone()).await;
-        let stream_error = |source| ConsumeError::Stream {
+        let stream_error = |source| BuildError::Stream {
             stream: stream.to_string(),
             source,
         };
-        let client = client.map_err(stream_error)?;
+        let client = self
+            .source
+            .stream_client(stream.clone())
+            .await
+            .map_err(stream_error)?;
         let config = self.config;
-        if config.create_stream {
-            let spec = CreateStream::Provisioned {
-                shards: config.create_stream_shards,
-            };
-            client
-                .create_if_missing(spec, config.describe_timeout)
-                .await
-                .map_err(stream_error)?;
-        } else if !config.skip_describe_stream {
-            client
-                .wait_until_usable(config.describe_timeout)
-                .await
-                .map_err(stream_error)?;
-        }
+        config.setup.prepare(&client).await.map_err(stream_error)?;
         let fan_out_arn = match &config.fan_out {
             None => None,
             Some(consumer) => {
@@ -330,10 +257,10 @@ impl<P: Processor> ConsumerBuilder<P> {
                     Some(arn) => arn.to_owned(),
                     None => client.describe().await.map_err(stream_error)?.arn,
                 };
-                let arn =
-                    ensure_registered(&client, &stream_arn, consumer, config.describe_timeout)
-                        .await
-                        .map_err(stream_error)?;
+                let timeout = config.setup.describe_timeout;
+                let arn = ensure_registered(&client, &stream_arn, consumer, timeout)
+                    .await
+                    .map_err(stream_error)?;
                 Some(arn)
             }
         };

@@ -9,8 +9,11 @@ use crate::checkpoint::WorkerId;
 use crate::limits::{GET_RECORDS_MAX_RECORDS, SHARD_READ_CALLS_PER_SEC};
 use crate::processor::BoxError;
 
-use super::error::{ConsumeError, PoisonRecord};
+use super::error::PoisonRecord;
 use super::fanout::FanOutConsumer;
+use crate::invalid_config::InvalidConfig;
+use crate::retry::RetryPolicy;
+use crate::setup::StreamSetup;
 
 /// Where to start reading a shard that has no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +24,15 @@ pub enum IteratorType {
     /// Only records written after the consumer started (`LATEST`). Shards created later by
     /// resharding are read from their start, so nothing written after the start is missed.
     Latest,
-    /// Records from a point in time on (`AT_TIMESTAMP`); set it with
-    /// [`ConsumerBuilder::timestamp`](super::ConsumerBuilder::timestamp).
-    AtTimestamp,
+    /// Records that arrived at or after this time (`AT_TIMESTAMP`).
+    ///
+    /// The time is part of the value, so an AT_TIMESTAMP start without one cannot be written:
+    ///
+    /// ```compile_fail
+    /// let start: async_kinesis::consumer::IteratorType =
+    ///     async_kinesis::consumer::IteratorType::AtTimestamp;
+    /// ```
+    AtTimestamp(SystemTime),
 }
 
 /// When a record counts as processed.
@@ -78,17 +87,9 @@ pub(crate) struct ConsumerConfig {
     pub(crate) record_limit: usize,
     pub(crate) sleep_time_no_records: Duration,
     pub(crate) iterator_type: IteratorType,
-    pub(crate) timestamp: Option<SystemTime>,
     pub(crate) shard_fetch_rate: u32,
-    pub(crate) retry_limit: Option<u32>,
-    pub(crate) expo_backoff: Duration,
-    pub(crate) expo_backoff_limit: Duration,
-    pub(crate) skip_describe_stream: bool,
-    pub(crate) use_list_shards: bool,
-    pub(crate) create_stream: bool,
-    pub(crate) create_stream_shards: u32,
-    pub(crate) describe_timeout: Duration,
-    pub(crate) shard_refresh_interval: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) setup: StreamSetup,
     pub(crate) ack_policy: AckPolicy,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) checkpoint_every: u64,
@@ -115,17 +116,9 @@ impl Default for ConsumerConfig {
             record_limit: GET_RECORDS_MAX_RECORDS,
             sleep_time_no_records: Duration::from_secs(2),
             iterator_type: IteratorType::TrimHorizon,
-            timestamp: None,
             shard_fetch_rate: 1,
-            retry_limit: None,
-            expo_backoff: Duration::from_millis(100),
-            expo_backoff_limit: Duration::from_secs(120),
-            skip_describe_stream: false,
-            use_list_shards: true,
-            create_stream: false,
-            create_stream_shards: 1,
-            describe_timeout: Duration::from_secs(60),
-            shard_refresh_interval: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            setup: StreamSetup::default(),
             ack_policy: AckPolicy::OnNextPoll,
             max_unacked_records: 10_000,
             unacked_warning_after: Duration::from_secs(60),
@@ -144,8 +137,8 @@ impl Default for ConsumerConfig {
 
 impl ConsumerConfig {
     /// Checks every option; the first problem found is returned.
-    pub(crate) fn validate(&self) -> Result<(), ConsumeError> {
-        let fail = |option, reason: String| Err(ConsumeError::config(option, reason));
+    pub(crate) fn validate(&self) -> Result<(), InvalidConfig> {
+        let fail = |option, reason: String| Err(InvalidConfig::new(option, reason));
         if self.max_queue_size == 0 {
             return fail("max_queue_size", "must be at least 1".into());
         }
@@ -173,35 +166,9 @@ impl ConsumerConfig {
                 ),
             );
         }
-        match (self.iterator_type, self.timestamp) {
-            (IteratorType::AtTimestamp, None) => {
-                return fail("timestamp", "AT_TIMESTAMP needs a timestamp".into());
-            }
-            (IteratorType::TrimHorizon | IteratorType::Latest, Some(_)) => {
-                return fail(
-                    "timestamp",
-                    "a timestamp is only used with the AT_TIMESTAMP iterator type".into(),
-                );
-            }
-            _ => {}
-        }
-        if self.expo_backoff.is_zero() || self.expo_backoff > self.expo_backoff_limit {
-            return fail(
-                "expo_backoff",
-                format!(
-                    "{:?} must be above zero and at most expo_backoff_limit ({:?})",
-                    self.expo_backoff, self.expo_backoff_limit
-                ),
-            );
-        }
-        if self.create_stream_shards == 0 {
-            return fail("create_stream_shards", "must be at least 1".into());
-        }
-        for (option, value) in [
-            ("checkpoint_interval", self.checkpoint_interval),
-            ("shard_refresh_interval", self.shard_refresh_interval),
-            ("describe_timeout", self.describe_timeout),
-        ] {
+        self.retry.validate()?;
+        self.setup.validate()?;
+        for (option, value) in [("checkpoint_interval", self.checkpoint_interval)] {
             if value.is_zero() {
                 return fail(option, "must be above zero".into());
             }
@@ -241,23 +208,17 @@ impl ConsumerConfig {
         Duration::from_secs(1) / self.shard_fetch_rate.max(1)
     }
 
-    /// Backoff before retry `attempt` (1-based): exponential from `expo_backoff`, capped.
-    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
-        self.expo_backoff
-            .saturating_mul(factor)
-            .min(self.expo_backoff_limit)
-    }
-
-    /// [`Self::backoff`] with its upper half random, so retries of many shards spread out.
+    /// The delay before retry `attempt` (1-based), its upper half random so retries of many
+    /// shards spread out.
     pub(crate) fn jittered_backoff(&self, attempt: u32) -> Duration {
-        self.backoff(attempt).mul_f64(rand::random_range(0.5..=1.0))
+        self.retry.jittered_delay(attempt)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CreateStream;
 
     #[test]
     fn defaults_are_the_documented_ones() {
@@ -268,17 +229,10 @@ mod tests {
         assert_eq!(c.record_limit, 10_000);
         assert_eq!(c.sleep_time_no_records, Duration::from_secs(2));
         assert_eq!(c.iterator_type, IteratorType::TrimHorizon);
-        assert_eq!(c.timestamp, None);
         assert_eq!(c.shard_fetch_rate, 1);
-        assert_eq!(c.retry_limit, None);
-        assert_eq!(c.expo_backoff, Duration::from_millis(100));
-        assert_eq!(c.expo_backoff_limit, Duration::from_secs(120));
-        assert!(!c.skip_describe_stream);
-        assert!(c.use_list_shards);
-        assert!(!c.create_stream);
-        assert_eq!(c.create_stream_shards, 1);
-        assert_eq!(c.describe_timeout, Duration::from_secs(60));
-        assert_eq!(c.shard_refresh_interval, Duration::from_secs(60));
+        assert_eq!(c.retry, RetryPolicy::default());
+        assert_eq!(c.retry.retry_limit, None, "reads are retried forever");
+        assert_eq!(c.setup, StreamSetup::default());
         assert_eq!(c.ack_policy, AckPolicy::OnNextPoll);
         assert_eq!(c.max_unacked_records, 10_000);
         assert_eq!(c.unacked_warning_after, Duration::from_secs(60));
@@ -298,7 +252,7 @@ mod tests {
         let mut c = ConsumerConfig::default();
         change(&mut c);
         match c.validate() {
-            Err(ConsumeError::InvalidConfig { option, .. }) => option,
+            Err(InvalidConfig { option, .. }) => option,
             other => panic!("expected InvalidConfig, got {other:?}"),
         }
     }
@@ -309,14 +263,6 @@ mod tests {
         assert_eq!(rejected(|c| c.shard_fetch_rate = 0), "shard_fetch_rate");
         assert_eq!(rejected(|c| c.record_limit = 10_001), "record_limit");
         assert_eq!(rejected(|c| c.record_limit = 0), "record_limit");
-        assert_eq!(
-            rejected(|c| c.iterator_type = IteratorType::AtTimestamp),
-            "timestamp"
-        );
-        assert_eq!(
-            rejected(|c| c.timestamp = Some(SystemTime::UNIX_EPOCH)),
-            "timestamp"
-        );
         assert_eq!(rejected(|c| c.max_queue_size = 0), "max_queue_size");
         assert_eq!(
             rejected(|c| c.max_unacked_records = 0),
@@ -332,12 +278,12 @@ mod tests {
             "max_shard_consumers"
         );
         assert_eq!(
-            rejected(|c| c.expo_backoff = Duration::from_secs(500)),
-            "expo_backoff"
+            rejected(|c| c.retry.expo_backoff = Duration::from_secs(500)),
+            "expo_backoff_limit"
         );
         assert_eq!(
-            rejected(|c| c.create_stream_shards = 0),
-            "create_stream_shards"
+            rejected(|c| c.setup.create_stream = Some(CreateStream::Provisioned { shards: 0 })),
+            "create_stream"
         );
         assert_eq!(
             rejected(|c| c.checkpoint_interval = Duration::ZERO),
@@ -370,31 +316,17 @@ mod tests {
     }
 
     #[test]
-    fn at_timestamp_with_a_timestamp_is_valid() {
-        let c = ConsumerConfig {
-            iterator_type: IteratorType::AtTimestamp,
-            timestamp: Some(SystemTime::UNIX_EPOCH),
-            ..ConsumerConfig::default()
-        };
-        c.validate().expect("valid");
-    }
-
-    #[test]
     fn pacing_and_backoff() {
         let mut c = ConsumerConfig {
             shard_fetch_rate: 5,
             ..ConsumerConfig::default()
         };
         assert_eq!(c.fetch_interval(), Duration::from_millis(200));
-        c.expo_backoff = Duration::from_millis(100);
-        c.expo_backoff_limit = Duration::from_secs(1);
-        let steps: Vec<u64> = (1..=6).map(|a| c.backoff(a).as_millis() as u64).collect();
-        assert_eq!(steps, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(c.backoff(u32::MAX), Duration::from_secs(1));
-        for attempt in [1, 3, 9] {
-            let delay = c.backoff(attempt);
+        c.retry = RetryPolicy::default().expo_backoff_limit(Duration::from_secs(1));
+        for (attempt, full) in [(1, 100), (3, 400), (9, 1_000)] {
+            let full = Duration::from_millis(full);
             let jittered = c.jittered_backoff(attempt);
-            assert!(jittered >= delay / 2 && jittered <= delay, "{jittered:?}");
+            assert!(jittered >= full / 2 && jittered <= full, "{jittered:?}");
         }
     }
 }

@@ -7,25 +7,48 @@ use bytes::Bytes;
 
 use crate::checkpoint::CheckpointError;
 use crate::error::Error;
+use crate::invalid_config::InvalidConfig;
 use crate::processor::{DecodeError, ReadError};
 
-/// An error of the consumer: a bad configuration at build time, or an item of the record stream.
+/// Why [`ConsumerBuilder::build`](super::ConsumerBuilder::build) failed; nothing was started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// An option is out of range or options contradict each other; no call was made.
+    #[error(transparent)]
+    InvalidConfig(#[from] InvalidConfig),
+    /// The stream could not be set up: an invalid name, a missing stream (unless
+    /// `create_stream`), one that did not become usable in time, unreachable Kinesis, or a
+    /// fan-out consumer that could not be registered.
+    #[error("stream {stream}: setup failed")]
+    Stream {
+        /// The stream as addressed.
+        stream: String,
+        /// The cause.
+        #[source]
+        source: Error,
+    },
+}
+
+impl BuildError {
+    /// Whether building again later can succeed (a throttled, unreachable or not yet usable
+    /// stream); `false` for bad options, a missing stream, denied access.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::InvalidConfig(_) => false,
+            Self::Stream { source, .. } => source.is_retryable(),
+        }
+    }
+}
+
+/// An error item of the consumer's record stream.
 ///
 /// Error items do not end the stream: other shards (and, for [`ConsumeError::Poison`] with a
 /// skipping policy, the same shard) keep going.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsumeError {
-    /// An option is out of range or options contradict each other; nothing was started.
-    #[error("invalid consumer option {option}: {reason}")]
-    InvalidConfig {
-        /// The option's builder method.
-        option: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A stream-level call failed (describe, list shards, create): at build time this means the
-    /// consumer did not start; later, shard discovery failed and is retried.
+    /// Listing the stream's shards failed (it is retried), or the stream is gone.
     #[error("stream {stream}: shard discovery or setup failed")]
     Stream {
         /// The stream as addressed.
@@ -96,8 +119,7 @@ impl ConsumeError {
         match self {
             Self::Stream { source, .. } | Self::Shard { source, .. } => source.is_retryable(),
             Self::Checkpoint { source, .. } => source.is_retryable(),
-            Self::InvalidConfig { .. }
-            | Self::ShardGone { .. }
+            Self::ShardGone { .. }
             | Self::Poison(_)
             | Self::ReaderPanicked { .. }
             | Self::SupervisorPanicked { .. }
@@ -113,17 +135,13 @@ impl ConsumeError {
             | Self::Checkpoint { shard_id, .. }
             | Self::ReaderPanicked { shard_id, .. } => Some(shard_id),
             Self::Poison(poison) => Some(&poison.shard_id),
-            Self::InvalidConfig { .. }
-            | Self::Stream { .. }
-            | Self::SupervisorPanicked { .. }
-            | Self::Closed => None,
+            Self::Stream { .. } | Self::SupervisorPanicked { .. } | Self::Closed => None,
         }
     }
 
     /// A short label for the `consumer_errors_total{error_type}` metric.
     pub(crate) fn metric_label(&self) -> &'static str {
         match self {
-            Self::InvalidConfig { .. } => "config",
             Self::Stream { .. } => "stream",
             Self::Shard { .. } => "shard",
             Self::ShardGone { .. } => "shard_gone",
@@ -131,13 +149,6 @@ impl ConsumeError {
             Self::Checkpoint { .. } => "checkpoint",
             Self::ReaderPanicked { .. } | Self::SupervisorPanicked { .. } => "panic",
             Self::Closed => "closed",
-        }
-    }
-
-    pub(crate) fn config(option: &'static str, reason: impl Into<String>) -> Self {
-        Self::InvalidConfig {
-            option,
-            reason: reason.into(),
         }
     }
 }
@@ -305,12 +316,8 @@ mod tests {
         };
         assert!(throttled.is_retryable());
         assert_eq!(throttled.shard_id(), Some("s"));
-        let config = ConsumeError::config("record_limit", "too big");
+        let config = BuildError::from(InvalidConfig::new("record_limit", "too big"));
         assert!(!config.is_retryable());
-        assert_eq!(config.shard_id(), None);
-        assert_eq!(
-            config.to_string(),
-            "invalid consumer option record_limit: too big"
-        );
+        assert_eq!(config.to_string(), "invalid option record_limit: too big");
     }
 }

@@ -6,7 +6,7 @@
 //! use futures::StreamExt;
 //! use async_kinesis::consumer::Consumer;
 //!
-//! # async fn demo() -> Result<(), async_kinesis::consumer::ConsumeError> {
+//! # async fn demo() -> Result<(), async_kinesis::consumer::BuildError> {
 //! let mut consumer = Consumer::builder("orders").build().await?; // JSON items, TRIM_HORIZON
 //! while let Some(record) = consumer.next().await {
 //!     match record {
@@ -102,7 +102,7 @@ use tokio_util::sync::CancellationToken;
 pub use ack::Acker;
 pub use builder::ConsumerBuilder;
 pub use config::{AckPolicy, DeadLetter, IteratorType, PoisonPolicy};
-pub use error::{ConsumeError, PoisonAction, PoisonRecord};
+pub use error::{BuildError, ConsumeError, PoisonAction, PoisonRecord};
 pub use group::{GroupShard, GroupStatus};
 pub use record::Record;
 pub use shutdown::ShutdownReport;

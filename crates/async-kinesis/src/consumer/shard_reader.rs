@@ -374,11 +374,7 @@ impl<P: Processor> ShardReader<P> {
     /// Retry delay for a non-throttling failure, or `None` when it is final.
     pub(super) fn should_retry(&self, err: &Error, failures: u32) -> Option<Duration> {
         let retryable = err.is_retryable() || err.class() == ErrorClass::Unknown;
-        let within_limit = self
-            .ctx
-            .config
-            .retry_limit
-            .is_none_or(|limit| failures <= limit);
+        let within_limit = !self.ctx.config.retry.gives_up_after(failures);
         if retryable && within_limit {
             tracing::warn!(shard = %self.shard_id, error = %err, attempt = failures, "read failed; retrying");
             Some(self.ctx.config.jittered_backoff(failures))

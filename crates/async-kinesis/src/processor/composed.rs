@@ -3,8 +3,11 @@
 use super::Processor;
 use super::aggregator::{Aggregator, WriterShape};
 use super::error::{ConfigError, ReadError, SerializeError};
+use super::json::JsonSerializer;
+#[cfg(feature = "msgpack")]
+use super::msgpack::MsgpackSerializer;
 use super::record::{DEFAULT_MAX_RECORD_SIZE, Decoded, check_max_record_size};
-use super::serializer::Serializer;
+use super::serializer::{Serializer, StringSerializer};
 use bytes::Bytes;
 
 /// A processor made of a serializer `S` and an aggregator `A`. The seven named processors are
@@ -14,7 +17,7 @@ use bytes::Bytes;
 /// use async_kinesis::processor::{BytesSerializer, Composed, NetstringAggregator, Processor};
 ///
 /// // Raw bytes framed as netstrings, records of at most 256 KiB.
-/// let processor = Composed::new(BytesSerializer, NetstringAggregator)
+/// let processor = Composed::from_parts(BytesSerializer, NetstringAggregator)
 ///     .with_max_record_size(256 * 1024)
 ///     .expect("valid size");
 /// assert_eq!(processor.max_record_size(), 256 * 1024);
@@ -27,8 +30,9 @@ pub struct Composed<S, A> {
 }
 
 impl<S: Serializer, A: Aggregator> Composed<S, A> {
-    /// A processor with the default maximum record size (1 MiB, data plus partition key).
-    pub fn new(serializer: S, aggregator: A) -> Self {
+    /// A processor of this serializer and aggregator, with the default maximum record size
+    /// (1 MiB, data plus partition key).
+    pub fn from_parts(serializer: S, aggregator: A) -> Self {
         Self {
             serializer,
             aggregator,
@@ -56,7 +60,63 @@ impl<S: Serializer, A: Aggregator> Composed<S, A> {
 
 impl<S: Serializer + Default, A: Aggregator + Default> Default for Composed<S, A> {
     fn default() -> Self {
-        Self::new(S::default(), A::default())
+        Self::from_parts(S::default(), A::default())
+    }
+}
+
+/// `JsonProcessor::new()`, `JsonLineProcessor::new()`, `JsonListProcessor::new()`,
+/// `KplJsonProcessor::new()`: items are untyped `serde_json::Value`s. `::of::<T>()` gives the
+/// same processor for items of your type, so no type has to be written out twice:
+///
+/// ```
+/// use async_kinesis::processor::{JsonLineProcessor, Processor};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Order { id: u64 }
+///
+/// let untyped = JsonLineProcessor::new();
+/// let typed = JsonLineProcessor::of::<Order>();
+/// let order = typed.serialize(&Order { id: 7 }).expect("serializable");
+/// let value = untyped.serialize(&serde_json::json!({"id": 7})).expect("serializable");
+/// assert_eq!(order, value);
+/// ```
+impl<A: Aggregator + Default> Composed<JsonSerializer<serde_json::Value>, A> {
+    /// The processor of untyped JSON values.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The processor of items of type `T`.
+    pub fn of<T>() -> Composed<JsonSerializer<T>, A>
+    where
+        JsonSerializer<T>: Serializer,
+    {
+        Composed::default()
+    }
+}
+
+/// `MsgpackProcessor::new()`: items are untyped `rmpv::Value`s; `::of::<T>()` for your type.
+#[cfg(feature = "msgpack")]
+impl<A: Aggregator + Default> Composed<MsgpackSerializer<rmpv::Value>, A> {
+    /// The processor of untyped msgpack values.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The processor of items of type `T`.
+    pub fn of<T>() -> Composed<MsgpackSerializer<T>, A>
+    where
+        MsgpackSerializer<T>: Serializer,
+    {
+        Composed::default()
+    }
+}
+
+/// `StringProcessor::new()`, `KplStringProcessor::new()`.
+impl<A: Aggregator + Default> Composed<StringSerializer, A> {
+    /// The processor of strings.
+    pub fn new() -> Self {
+        Self::default()
     }
 }
 

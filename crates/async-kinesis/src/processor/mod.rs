@@ -18,8 +18,8 @@
 //! key; `KplAggregator::python_compatible` writes the Python library's inner key `"a"`).
 //!
 //! The JSON and msgpack processors take the item type as a parameter defaulting to an untyped
-//! value; write the type out (`let p: JsonProcessor = ..` or `JsonProcessor::<MyType>::default()`)
-//! since Rust does not infer defaulted parameters in expressions.
+//! value: `JsonLineProcessor::new()` reads and writes `serde_json::Value`s,
+//! `JsonLineProcessor::of::<Order>()` your `Order`s (see [`Composed`]).
 //!
 //! JSON numbers come back exactly as written (floats to the last bit, integers digit for digit)
 //! or the item is an error; [`JsonSerializer`] says which item types hold which numbers.
@@ -33,7 +33,7 @@
 //! use async_kinesis::processor::{JsonLineProcessor, Processor, RecordWriter};
 //! use serde_json::json;
 //!
-//! let processor: JsonLineProcessor = JsonLineProcessor::default(); // items: serde_json::Value
+//! let processor = JsonLineProcessor::new(); // items: serde_json::Value
 //! let mut writer = processor.writer::<u32>(); // tag each item, here with a number
 //! for (tag, n) in [(1, 10), (2, 20)] {
 //!     let bytes = processor.serialize(&json!({ "n": n })).expect("serializable");
@@ -51,7 +51,7 @@
 //! use async_kinesis::processor::{JsonLineProcessor, Processor};
 //! use bytes::Bytes;
 //!
-//! let processor: JsonLineProcessor = JsonLineProcessor::default(); // items: serde_json::Value
+//! let processor = JsonLineProcessor::new(); // items: serde_json::Value
 //! let data = Bytes::from_static(b"{\"n\": 10}\nnot json\n{\"n\": 20}\n");
 //! let items: Vec<_> = processor.read(&data, "key").collect();
 //! assert_eq!(items.len(), 3);

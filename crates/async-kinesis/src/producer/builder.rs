@@ -2,16 +2,13 @@
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
-
 use super::Producer;
 use super::config::{AfterFlush, FlushReport, ProducerConfig};
 use super::worker::Worker;
-use crate::connect::{ClientSource, ConnectOptions};
+use crate::connect::ClientSource;
 use crate::error::Error;
 use crate::processor::Processor;
 use crate::shard_map::ShardMap;
-use crate::stream::{CreateStream, ShardListing};
 use crate::stream_ref::StreamRef;
 
 /// Builds a [`Producer`]; see [`Producer::builder`].
@@ -46,23 +43,8 @@ impl<P: Processor> ProducerBuilder<P> {
         }
     }
 
-    /// Connect with these options (default: the standard AWS configuration sources).
-    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
-        self.source = ClientSource::Options(options);
-        self
-    }
-
-    /// Connect with an AWS configuration you loaded.
-    pub fn sdk_config(mut self, config: &SdkConfig) -> Self {
-        self.source = ClientSource::SdkConfig(Box::new(config.clone()));
-        self
-    }
-
-    /// Use an AWS Kinesis client you built.
-    pub fn client(mut self, client: aws_sdk_kinesis::Client) -> Self {
-        self.source = ClientSource::Client(client);
-        self
-    }
+    crate::connect::connect_setters!(aws_sdk_kinesis::Client);
+    crate::setup::setup_setters!();
 
     /// All options at once, replacing any set before.
     pub fn config(mut self, config: ProducerConfig) -> Self {
@@ -106,45 +88,12 @@ impl<P: Processor> ProducerBuilder<P> {
         self
     }
 
-    /// Attempts per record before its items fail (10).
-    pub fn retry_limit(mut self, attempts: u32) -> Self {
-        self.config.retry_limit = attempts;
-        self
-    }
-
-    /// First retry delay (100 ms) and the longest one (120 s).
-    pub fn expo_backoff(mut self, first: Duration, limit: Duration) -> Self {
-        self.config.expo_backoff = first;
-        self.config.expo_backoff_limit = limit;
-        self
-    }
-
-    /// Skip DescribeStreamSummary at start (false). The stream's record distribution is then
-    /// the one given to [`ProducerBuilder::record_distribution`] (by partition key unless said).
-    pub fn skip_describe_stream(mut self, skip: bool) -> Self {
-        self.config.skip_describe_stream = skip;
-        self
-    }
-
     /// How the stream places records, for a producer that skips DescribeStreamSummary (see
     /// [`ProducerConfig::record_distribution`](super::ProducerConfig::record_distribution)):
     /// with [`RecordDistribution::Auto`](crate::RecordDistribution::Auto), KPL items go out as
     /// plain records as on a described AUTO stream.
     pub fn record_distribution(mut self, distribution: crate::RecordDistribution) -> Self {
         self.config.record_distribution = Some(distribution);
-        self
-    }
-
-    /// List shards with ListShards (true) or DescribeStream (false).
-    pub fn use_list_shards(mut self, use_list_shards: bool) -> Self {
-        self.config.use_list_shards = use_list_shards;
-        self
-    }
-
-    /// Create the stream with `shards` shards at start if it does not exist.
-    pub fn create_stream(mut self, shards: u32) -> Self {
-        self.config.create_stream = true;
-        self.config.create_stream_shards = shards;
         self
     }
 
@@ -185,21 +134,13 @@ impl<P: Processor> ProducerBuilder<P> {
     /// # Cancel safety
     /// Not cancel safe when `create_stream` is set: the stream may have been created.
     pub async fn build(self) -> Result<Producer<P>, Error> {
+        self.config.validate(self.processor.max_record_size())?;
         let stream = self.stream?;
         let client = self.source.stream_client(stream).await?;
         let config = self.config;
-        if config.create_stream {
-            let spec = CreateStream::Provisioned {
-                shards: config.create_stream_shards,
-            };
-            client
-                .create_if_missing(spec, config.describe_timeout)
-                .await?;
-        }
         let processor_max = self.processor.max_record_size();
         let mut distribution = config.record_distribution.clone();
-        if !config.skip_describe_stream {
-            let summary = client.wait_until_usable(config.describe_timeout).await?;
+        if let Some(summary) = config.setup.prepare(&client).await? {
             distribution = Some(summary.record_distribution.clone());
             if processor_max > summary.max_record_bytes {
                 return Err(Error::InvalidArgument(format!(
@@ -219,12 +160,7 @@ impl<P: Processor> ProducerBuilder<P> {
                  is not kept across shards, and KPL items are written as plain records"
             );
         }
-        config.validate(processor_max)?;
-        let listing = ShardListing {
-            use_list_shards: config.use_list_shards,
-            ..ShardListing::default()
-        };
-        let shards = client.list_shards_with(listing).await?;
+        let shards = client.list_shards_with(config.setup.listing).await?;
         let shard_map =
             ShardMap::from_open_shards(&shards).map_err(|e| Error::MalformedResponse {
                 operation: "ListShards",

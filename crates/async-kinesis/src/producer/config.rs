@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::RecordDistribution;
-use crate::error::Error;
+use crate::invalid_config::InvalidConfig;
 use crate::limits::{
     MIB, PUT_RECORDS_MAX_BYTES, PUT_RECORDS_MAX_RECORDS, SHARD_WRITE_BYTES_PER_SEC,
     SHARD_WRITE_RECORDS_PER_SEC,
 };
+use crate::retry::RetryPolicy;
+use crate::setup::StreamSetup;
 
 /// What one PutRecords call did, for the after-flush hook.
 #[derive(Debug, Clone)]
@@ -51,32 +53,18 @@ pub struct ProducerConfig {
     pub put_rate_limit_per_shard: u32,
     /// KiB per second per shard, data plus partition keys (1,024, the AWS limit).
     pub put_bandwidth_limit_per_shard: u32,
-    /// Attempts per record (and per call failing as a whole) before its items fail (10).
-    pub retry_limit: u32,
-    /// Delay before the first retry; it doubles per attempt, with jitter (100 ms).
-    pub expo_backoff: Duration,
-    /// Longest delay between retries (120 s).
-    pub expo_backoff_limit: Duration,
-    /// Skip DescribeStreamSummary at start: no existence check, the maximum record size is the
-    /// processor's, and the stream's record distribution is [`ProducerConfig::record_distribution`]
-    /// (false).
-    pub skip_describe_stream: bool,
-    /// How the stream places records, when DescribeStreamSummary is skipped (by partition key
+    /// How failed calls are retried: 100 ms doubling to 120 s, 10 attempts per record (and
+    /// per call failing as a whole) before its items fail.
+    pub retry: RetryPolicy,
+    /// What the producer does with its stream at start and how it lists shards (see
+    /// [`StreamSetup`]).
+    pub setup: StreamSetup,
+    /// How the stream places records, when the stream check is skipped (by partition key
     /// when `None`). Say [`RecordDistribution::Auto`] for an AUTO stream written with a KPL
     /// processor and `skip_describe_stream`: the producer cannot see it then, and aggregated KPL
     /// items on such a stream are dropped by KPL readers. Ignored when the stream is described
     /// (the service's answer is used).
     pub record_distribution: Option<RecordDistribution>,
-    /// List shards with ListShards (true) or DescribeStream (false).
-    pub use_list_shards: bool,
-    /// Create the stream at start if it does not exist (false).
-    pub create_stream: bool,
-    /// Shards of a stream created by `create_stream` (1).
-    pub create_stream_shards: u32,
-    /// How long to wait for a stream to become usable at start (60 s).
-    pub describe_timeout: Duration,
-    /// How often the shard map is re-read even without signs of resharding (60 s).
-    pub shard_refresh_interval: Duration,
     /// PutRecords calls in flight at once, across shards (64); one per shard at most.
     pub max_in_flight_requests: usize,
     /// Called after each PutRecords call.
@@ -116,16 +104,9 @@ impl Default for ProducerConfig {
             put_bandwidth_limit_per_shard: SHARD_WRITE_BYTES_PER_SEC / 1024,
             aggregate_bytes: DEFAULT_AGGREGATE_BYTES,
             delivery_timeout: None,
-            retry_limit: 10,
-            expo_backoff: Duration::from_millis(100),
-            expo_backoff_limit: Duration::from_secs(120),
-            skip_describe_stream: false,
+            retry: RetryPolicy::default().retry_limit(Some(10)),
+            setup: StreamSetup::default(),
             record_distribution: None,
-            use_list_shards: true,
-            create_stream: false,
-            create_stream_shards: 1,
-            describe_timeout: Duration::from_secs(60),
-            shard_refresh_interval: Duration::from_secs(60),
             max_in_flight_requests: 64,
             after_flush: None,
         }
@@ -145,16 +126,9 @@ impl fmt::Debug for ProducerConfig {
                 "put_bandwidth_limit_per_shard",
                 &self.put_bandwidth_limit_per_shard,
             )
-            .field("retry_limit", &self.retry_limit)
-            .field("expo_backoff", &self.expo_backoff)
-            .field("expo_backoff_limit", &self.expo_backoff_limit)
-            .field("skip_describe_stream", &self.skip_describe_stream)
+            .field("retry", &self.retry)
+            .field("setup", &self.setup)
             .field("record_distribution", &self.record_distribution)
-            .field("use_list_shards", &self.use_list_shards)
-            .field("create_stream", &self.create_stream)
-            .field("create_stream_shards", &self.create_stream_shards)
-            .field("describe_timeout", &self.describe_timeout)
-            .field("shard_refresh_interval", &self.shard_refresh_interval)
             .field("max_in_flight_requests", &self.max_in_flight_requests)
             .field("after_flush", &self.after_flush.is_some())
             .field("aggregate_bytes", &self.aggregate_bytes)
@@ -167,68 +141,79 @@ impl ProducerConfig {
     /// Checks every option against the AWS limits and against each other.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the option.
-    pub fn validate(&self, max_record_size: usize) -> Result<(), Error> {
-        let invalid = |message: String| Err(Error::InvalidArgument(message));
+    /// [`InvalidConfig`] naming the option (as its builder method).
+    pub fn validate(&self, max_record_size: usize) -> Result<(), InvalidConfig> {
+        let invalid = |option, reason: String| Err(InvalidConfig::new(option, reason));
         if !(1..=PUT_RECORDS_MAX_RECORDS).contains(&self.batch_size) {
-            return invalid(format!(
-                "batch_size must be 1..={PUT_RECORDS_MAX_RECORDS}, got {}",
-                self.batch_size
-            ));
+            return invalid(
+                "batch_size",
+                format!(
+                    "{} is outside 1..={PUT_RECORDS_MAX_RECORDS}",
+                    self.batch_size
+                ),
+            );
         }
         if self.batch_bytes < max_record_size || self.batch_bytes > PUT_RECORDS_MAX_BYTES {
-            return invalid(format!(
-                "batch_bytes must be between the maximum record size ({max_record_size}) and \
-                 {PUT_RECORDS_MAX_BYTES}, got {}",
-                self.batch_bytes
-            ));
+            return invalid(
+                "batch_bytes",
+                format!(
+                    "{} is not between the maximum record size ({max_record_size}) and \
+                     {PUT_RECORDS_MAX_BYTES}",
+                    self.batch_bytes
+                ),
+            );
         }
         if self.max_queue_size == 0 {
-            return invalid("max_queue_size must be at least 1".into());
+            return invalid("max_queue_size", "must be at least 1".into());
         }
         if self.max_queue_bytes < max_record_size {
-            return invalid(format!(
-                "max_queue_bytes ({}) must hold at least one record of the maximum size ({max_record_size})",
-                self.max_queue_bytes
-            ));
+            return invalid(
+                "max_queue_bytes",
+                format!(
+                    "{} must hold at least one record of the maximum size ({max_record_size})",
+                    self.max_queue_bytes
+                ),
+            );
         }
         // Semaphore permits are counted in u32 per acquisition and usize in total.
         if self.max_queue_bytes > (u32::MAX as usize) {
-            return invalid(format!("max_queue_bytes must be at most {}", u32::MAX));
+            return invalid("max_queue_bytes", format!("must be at most {}", u32::MAX));
         }
-        if self.put_rate_limit_per_shard == 0 || self.put_bandwidth_limit_per_shard == 0 {
-            return invalid("per-shard rate limits must be at least 1".into());
+        if self.put_rate_limit_per_shard == 0 {
+            return invalid("put_rate_limit_per_shard", "must be at least 1".into());
         }
         // Records above 1 MiB (streams raised beyond it) pass the service's 1 MiB/s alone, as
         // the budget's oversized-record rule does; smaller ones must fit a second of budget.
         let one_record = max_record_size.min(MIB);
         if (self.bandwidth_bytes_per_shard() as usize) < one_record {
-            return invalid(format!(
-                "put_bandwidth_limit_per_shard ({} KiB/s) must pass at least one record of the \
-                 maximum size ({one_record} bytes) per second; lower the processor's maximum \
-                 record size for a smaller bandwidth",
-                self.put_bandwidth_limit_per_shard
-            ));
+            return invalid(
+                "put_bandwidth_limit_per_shard",
+                format!(
+                    "{} KiB/s must pass at least one record of the maximum size ({one_record} \
+                     bytes) per second; lower the processor's maximum record size for a \
+                     smaller bandwidth",
+                    self.put_bandwidth_limit_per_shard
+                ),
+            );
         }
         if self.aggregate_bytes == 0 {
-            return invalid("aggregate_bytes must be at least 1".into());
+            return invalid("aggregate_bytes", "must be at least 1".into());
         }
         if let Some(timeout) = self.delivery_timeout
             && timeout <= self.buffer_time
         {
-            return invalid(format!(
-                "delivery_timeout ({timeout:?}) must exceed buffer_time ({:?})",
-                self.buffer_time
-            ));
+            return invalid(
+                "delivery_timeout",
+                format!(
+                    "{timeout:?} must exceed buffer_time ({:?})",
+                    self.buffer_time
+                ),
+            );
         }
-        if self.retry_limit == 0 {
-            return invalid("retry_limit counts attempts and must be at least 1".into());
-        }
-        if self.create_stream && self.create_stream_shards == 0 {
-            return invalid("create_stream_shards must be at least 1".into());
-        }
+        self.retry.validate()?;
+        self.setup.validate()?;
         if self.max_in_flight_requests == 0 {
-            return invalid("max_in_flight_requests must be at least 1".into());
+            return invalid("max_in_flight_requests", "must be at least 1".into());
         }
         Ok(())
     }
@@ -242,6 +227,7 @@ impl ProducerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CreateStream;
     use crate::limits::DEFAULT_MAX_RECORD_BYTES;
 
     #[test]
@@ -255,16 +241,11 @@ mod tests {
         assert_eq!(config.put_rate_limit_per_shard, 1_000);
         assert_eq!(config.put_bandwidth_limit_per_shard, 1_024);
         assert_eq!(config.bandwidth_bytes_per_shard(), 1_048_576);
-        assert_eq!(config.retry_limit, 10);
-        assert_eq!(config.expo_backoff, Duration::from_millis(100));
-        assert_eq!(config.expo_backoff_limit, Duration::from_secs(120));
-        assert!(!config.skip_describe_stream);
+        assert_eq!(config.retry.retry_limit, Some(10));
+        assert_eq!(config.retry.expo_backoff, Duration::from_millis(100));
+        assert_eq!(config.retry.expo_backoff_limit, Duration::from_secs(120));
+        assert_eq!(config.setup, StreamSetup::default());
         assert_eq!(config.record_distribution, None);
-        assert!(config.use_list_shards);
-        assert!(!config.create_stream);
-        assert_eq!(config.create_stream_shards, 1);
-        assert_eq!(config.describe_timeout, Duration::from_secs(60));
-        assert_eq!(config.shard_refresh_interval, Duration::from_secs(60));
         assert_eq!(config.max_in_flight_requests, 64);
         assert!(config.after_flush.is_none());
         assert_eq!(config.aggregate_bytes, 64 * 1024);
@@ -277,8 +258,11 @@ mod tests {
     #[test]
     fn invalid_options_are_named() {
         type Change = fn(&mut ProducerConfig);
-        let cases: [(Change, &str); 11] = [
-            (|c| c.put_bandwidth_limit_per_shard = 0, "rate limits"),
+        let cases: [(Change, &str); 14] = [
+            (
+                |c| c.put_bandwidth_limit_per_shard = 0,
+                "put_bandwidth_limit_per_shard",
+            ),
             (
                 |c| c.put_bandwidth_limit_per_shard = 1_023,
                 "put_bandwidth_limit_per_shard",
@@ -293,14 +277,29 @@ mod tests {
             (|c| c.batch_bytes = 1_000, "batch_bytes"),
             (|c| c.max_queue_size = 0, "max_queue_size"),
             (|c| c.max_queue_bytes = 10, "max_queue_bytes"),
-            (|c| c.retry_limit = 0, "retry_limit"),
-            (|c| c.put_rate_limit_per_shard = 0, "rate limits"),
+            (|c| c.retry.retry_limit = Some(0), "retry_limit"),
+            (
+                |c| c.retry.expo_backoff_limit = Duration::from_millis(1),
+                "expo_backoff_limit",
+            ),
+            (
+                |c| c.setup.create_stream = Some(CreateStream::Provisioned { shards: 0 }),
+                "create_stream",
+            ),
+            (
+                |c| c.setup.describe_timeout = Duration::ZERO,
+                "describe_timeout",
+            ),
+            (
+                |c| c.put_rate_limit_per_shard = 0,
+                "put_rate_limit_per_shard",
+            ),
         ];
         for (change, name) in cases {
             let mut config = ProducerConfig::default();
             change(&mut config);
             let err = config.validate(DEFAULT_MAX_RECORD_BYTES).expect_err(name);
-            assert!(err.to_string().contains(name), "{name}: {err}");
+            assert_eq!(err.option, name, "{err}");
         }
     }
 

@@ -60,7 +60,6 @@
 //! tokio runtime stops it early; then unresolved receipts report
 //! [`PutErrorKind::WorkerGone`].
 
-mod backoff;
 mod builder;
 mod config;
 mod keyless;

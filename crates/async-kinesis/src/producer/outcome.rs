@@ -1,6 +1,7 @@
 //! What to do with each record after a PutRecords call: pure decisions, unit-tested.
 
 use crate::error::{Error, ErrorClass, REQUEST_TOO_LARGE};
+use crate::retry::RetryPolicy;
 
 /// One entry of a PutRecords response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub(crate) enum Next {
 }
 
 /// Decides a record's fate from its entry in the response; `attempts` counts this one.
-pub(crate) fn after_entry(entry: EntryResult, attempts: u32, retry_limit: u32) -> Next {
+pub(crate) fn after_entry(entry: EntryResult, attempts: u32, retry: &RetryPolicy) -> Next {
     match entry {
         EntryResult::Accepted {
             shard_id,
@@ -47,7 +48,7 @@ pub(crate) fn after_entry(entry: EntryResult, attempts: u32, retry_limit: u32) -
             // A code this library does not know may be a new transient one: retried like the
             // consumer does, within the retry limit, rather than failing the item at once.
             let retryable = class.is_retryable() || class == ErrorClass::Unknown;
-            if retryable && attempts < retry_limit {
+            if retryable && !retry.gives_up_after(attempts) {
                 Next::Retry {
                     throttled: class == ErrorClass::Throttling,
                 }
@@ -84,7 +85,7 @@ pub(crate) fn after_call_error(
     error: &Error,
     records: usize,
     attempts: u32,
-    retry_limit: u32,
+    retry: &RetryPolicy,
 ) -> CallFailure {
     if matches!(error, Error::StreamNotFound { .. }) {
         return CallFailure::StreamGone;
@@ -95,7 +96,7 @@ pub(crate) fn after_call_error(
     if error.class() == ErrorClass::Validation && records > 1 {
         return CallFailure::Isolate;
     }
-    if error.is_retryable() && attempts < retry_limit {
+    if error.is_retryable() && !retry.gives_up_after(attempts) {
         CallFailure::Retry {
             throttled: error.class() == ErrorClass::Throttling,
         }
@@ -138,6 +139,11 @@ pub(crate) fn records_named(message: &str, records: usize) -> Option<Vec<usize>>
 
 #[cfg(test)]
 mod tests {
+
+    fn limit(attempts: u32) -> RetryPolicy {
+        RetryPolicy::default().retry_limit(Some(attempts))
+    }
+
     #[test]
     fn a_request_too_large_is_split_unless_it_is_one_record() {
         let too_large = Error::Service {
@@ -146,8 +152,14 @@ mod tests {
             code: REQUEST_TOO_LARGE.into(),
             message: String::new(),
         };
-        assert_eq!(after_call_error(&too_large, 2, 1, 3), CallFailure::Split);
-        assert_eq!(after_call_error(&too_large, 1, 1, 3), CallFailure::Fail);
+        assert_eq!(
+            after_call_error(&too_large, 2, 1, &limit(3)),
+            CallFailure::Split
+        );
+        assert_eq!(
+            after_call_error(&too_large, 1, 1, &limit(3)),
+            CallFailure::Fail
+        );
     }
 
     #[test]
@@ -158,9 +170,15 @@ mod tests {
             code: "ValidationException".into(),
             message: "1 validation error detected: Value at 'records.3.member.partitionKey'".into(),
         };
-        assert_eq!(after_call_error(&invalid, 7, 1, 3), CallFailure::Isolate);
+        assert_eq!(
+            after_call_error(&invalid, 7, 1, &limit(3)),
+            CallFailure::Isolate
+        );
         // Alone, the record is the bad one: it fails with the service's message.
-        assert_eq!(after_call_error(&invalid, 1, 1, 3), CallFailure::Fail);
+        assert_eq!(
+            after_call_error(&invalid, 1, 1, &limit(3)),
+            CallFailure::Fail
+        );
     }
 
     use super::*;
@@ -208,7 +226,7 @@ mod tests {
                 sequence_number: "1".into(),
             },
             1,
-            3,
+            &limit(3),
         );
         assert_eq!(
             next,
@@ -222,15 +240,19 @@ mod tests {
     #[test]
     fn throttled_and_internal_failures_are_retried_until_the_limit() {
         assert_eq!(
-            after_entry(refused("ProvisionedThroughputExceededException"), 1, 3),
+            after_entry(
+                refused("ProvisionedThroughputExceededException"),
+                1,
+                &limit(3)
+            ),
             Next::Retry { throttled: true }
         );
         assert_eq!(
-            after_entry(refused("InternalFailure"), 2, 3),
+            after_entry(refused("InternalFailure"), 2, &limit(3)),
             Next::Retry { throttled: false }
         );
         assert!(matches!(
-            after_entry(refused("InternalFailure"), 3, 3),
+            after_entry(refused("InternalFailure"), 3, &limit(3)),
             Next::Fail {
                 class: ErrorClass::Transient,
                 ..
@@ -241,11 +263,11 @@ mod tests {
     #[test]
     fn unknown_codes_are_retried_until_the_limit() {
         assert_eq!(
-            after_entry(refused("SomethingNew"), 1, 3),
+            after_entry(refused("SomethingNew"), 1, &limit(3)),
             Next::Retry { throttled: false }
         );
         assert!(matches!(
-            after_entry(refused("SomethingNew"), 3, 3),
+            after_entry(refused("SomethingNew"), 3, &limit(3)),
             Next::Fail {
                 class: ErrorClass::Unknown,
                 ..
@@ -256,7 +278,7 @@ mod tests {
     #[test]
     fn permanent_codes_fail_at_once() {
         for code in ["KMSAccessDeniedException", "ValidationException"] {
-            match after_entry(refused(code), 1, 10) {
+            match after_entry(refused(code), 1, &limit(10)) {
                 Next::Fail { code: got, .. } => assert_eq!(got, code),
                 other => panic!("{code}: {other:?}"),
             }
@@ -272,18 +294,27 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(
-            after_call_error(&throttled, 10, 1, 3),
+            after_call_error(&throttled, 10, 1, &limit(3)),
             CallFailure::Retry { throttled: true }
         );
-        assert_eq!(after_call_error(&throttled, 10, 3, 3), CallFailure::Fail);
+        assert_eq!(
+            after_call_error(&throttled, 10, 3, &limit(3)),
+            CallFailure::Fail
+        );
         let gone = Error::StreamNotFound { stream: "s".into() };
-        assert_eq!(after_call_error(&gone, 10, 1, 3), CallFailure::StreamGone);
+        assert_eq!(
+            after_call_error(&gone, 10, 1, &limit(3)),
+            CallFailure::StreamGone
+        );
         let denied = Error::Service {
             operation: "PutRecords",
             class: ErrorClass::AccessDenied,
             code: "AccessDeniedException".into(),
             message: String::new(),
         };
-        assert_eq!(after_call_error(&denied, 10, 1, 3), CallFailure::Fail);
+        assert_eq!(
+            after_call_error(&denied, 10, 1, &limit(3)),
+            CallFailure::Fail
+        );
     }
 }

@@ -12,11 +12,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
 use super::config::{FlushReport, ProducerConfig};
 use super::keyless::{KeylessKey, KeylessKeys};
 use super::lane::Lane;
@@ -34,7 +32,7 @@ use crate::metrics::{PutRecordsOutcome, StreamLabels};
 use crate::processor::{OutgoingRecord, Processor, WriterShape};
 use crate::shard::Shard;
 use crate::shard_map::ShardMap;
-use crate::stream::{ShardListing, StreamClient};
+use crate::stream::StreamClient;
 
 /// Queue name for records whose hash key no known open shard owns (mid-resharding).
 const UNROUTED: &str = "unrouted";
@@ -96,7 +94,6 @@ pub(crate) struct Worker<P: Processor> {
     client: StreamClient,
     config: Arc<ProducerConfig>,
     rules: BatchRules,
-    backoff: Backoff,
     labels: StreamLabels,
     processor: P,
     /// How the lanes' aggregators shape records.
@@ -145,7 +142,6 @@ impl<P: Processor> Worker<P> {
                     config.batch_bytes,
                 ),
             },
-            backoff: Backoff::new(config.expo_backoff, config.expo_backoff_limit),
             labels: StreamLabels::new(client.stream().name()),
             processor: processor.clone(),
             shape: WriterShape::aggregates_of(config.aggregate_bytes)
@@ -155,7 +151,7 @@ impl<P: Processor> Worker<P> {
             unkeyed_shard: Arc::from(UNROUTED),
             keyless: KeylessKeys::default(),
             shard_map,
-            refresh_at: now + config.shard_refresh_interval,
+            refresh_at: now + config.setup.shard_refresh_interval,
             refreshing: None,
             lanes: HashMap::new(),
             lane_order: Vec::new(),

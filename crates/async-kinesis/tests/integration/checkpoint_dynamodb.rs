@@ -321,7 +321,7 @@ async fn invalid_options_are_refused_before_any_call() {
         let err = builder.build().await.expect_err("invalid");
         assert!(!err.is_retryable());
         assert!(
-            matches!(dynamo_source(&err), DynamoDbError::InvalidOption(_)),
+            matches!(dynamo_source(&err), DynamoDbError::InvalidConfig(_)),
             "{err:?}"
         );
     }

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use async_kinesis::checkpoint::{CheckpointStore, MemoryStore, Progress};
-use async_kinesis::consumer::{AckPolicy, ConsumeError, Consumer, IteratorType};
+use async_kinesis::consumer::{AckPolicy, BuildError, ConsumeError, Consumer, IteratorType};
 use async_kinesis::processor::JsonProcessor;
-use async_kinesis::{Error, ErrorClass};
+use async_kinesis::{CreateStream, Error, ErrorClass, InvalidConfig};
 use bytes::Bytes;
 use consumer_support::{
     Outgoing, Tally, assert_quiet, init_tracing, json_records, keys, put, read_items,
@@ -236,7 +236,7 @@ async fn bad_input_gives_typed_errors() {
         .await
         .expect_err("missing");
     match &err {
-        ConsumeError::Stream { source, .. } => {
+        BuildError::Stream { source, .. } => {
             assert!(matches!(source, Error::StreamNotFound { .. }), "{source}");
             assert_eq!(source.class(), ErrorClass::NotFound);
         }
@@ -263,8 +263,8 @@ async fn bad_input_gives_typed_errors() {
     assert!(matches!(consumer.ready().await, Err(ConsumeError::Closed)));
 
     // Options out of range are refused before anything is called.
-    let invalid = |result: Result<Consumer, ConsumeError>| match result {
-        Err(ConsumeError::InvalidConfig { option, .. }) => option,
+    let invalid = |result: Result<Consumer, BuildError>| match result {
+        Err(BuildError::InvalidConfig(InvalidConfig { option, .. })) => option,
         other => panic!("expected InvalidConfig, got {other:?}"),
     };
     let name = "never-called";
@@ -279,11 +279,20 @@ async fn bad_input_gives_typed_errors() {
     assert_eq!(
         invalid(
             builder(&kinesis, name)
-                .iterator_type(IteratorType::AtTimestamp)
+                .expo_backoff(Duration::ZERO)
                 .build()
                 .await
         ),
-        "timestamp"
+        "expo_backoff"
+    );
+    assert_eq!(
+        invalid(
+            builder(&kinesis, name)
+                .create_stream(CreateStream::Provisioned { shards: 0 })
+                .build()
+                .await
+        ),
+        "create_stream"
     );
     // An invalid stream name is a stream error naming the problem.
     let err = builder(&kinesis, "bad name!")
@@ -293,7 +302,7 @@ async fn bad_input_gives_typed_errors() {
     assert!(
         matches!(
             err,
-            ConsumeError::Stream {
+            BuildError::Stream {
                 source: Error::InvalidStreamName { .. },
                 ..
             }

@@ -7,8 +7,9 @@ use crate::consumer_support;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use async_kinesis::InvalidConfig;
 use async_kinesis::checkpoint::MemoryStore;
-use async_kinesis::consumer::{ConsumeError, Consumer, ConsumerBuilder, IteratorType, ReadMode};
+use async_kinesis::consumer::{BuildError, Consumer, ConsumerBuilder, IteratorType, ReadMode};
 use async_kinesis::processor::JsonProcessor;
 use bytes::Bytes;
 use consumer_support::{
@@ -278,10 +279,10 @@ async fn bad_fan_out_settings_fail_the_build_with_clear_errors() {
     assert!(
         matches!(
             &invalid,
-            ConsumeError::InvalidConfig {
+            BuildError::InvalidConfig(InvalidConfig {
                 option: "enhanced_fan_out",
                 ..
-            }
+            })
         ),
         "{invalid}"
     );
@@ -290,7 +291,7 @@ async fn bad_fan_out_settings_fail_the_build_with_clear_errors() {
         .build()
         .await
         .expect_err("no stream");
-    assert!(matches!(missing, ConsumeError::Stream { .. }), "{missing}");
+    assert!(matches!(missing, BuildError::Stream { .. }), "{missing}");
 
     // A consumer of the other stream, by ARN.
     let other_arn = other.arn().await;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_kinesis::checkpoint::{LeaseTiming, MemoryStore};
-use async_kinesis::consumer::{ConsumeError, Consumer};
+use async_kinesis::consumer::{BuildError, ConsumeError, Consumer};
 use async_kinesis::processor::JsonProcessor;
 use consumer_support::{Tally, init_tracing, json_records, keys, put};
 use futures::StreamExt;
@@ -224,7 +224,7 @@ async fn access_denied_on_registration_fails_the_build() {
         .build()
         .await
         .expect_err("registration refused");
-    assert!(matches!(err, ConsumeError::Stream { .. }), "{err}");
+    assert!(matches!(err, BuildError::Stream { .. }), "{err}");
     assert!(chain(&err).contains("AccessDenied"), "{}", chain(&err));
     proxy.shutdown().await.expect("proxy worked");
     stream.delete().await;

@@ -47,7 +47,7 @@ impl Serializer for PanicsOn {
 }
 
 fn panics_on(item: Option<(&str, u64)>) -> Composed<PanicsOn, SimpleAggregator> {
-    Composed::new(
+    Composed::from_parts(
         PanicsOn {
             item: item.map(|(k, n)| (k.to_owned(), n)),
             ..PanicsOn::default()

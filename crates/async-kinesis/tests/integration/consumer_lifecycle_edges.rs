@@ -47,7 +47,7 @@ async fn a_shutdown_waiting_for_acks_longer_than_a_lease_keeps_it_and_hands_over
     let builder = |worker: &str| {
         Consumer::builder(stream.name())
             .client(stream.client().sdk_client().clone())
-            .processor(JsonProcessor::<Value>::default())
+            .processor(JsonProcessor::new())
             .checkpointer(store.clone())
             .worker_id(WorkerId::new(worker))
             .ack_policy(AckPolicy::Explicit)
@@ -127,7 +127,7 @@ async fn a_shutdown_before_the_first_listing_answers_returns_at_once() {
     }
     let consumer = Consumer::builder(stream.name())
         .client(proxy.client())
-        .processor(JsonProcessor::<Value>::default())
+        .processor(JsonProcessor::new())
         .skip_describe_stream(true)
         .expo_backoff(Duration::from_millis(100))
         .build()
@@ -157,7 +157,7 @@ async fn a_listing_slower_than_a_lease_does_not_cost_the_lease() {
         .expect("proxy");
     let mut consumer = Consumer::builder(stream.name())
         .client(proxy.client())
-        .processor(JsonProcessor::<Value>::default())
+        .processor(JsonProcessor::new())
         .checkpointer(MemoryStore::with_timing(short_leases()))
         .shard_refresh_interval(Duration::from_secs(1))
         .sleep_time_no_records(Duration::from_millis(100))
@@ -235,7 +235,7 @@ async fn only_shards_keeps_out_the_children_a_shards_end_names() {
     put(stream.client(), &json_records(&key, 0..5)).await;
     let mut consumer = Consumer::builder(stream.name())
         .client(stream.client().sdk_client().clone())
-        .processor(JsonProcessor::<Value>::default())
+        .processor(JsonProcessor::new())
         .only_shards([parent.clone()])
         // Listings would add the children too, then drop them; only ChildShards names them.
         .shard_refresh_interval(Duration::from_secs(3_600))

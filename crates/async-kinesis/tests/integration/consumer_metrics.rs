@@ -32,7 +32,7 @@ async fn records_checkpoints_errors_and_shards_are_measured() {
     put(stream.client(), &records).await;
     let mut consumer = Consumer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonProcessor::<serde_json::Value>::default())
+        .processor(JsonProcessor::new())
         .shard_fetch_rate(5)
         .sleep_time_no_records(Duration::from_millis(200))
         .checkpoint_interval(Duration::from_millis(100))

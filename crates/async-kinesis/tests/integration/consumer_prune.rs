@@ -13,7 +13,6 @@ use async_kinesis::consumer::Consumer;
 use async_kinesis::processor::JsonProcessor;
 use consumer_support::{init_tracing, json_records, put, split_the_only_shard};
 use futures::StreamExt;
-use serde_json::Value;
 use testkit::{Services, TestStream};
 use tokio::time::Instant;
 
@@ -67,7 +66,7 @@ async fn finished_entries_of_shards_gone_from_the_listing_are_deleted_and_nothin
         .client(stream.client().sdk_client().clone())
         .checkpointer(store.clone())
         .sleep_time_no_records(Duration::from_millis(100))
-        .processor(JsonProcessor::<Value>::default())
+        .processor(JsonProcessor::new())
         .build()
         .await
         .expect("build");
@@ -132,7 +131,7 @@ async fn a_consumer_of_some_shards_prunes_nothing() {
         .checkpointer(store.clone())
         .only_shards([shard])
         .sleep_time_no_records(Duration::from_millis(100))
-        .processor(JsonProcessor::<Value>::default())
+        .processor(JsonProcessor::new())
         .build()
         .await
         .expect("build");

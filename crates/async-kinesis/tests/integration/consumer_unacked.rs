@@ -43,7 +43,7 @@ async fn explicit(
         .ack_policy(AckPolicy::Explicit)
         .sleep_time_no_records(Duration::from_millis(100));
     configure(builder)
-        .processor(JsonProcessor::<Value>::default())
+        .processor(JsonProcessor::new())
         .build()
         .await
         .expect("build")

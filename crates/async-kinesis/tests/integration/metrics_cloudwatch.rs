@@ -17,7 +17,7 @@ use async_kinesis::producer::Producer;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::moto_server::MotoServer;
 use testkit::{Service, Services, TestStream, random_stream_name, sdk_config_for};
 use tracing_subscriber::layer::SubscriberExt;
@@ -32,7 +32,7 @@ async fn produce_and_consume(prefix: &str, exporter: Option<&CloudWatchHandle>) 
     let stream = TestStream::create(&kinesis, prefix, 1).await;
     let producer = Producer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonProcessor::<Value>::default())
+        .processor(JsonProcessor::new())
         .buffer_time(Duration::from_millis(50))
         .build()
         .await
@@ -47,7 +47,7 @@ async fn produce_and_consume(prefix: &str, exporter: Option<&CloudWatchHandle>) 
     producer.close().await.expect("close");
     let mut consumer = Consumer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonProcessor::<Value>::default())
+        .processor(JsonProcessor::new())
         .shard_fetch_rate(5)
         .sleep_time_no_records(Duration::from_millis(200))
         .checkpoint_interval(Duration::from_millis(100))

@@ -13,7 +13,7 @@ use async_kinesis::processor::JsonLineProcessor;
 use async_kinesis::producer::Producer;
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::{Services, TestStream};
 
 const ITEMS: u64 = 300;
@@ -35,7 +35,7 @@ async fn every_documented_metric_is_scraped_with_its_labels_and_counts_that_add_
     // Items aggregated into JSON-lines records over two shards.
     let producer = Producer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonLineProcessor::<Value>::default())
+        .processor(JsonLineProcessor::new())
         .buffer_time(Duration::from_millis(50))
         .build()
         .await
@@ -64,7 +64,7 @@ async fn every_documented_metric_is_scraped_with_its_labels_and_counts_that_add_
     let missing = doomed.name().to_owned();
     let lost = Producer::builder(doomed.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonLineProcessor::<Value>::default())
+        .processor(JsonLineProcessor::new())
         .build()
         .await
         .expect("producer");
@@ -74,7 +74,7 @@ async fn every_documented_metric_is_scraped_with_its_labels_and_counts_that_add_
 
     let mut consumer = Consumer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonLineProcessor::<Value>::default())
+        .processor(JsonLineProcessor::new())
         .shard_fetch_rate(5)
         .sleep_time_no_records(Duration::from_millis(200))
         .checkpoint_interval(Duration::from_millis(100))

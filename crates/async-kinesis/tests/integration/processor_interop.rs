@@ -133,21 +133,15 @@ fn rust_write(
 ) -> Result<Vec<OutgoingRecord<usize>>, RejectReason> {
     match processor {
         "StringProcessor" => write_with(&StringProcessor::default(), strings(items), keys),
-        "JsonProcessor" => write_with(&JsonProcessor::<Value>::default(), items.to_vec(), keys),
-        "JsonLineProcessor" => {
-            write_with(&JsonLineProcessor::<Value>::default(), items.to_vec(), keys)
-        }
-        "JsonListProcessor" => {
-            write_with(&JsonListProcessor::<Value>::default(), items.to_vec(), keys)
-        }
+        "JsonProcessor" => write_with(&JsonProcessor::new(), items.to_vec(), keys),
+        "JsonLineProcessor" => write_with(&JsonLineProcessor::new(), items.to_vec(), keys),
+        "JsonListProcessor" => write_with(&JsonListProcessor::new(), items.to_vec(), keys),
         "MsgpackProcessor" => write_with(
-            &MsgpackProcessor::<rmpv::Value>::default(),
+            &MsgpackProcessor::new(),
             items.iter().map(wire_to_msgpack).collect(),
             keys,
         ),
-        "KPLJsonProcessor" => {
-            write_with(&KplJsonProcessor::<Value>::default(), items.to_vec(), keys)
-        }
+        "KPLJsonProcessor" => write_with(&KplJsonProcessor::new(), items.to_vec(), keys),
         "KPLStringProcessor" => write_with(&KplStringProcessor::default(), strings(items), keys),
         other => panic!("unknown processor {other}"),
     }
@@ -173,21 +167,13 @@ fn read_with<P: Processor>(
 fn rust_read(processor: &str, data: &Bytes, key: &str) -> ReadOut {
     match processor {
         "StringProcessor" => read_with(&StringProcessor::default(), data, key, Value::String),
-        "JsonProcessor" => read_with(&JsonProcessor::<Value>::default(), data, key, |v| v),
-        "JsonLineProcessor" => read_with(&JsonLineProcessor::<Value>::default(), data, key, |v| v),
-        "JsonListProcessor" => read_with(
-            &JsonListProcessor::<Value>::default(),
-            data,
-            key,
-            Value::Array,
-        ),
-        "MsgpackProcessor" => read_with(
-            &MsgpackProcessor::<rmpv::Value>::default(),
-            data,
-            key,
-            |v| msgpack_to_wire(&v),
-        ),
-        "KPLJsonProcessor" => read_with(&KplJsonProcessor::<Value>::default(), data, key, |v| v),
+        "JsonProcessor" => read_with(&JsonProcessor::new(), data, key, |v| v),
+        "JsonLineProcessor" => read_with(&JsonLineProcessor::new(), data, key, |v| v),
+        "JsonListProcessor" => read_with(&JsonListProcessor::new(), data, key, Value::Array),
+        "MsgpackProcessor" => {
+            read_with(&MsgpackProcessor::new(), data, key, |v| msgpack_to_wire(&v))
+        }
+        "KPLJsonProcessor" => read_with(&KplJsonProcessor::new(), data, key, |v| v),
         "KPLStringProcessor" => read_with(&KplStringProcessor::default(), data, key, Value::String),
         other => panic!("unknown processor {other}"),
     }

@@ -153,10 +153,10 @@ where
 {
     let keys = vec!["k".to_owned(); items.len()];
     match processor {
-        "JsonProcessor" => write_with(&JsonProcessor::<T>::default(), items, &keys),
-        "JsonLineProcessor" => write_with(&JsonLineProcessor::<T>::default(), items, &keys),
-        "JsonListProcessor" => write_with(&JsonListProcessor::<T>::default(), items, &keys),
-        "KPLJsonProcessor" => write_with(&KplJsonProcessor::<T>::default(), items, &keys),
+        "JsonProcessor" => write_with(&JsonProcessor::of::<T>(), items, &keys),
+        "JsonLineProcessor" => write_with(&JsonLineProcessor::of::<T>(), items, &keys),
+        "JsonListProcessor" => write_with(&JsonListProcessor::of::<T>(), items, &keys),
+        "KPLJsonProcessor" => write_with(&KplJsonProcessor::of::<T>(), items, &keys),
         other => panic!("not a JSON processor: {other}"),
     }
     .unwrap()
@@ -185,10 +185,10 @@ fn rust_read_values(processor: &str, data: &Bytes) -> Vec<Result<Value, ReadErro
         p.read(data, "k").map(|r| r.map(|d| wire(d.item))).collect()
     }
     match processor {
-        "JsonProcessor" => read(&JsonProcessor::<Value>::default(), data, |v| v),
-        "JsonLineProcessor" => read(&JsonLineProcessor::<Value>::default(), data, |v| v),
-        "JsonListProcessor" => read(&JsonListProcessor::<Value>::default(), data, Value::Array),
-        "KPLJsonProcessor" => read(&KplJsonProcessor::<Value>::default(), data, |v| v),
+        "JsonProcessor" => read(&JsonProcessor::new(), data, |v| v),
+        "JsonLineProcessor" => read(&JsonLineProcessor::new(), data, |v| v),
+        "JsonListProcessor" => read(&JsonListProcessor::new(), data, Value::Array),
+        "KPLJsonProcessor" => read(&KplJsonProcessor::new(), data, |v| v),
         other => panic!("not a JSON processor: {other}"),
     }
 }

@@ -49,7 +49,7 @@ async fn numbers_arrive_exactly_and_bad_ones_are_reported_with_their_data() {
     let json = JsonSerializer::<Value>::new();
     let producer = Producer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonLineProcessor::<Value>::default())
+        .processor(JsonLineProcessor::new())
         .build()
         .await
         .expect("producer");
@@ -70,7 +70,7 @@ async fn numbers_arrive_exactly_and_bad_ones_are_reported_with_their_data() {
     // A NaN cannot be written as JSON: `put` hands the item back.
     let typed = Producer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonProcessor::<Reading>::default())
+        .processor(JsonProcessor::of::<Reading>())
         .build()
         .await
         .expect("producer");
@@ -112,7 +112,7 @@ async fn numbers_arrive_exactly_and_bad_ones_are_reported_with_their_data() {
 
     let mut consumer = Consumer::builder(stream.name())
         .sdk_config(kinesis.sdk_config())
-        .processor(JsonLineProcessor::<Value>::default())
+        .processor(JsonLineProcessor::new())
         .sleep_time_no_records(Duration::from_millis(200))
         .build()
         .await

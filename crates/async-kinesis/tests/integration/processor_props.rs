@@ -176,33 +176,33 @@ proptest! {
 
     #[test]
     fn json_round_trip(max in max_size(), inputs in inputs(json_value())) {
-        let p = sized(JsonProcessor::<Value>::default(), max);
+        let p = sized(JsonProcessor::new(), max);
         check_round_trip(&p, &inputs, |v| vec![v], false)?;
     }
 
     #[test]
     fn json_line_round_trip(max in max_size(), inputs in inputs(json_value())) {
-        let p = sized(JsonLineProcessor::<Value>::default(), max);
+        let p = sized(JsonLineProcessor::new(), max);
         check_round_trip(&p, &inputs, |v| vec![v], false)?;
     }
 
     #[test]
     fn json_list_round_trip(max in max_size(), inputs in inputs(json_value())) {
-        let p = sized(JsonListProcessor::<Value>::default(), max);
+        let p = sized(JsonListProcessor::new(), max);
         check_round_trip(&p, &inputs, |list| list, false)?;
-        let each = sized(Composed::new(JsonSerializer::<Value>::new(), ListItemsAggregator), max);
+        let each = sized(Composed::from_parts(JsonSerializer::<Value>::new(), ListItemsAggregator), max);
         check_round_trip(&each, &inputs, |v| vec![v], false)?;
     }
 
     #[test]
     fn msgpack_round_trip(max in max_size(), inputs in inputs(msgpack_value())) {
-        let p = sized(MsgpackProcessor::<rmpv::Value>::default(), max);
+        let p = sized(MsgpackProcessor::new(), max);
         check_round_trip(&p, &inputs, |v| vec![v], false)?;
     }
 
     #[test]
     fn kpl_json_round_trip(max in max_size(), inputs in inputs(json_value())) {
-        let p = sized(KplJsonProcessor::<Value>::default(), max);
+        let p = sized(KplJsonProcessor::new(), max);
         check_round_trip(&p, &inputs, |v| vec![v], true)?;
     }
 
@@ -217,7 +217,7 @@ proptest! {
         max in max_size(),
         inputs in inputs(prop::collection::vec(any::<u8>(), 0..300).prop_map(Bytes::from)),
     ) {
-        let p = sized(Composed::new(BytesSerializer, NetstringAggregator), max);
+        let p = sized(Composed::from_parts(BytesSerializer, NetstringAggregator), max);
         check_round_trip(&p, &inputs, |b| vec![b], false)?;
     }
 
@@ -234,11 +234,11 @@ proptest! {
             Bytes::from(data)
         };
         let n = StringProcessor::default().read(&data, "k").count()
-            + JsonProcessor::<Value>::default().read(&data, "k").count()
-            + JsonLineProcessor::<Value>::default().read(&data, "k").count()
-            + JsonListProcessor::<Value>::default().read(&data, "k").count()
-            + MsgpackProcessor::<rmpv::Value>::default().read(&data, "k").count()
-            + KplJsonProcessor::<Value>::default().read(&data, "k").count()
+            + JsonProcessor::new().read(&data, "k").count()
+            + JsonLineProcessor::new().read(&data, "k").count()
+            + JsonListProcessor::new().read(&data, "k").count()
+            + MsgpackProcessor::new().read(&data, "k").count()
+            + KplJsonProcessor::new().read(&data, "k").count()
             + KplStringProcessor::default().read(&data, "k").count();
         // Simple and list readers always yield exactly one result (item or error).
         prop_assert!(n >= 3);
@@ -278,7 +278,7 @@ fn check_python_numbers(items: &[NumItem], style: Style) -> Result<(), TestCaseE
     let all_nums: Vec<Num> = items.iter().flat_map(|item| item.nums.clone()).collect();
 
     // JsonProcessor: one item per record.
-    let json = JsonProcessor::<Value>::default();
+    let json = JsonProcessor::new();
     for (item, text) in items.iter().zip(&texts) {
         let mut read: Vec<_> = json
             .read(&Bytes::from(text.clone()), "k")
@@ -294,7 +294,7 @@ fn check_python_numbers(items: &[NumItem], style: Style) -> Result<(), TestCaseE
 
     // JsonLineProcessor: items each followed by a newline.
     let lines: String = texts.iter().map(|t| format!("{t}\n")).collect();
-    let read: Vec<_> = JsonLineProcessor::<Value>::default()
+    let read: Vec<_> = JsonLineProcessor::new()
         .read(&Bytes::from(lines), "k")
         .map(|r| r.map(|d| d.item))
         .collect();
@@ -305,13 +305,13 @@ fn check_python_numbers(items: &[NumItem], style: Style) -> Result<(), TestCaseE
 
     // JsonListProcessor: the whole list is one item; item by item with ListItemsAggregator.
     let list = Bytes::from(format!("[{}]", texts.join(sep)));
-    let mut read: Vec<_> = JsonListProcessor::<Value>::default()
+    let mut read: Vec<_> = JsonListProcessor::new()
         .read(&list, "k")
         .map(|r| r.map(|d| Value::Array(d.item)))
         .collect();
     prop_assert_eq!(read.len(), 1);
     expect_numbers(read.remove(0), &all_nums, "JsonList")?;
-    let each = Composed::new(JsonSerializer::<Value>::new(), ListItemsAggregator);
+    let each = Composed::from_parts(JsonSerializer::<Value>::new(), ListItemsAggregator);
     let read: Vec<_> = each.read(&list, "k").map(|r| r.map(|d| d.item)).collect();
     prop_assert_eq!(read.len(), items.len());
     for (got, item) in read.into_iter().zip(items) {
@@ -319,7 +319,7 @@ fn check_python_numbers(items: &[NumItem], style: Style) -> Result<(), TestCaseE
     }
 
     // KplJsonProcessor: user records as the Python library aggregates them.
-    let kpl = Composed::new(
+    let kpl = Composed::from_parts(
         JsonSerializer::<Value>::new(),
         KplAggregator::python_compatible(),
     );

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_kinesis::Error;
 use async_kinesis::processor::{JsonLineProcessor, Processor, StringProcessor};
 use async_kinesis::producer::{Producer, PutErrorKind, Receipt};
+use async_kinesis::{CreateStream, Error};
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use testkit::{Services, TestStream, random_stream_name, read_stream};
@@ -78,7 +78,7 @@ async fn stored_items<P: Processor>(stream: &TestStream, processor: &P) -> Vec<P
 async fn hundred_thousand_items_arrive_exactly_once_in_key_order() {
     const ITEMS: u64 = 100_000;
     const KEYS: u64 = 200;
-    let processor = JsonLineProcessor::<Order>::default();
+    let processor = JsonLineProcessor::of::<Order>();
     let (stream, producer) = stream_and_producer(
         "producer-100k",
         4,
@@ -155,7 +155,7 @@ async fn create_stream_creates_a_missing_stream() {
     let producer = Producer::builder(name.as_str())
         .sdk_config(kinesis.sdk_config())
         .processor(StringProcessor::default())
-        .create_stream(3)
+        .create_stream(CreateStream::Provisioned { shards: 3 })
         .build()
         .await
         .expect("producer creates the stream");
@@ -285,7 +285,7 @@ async fn flush_returns_once_every_earlier_item_is_resolved() {
     let (stream, producer) = stream_and_producer(
         "producer-flush",
         2,
-        JsonLineProcessor::<Order>::default(),
+        JsonLineProcessor::of::<Order>(),
         Duration::from_secs(60),
     )
     .await;
@@ -331,7 +331,7 @@ async fn a_deleted_stream_fails_every_pending_item_with_stream_not_found() {
     let (stream, producer) = stream_and_producer(
         "producer-deleted",
         1,
-        JsonLineProcessor::<Order>::default(),
+        JsonLineProcessor::of::<Order>(),
         Duration::from_secs(60),
     )
     .await;

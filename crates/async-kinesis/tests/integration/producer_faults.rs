@@ -35,7 +35,8 @@ async fn setup(prefix: &str, retry_limit: u32) -> Setup {
         .client(proxy.client())
         .processor(StringProcessor::default())
         .buffer_time(Duration::from_millis(20))
-        .expo_backoff(Duration::from_millis(10), Duration::from_millis(200))
+        .expo_backoff(Duration::from_millis(10))
+        .expo_backoff_limit(Duration::from_millis(200))
         .retry_limit(retry_limit)
         .build()
         .await

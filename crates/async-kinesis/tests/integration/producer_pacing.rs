@@ -123,7 +123,7 @@ async fn keyless_json_lines_spread_within_ten_percent_over_four_shards() {
     let per_shard = keyless_spread(JsonLineProcessor::default(), &stream, ITEMS).await;
     assert_even(&per_shard, 4, ITEMS, "JsonLine");
     // Every stored record decodes to items, and the items are exactly the ones put.
-    assert_stored_once(&JsonLineProcessor::<Value>::default(), &stream, ITEMS).await;
+    assert_stored_once(&JsonLineProcessor::new(), &stream, ITEMS).await;
     stream.delete().await;
 }
 
@@ -154,7 +154,7 @@ async fn keyless_kpl_items_spread_within_ten_percent_over_two_hundred_shards() {
     // less (a linger seal with one item) moves a shard's count by a few percent.
     let per_shard = keyless_spread_in(processor, &stream, ITEMS, 2 * 1_024 + 512).await;
     assert_even(&per_shard, SHARDS, ITEMS, "KplJson on 200 shards");
-    let reader = async_kinesis::processor::KplJsonProcessor::<Value>::default();
+    let reader = async_kinesis::processor::KplJsonProcessor::new();
     assert_stored_once(&reader, &stream, ITEMS).await;
     stream.delete().await;
 }
@@ -350,7 +350,8 @@ async fn an_item_not_stored_within_its_delivery_timeout_comes_back_with_the_last
         .processor(StringProcessor::default())
         .buffer_time(Duration::from_millis(50))
         .retry_limit(u32::MAX)
-        .expo_backoff(Duration::from_millis(20), Duration::from_millis(100))
+        .expo_backoff(Duration::from_millis(20))
+        .expo_backoff_limit(Duration::from_millis(100))
         .delivery_timeout(Duration::from_millis(800))
         .build()
         .await
@@ -461,7 +462,7 @@ async fn a_producer_skipping_describe_takes_the_distribution_it_is_told() {
                 "{told:?}: aggregated"
             );
         }
-        assert_stored_once(&KplJsonProcessor::<Value>::default(), &stream, ITEMS).await;
+        assert_stored_once(&KplJsonProcessor::new(), &stream, ITEMS).await;
         stream.delete().await;
     }
 }
@@ -519,7 +520,7 @@ async fn on_an_auto_distributed_stream_kpl_items_are_plain_records_every_reader_
         "no KPL aggregate"
     );
     // Our KPL reader.
-    let processor = KplJsonProcessor::<Value>::default();
+    let processor = KplJsonProcessor::new();
     let mut ours: Vec<u64> = Vec::new();
     for record in &records {
         for decoded in processor.read(&record.data, &record.partition_key) {

@@ -122,7 +122,7 @@ async fn run() -> Result<(), String> {
             });
         }),
     );
-    let processor = Composed::new(
+    let processor = Composed::from_parts(
         PanicsOn {
             item: panic_on(args.get("panic-on"))?,
             ..PanicsOn::default()

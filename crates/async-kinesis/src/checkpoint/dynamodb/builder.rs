@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_types::timeout::TimeoutConfig;
 
@@ -10,7 +9,8 @@ use super::error::DynamoDbError;
 use super::table::Table;
 use super::{DynamoDbStore, Inner};
 use crate::checkpoint::{CheckpointError, LeaseTiming};
-use crate::connect::ConnectOptions;
+use crate::connect::{ClientSource, ConnectOptions};
+use crate::invalid_config::InvalidConfig;
 
 /// A TTL must span at least this many session timeouts.
 pub(super) const MIN_TTL_SESSIONS: u32 = 60;
@@ -30,14 +30,7 @@ pub struct DynamoDbStoreBuilder {
     heartbeat_frequency: Duration,
     create_table: bool,
     ttl_hours: Option<u32>,
-    source: Source,
-}
-
-#[derive(Debug, Clone)]
-enum Source {
-    Options(ConnectOptions),
-    SdkConfig(Box<SdkConfig>),
-    Client(Client),
+    source: ClientSource<Client>,
 }
 
 impl DynamoDbStoreBuilder {
@@ -50,7 +43,7 @@ impl DynamoDbStoreBuilder {
             heartbeat_frequency: timing.heartbeat_frequency(),
             create_table: true,
             ttl_hours: None,
-            source: Source::Options(
+            source: ClientSource::Options(
                 ConnectOptions::default().attempt_timeout(Some(ATTEMPT_TIMEOUT)),
             ),
         }
@@ -101,25 +94,7 @@ impl DynamoDbStoreBuilder {
         self
     }
 
-    /// Load the AWS configuration these options describe, timeouts included (the default: the
-    /// default credential chain and region, connect timeout 3 s, attempt timeout 10 s).
-    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
-        self.source = Source::Options(options);
-        self
-    }
-
-    /// Use this AWS configuration (a connect timeout of 3 s and an attempt timeout of 10 s are
-    /// added when it sets none).
-    pub fn sdk_config(mut self, config: &SdkConfig) -> Self {
-        self.source = Source::SdkConfig(Box::new(config.clone()));
-        self
-    }
-
-    /// Use this DynamoDB client as it is.
-    pub fn client(mut self, client: Client) -> Self {
-        self.source = Source::Client(client);
-        self
-    }
+    crate::connect::connect_setters!(Client);
 
     /// Checks the options, connects, and checks that the table exists with the store's key
     /// schema (creating it when allowed and missing, and waiting until it is ACTIVE).
@@ -135,23 +110,27 @@ impl DynamoDbStoreBuilder {
     }
 
     async fn build_inner(self) -> Result<DynamoDbStore, DynamoDbError> {
-        let invalid = |message: String| Err(DynamoDbError::InvalidOption(message));
+        let invalid = |option, reason: String| Err(InvalidConfig::new(option, reason).into());
         if self.name.is_empty() || self.name.contains(':') {
-            return invalid(format!(
-                "the application name {:?} must be non-empty and free of ':' (it prefixes the \
+            return invalid(
+                "builder",
+                format!(
+                    "the application name {:?} must be non-empty and free of ':' (it prefixes the \
                  stream in the partition key)",
-                self.name
-            ));
+                    self.name
+                ),
+            );
         }
         let table_name = self
             .table_name
             .clone()
             .unwrap_or_else(|| format!("kinesis-checkpoints-{}", self.name));
-        check_table_name(&table_name).map_err(DynamoDbError::InvalidOption)?;
+        check_table_name(&table_name).map_err(|reason| InvalidConfig::new("table_name", reason))?;
         let timing = LeaseTiming::new(self.session_timeout, self.heartbeat_frequency)
-            .map_err(|problem| DynamoDbError::InvalidOption(problem.to_string()))?;
-        let ttl = check_ttl(self.ttl_hours, timing).map_err(DynamoDbError::InvalidOption)?;
-        let (client, endpoint) = self.source.client().await?;
+            .map_err(|problem| InvalidConfig::new(problem.option(), problem.to_string()))?;
+        let ttl = check_ttl(self.ttl_hours, timing)
+            .map_err(|reason| InvalidConfig::new("ttl_hours", reason))?;
+        let (client, endpoint) = connect(self.source).await?;
         let table = Table {
             client,
             name: table_name,
@@ -166,38 +145,37 @@ impl DynamoDbStoreBuilder {
     }
 }
 
-impl Source {
-    /// The client, and where it sends requests (for error messages).
-    async fn client(self) -> Result<(Client, String), DynamoDbError> {
-        let (config, fill_timeouts) = match self {
-            Self::Client(client) => {
-                let region = client.config().region().map(|r| r.as_ref().to_owned());
-                let endpoint = describe_endpoint(None, region.as_deref());
-                return Ok((client, endpoint));
-            }
-            Self::Options(options) => (options.load().await, false),
-            Self::SdkConfig(config) => (*config, true),
-        };
-        if config.credentials_provider().is_none() {
-            return Err(DynamoDbError::NoCredentials {
-                operation: "connect",
-                source: None,
-            });
+/// The client, and where it sends requests (for error messages).
+async fn connect(source: ClientSource<Client>) -> Result<(Client, String), DynamoDbError> {
+    let (config, fill_timeouts) = match source {
+        ClientSource::Client(client) => {
+            let region = client.config().region().map(|r| r.as_ref().to_owned());
+            let endpoint = describe_endpoint(None, region.as_deref());
+            return Ok((client, endpoint));
         }
-        let Some(region) = config.region().map(|r| r.as_ref().to_owned()) else {
-            return Err(DynamoDbError::InvalidOption(
-                "no AWS region configured: set AWS_REGION, a profile's region, or \
-                 ConnectOptions::region"
-                    .to_owned(),
-            ));
-        };
-        let endpoint = describe_endpoint(config.endpoint_url(), Some(&region));
-        let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
-        if fill_timeouts {
-            builder = builder.timeout_config(with_default_timeouts(config.timeout_config()));
-        }
-        Ok((Client::from_conf(builder.build()), endpoint))
+        ClientSource::Options(options) => (options.load().await, false),
+        ClientSource::SdkConfig(config) => (*config, true),
+    };
+    if config.credentials_provider().is_none() {
+        return Err(DynamoDbError::NoCredentials {
+            operation: "connect",
+            source: None,
+        });
     }
+    let Some(region) = config.region().map(|r| r.as_ref().to_owned()) else {
+        return Err(InvalidConfig::new(
+            "connect_options",
+            "no AWS region configured: set AWS_REGION, a profile's region, or \
+                 ConnectOptions::region",
+        )
+        .into());
+    };
+    let endpoint = describe_endpoint(config.endpoint_url(), Some(&region));
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
+    if fill_timeouts {
+        builder = builder.timeout_config(with_default_timeouts(config.timeout_config()));
+    }
+    Ok((Client::from_conf(builder.build()), endpoint))
 }
 
 /// `existing`, with the store's connect and attempt timeouts where it sets none.

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::checkpoint::CheckpointError;
 use crate::error::{Error, ErrorClass, RawStatus};
+use crate::invalid_config::InvalidConfig;
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -19,8 +20,8 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum DynamoDbError {
     /// An option of the builder is invalid; no call was made.
-    #[error("invalid DynamoDbStore option: {0}")]
-    InvalidOption(String),
+    #[error(transparent)]
+    InvalidConfig(#[from] InvalidConfig),
     /// An argument of a store call cannot be stored (a shard id that looks like a worker
     /// registration, a sequence number that is not a decimal number); nothing was written.
     #[error("invalid argument: {0}")]
@@ -150,7 +151,7 @@ impl DynamoDbError {
             | Self::Unreachable { .. }
             | Self::Contention { .. } => true,
             Self::Service { class, .. } | Self::Client { class, .. } => class.is_retryable(),
-            Self::InvalidOption(_)
+            Self::InvalidConfig(_)
             | Self::InvalidArgument(_)
             | Self::TableMissing { .. }
             | Self::WrongKeySchema { .. }

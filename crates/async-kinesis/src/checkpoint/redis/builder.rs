@@ -138,7 +138,10 @@ impl RedisStoreBuilder {
         let timing = LeaseTiming::new(self.session_timeout, self.heartbeat_frequency).map_err(
             |problem| CheckpointError::Store {
                 operation: "connect",
-                source: Box::new(problem),
+                source: Box::new(crate::InvalidConfig::new(
+                    problem.option(),
+                    problem.to_string(),
+                )),
                 retryable: false,
             },
         )?;

@@ -206,7 +206,6 @@ impl<P: Processor> Supervisor<P> {
         let config = &self.ctx.config;
         StartConfig {
             iterator_type: config.iterator_type,
-            timestamp: config.timestamp,
             sequence: config.start_sequences.get(shard_id).cloned(),
             initial: self.initial.contains(shard_id),
             open: self.table.shard(shard_id).is_none_or(|s| s.is_open()),

@@ -31,7 +31,6 @@ use crate::checkpoint::{FencingToken, Lease, Position};
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
 use crate::shard::Shard;
-use crate::stream::ShardListing;
 use store_backoff::StoreBackoff;
 use table::{Applied, Phase, ReaderEnd, ShardTable, Timing};
 
@@ -166,7 +165,7 @@ impl<P: Processor> Supervisor<P> {
         self.heartbeat().await;
         self.check_ready();
         let config = &self.ctx.config;
-        let refresh_interval = config.shard_refresh_interval;
+        let refresh_interval = config.setup.shard_refresh_interval;
         let mut next_refresh = Instant::now() + refresh_interval;
         let mut checkpoint = interval(config.checkpoint_interval);
         let heartbeat_frequency = lease_timing(&self.ctx).heartbeat;
@@ -253,7 +252,7 @@ impl<P: Processor> Supervisor<P> {
                     let stream = self.ctx.client.stream().to_string();
                     let fatal = matches!(err, Error::StreamNotFound { .. })
                         || !(throttled || err.is_retryable())
-                        || self.ctx.config.retry_limit.is_some_and(|l| failures >= l);
+                        || self.ctx.config.retry.gives_up_after(failures);
                     if fatal {
                         self.ctx.report(ConsumeError::Stream {
                             stream,
@@ -287,7 +286,7 @@ impl<P: Processor> Supervisor<P> {
     /// the stream is gone. Any other failure keeps the shards known so far and is retried with
     /// a growing, jittered delay (at most the refresh interval).
     fn refreshed(&mut self, listing: Result<Vec<Shard>, Error>, sent: Instant) -> Option<Instant> {
-        let interval = self.ctx.config.shard_refresh_interval;
+        let interval = self.ctx.config.setup.shard_refresh_interval;
         match listing {
             Ok(shards) => {
                 self.listing_failures = 0;
@@ -586,11 +585,8 @@ impl<P: Processor> Supervisor<P> {
 /// fails as a timeout (and is retried) rather than holding every later listing back.
 async fn list_shards<P: Processor>(ctx: Arc<Context<P>>) -> (Instant, Result<Vec<Shard>, Error>) {
     let sent = Instant::now();
-    let listing = ShardListing {
-        use_list_shards: ctx.config.use_list_shards,
-        ..ShardListing::default()
-    };
-    let timeout = ctx.config.describe_timeout;
+    let listing = ctx.config.setup.listing;
+    let timeout = ctx.config.setup.describe_timeout;
     let listed = match tokio::time::timeout(timeout, ctx.client.list_shards_with(listing)).await {
         Ok(listed) => listed,
         Err(elapsed) => Err(Error::Client {

@@ -33,7 +33,6 @@ pub(crate) const SHARD_BEGINNING: SystemTime = SystemTime::UNIX_EPOCH;
 #[derive(Debug, Clone)]
 pub(crate) struct StartConfig {
     pub(crate) iterator_type: IteratorType,
-    pub(crate) timestamp: Option<SystemTime>,
     /// AT_SEQUENCE_NUMBER for this shard, as the user asked.
     pub(crate) sequence: Option<Arc<str>>,
     /// The shard was in the consumer's first listing (LATEST applies to those only; shards
@@ -64,15 +63,15 @@ pub(crate) fn plan(progress: &Progress, config: &StartConfig, now: SystemTime) -
         Progress::At(position) => read(StartAt::Resume(position.clone())),
         // An earlier reader recorded where it started, before any checkpoint: start there.
         Progress::Started(point) => read(StartAt::from(point.clone())),
-        Progress::None => match (&config.sequence, config.iterator_type, config.timestamp) {
-            (Some(sequence), _, _) => read(StartAt::AtSequence(sequence.clone())),
+        Progress::None => match (&config.sequence, config.iterator_type) {
+            (Some(sequence), _) => read(StartAt::AtSequence(sequence.clone())),
             // Closed before a LATEST start, and nobody recorded a start: nothing in it is new.
-            (None, IteratorType::Latest, _) if config.initial && !config.open => Plan::Finish,
-            (None, IteratorType::Latest, _) if config.initial => Plan::Read {
+            (None, IteratorType::Latest) if config.initial && !config.open => Plan::Finish,
+            (None, IteratorType::Latest) if config.initial => Plan::Read {
                 at: StartAt::Latest,
                 record: Some(now.checked_sub(LATEST_SKEW_MARGIN).unwrap_or(now)),
             },
-            (None, IteratorType::AtTimestamp, Some(at)) => Plan::Read {
+            (None, IteratorType::AtTimestamp(at)) => Plan::Read {
                 at: StartAt::AtTimestamp(at),
                 record: Some(at),
             },
@@ -80,12 +79,12 @@ pub(crate) fn plan(progress: &Progress, config: &StartConfig, now: SystemTime) -
             // recorded too: to a worker that did not see it created (one that joined later, or
             // this one restarted) it would look like a shard of its first listing, to start at
             // LATEST, skipping what was not checkpointed yet.
-            (None, IteratorType::Latest, _) => Plan::Read {
+            (None, IteratorType::Latest) => Plan::Read {
                 at: StartAt::TrimHorizon,
                 record: Some(SHARD_BEGINNING),
             },
             // Nothing else depends on who claims the shard: its beginning, nothing skipped.
-            _ => read(StartAt::TrimHorizon),
+            (None, IteratorType::TrimHorizon) => read(StartAt::TrimHorizon),
         },
     }
 }
@@ -95,11 +94,13 @@ mod tests {
     use super::*;
     use crate::checkpoint::{Position, StartingPoint};
 
+    fn at_timestamp() -> IteratorType {
+        IteratorType::AtTimestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000))
+    }
+
     fn config(iterator_type: IteratorType, initial: bool, open: bool) -> StartConfig {
         StartConfig {
             iterator_type,
-            timestamp: (iterator_type == IteratorType::AtTimestamp)
-                .then_some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000)),
             sequence: None,
             initial,
             open,
@@ -112,7 +113,7 @@ mod tests {
         for kind in [
             IteratorType::TrimHorizon,
             IteratorType::Latest,
-            IteratorType::AtTimestamp,
+            at_timestamp(),
         ] {
             let c = config(kind, true, true);
             assert_eq!(plan(&Progress::ShardEnd, &c, now), Plan::Finish);
@@ -134,7 +135,7 @@ mod tests {
         for kind in [
             IteratorType::TrimHorizon,
             IteratorType::Latest,
-            IteratorType::AtTimestamp,
+            at_timestamp(),
         ] {
             // Closed or open, initial or not: the recorded point wins, nothing is recorded.
             for (initial, open) in [(true, true), (true, false), (false, true)] {
@@ -192,7 +193,7 @@ mod tests {
     #[test]
     fn at_timestamp_records_the_timestamp_and_a_sequence_is_used_as_given() {
         let now = SystemTime::now();
-        let c = config(IteratorType::AtTimestamp, false, true);
+        let c = config(at_timestamp(), false, true);
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         assert_eq!(
             plan(&Progress::None, &c, now),

@@ -92,7 +92,8 @@ use std::marker::PhantomData;
 /// // An i128 field holds it in any build.
 /// #[derive(serde::Deserialize, serde::Serialize)]
 /// struct Counter { n: i128, f: f64 }
-/// let counter = JsonSerializer::<Counter>::new().deserialize(&wide).expect("fits i128");
+/// let serializer: JsonSerializer<Counter> = JsonSerializer::new();
+/// let counter = serializer.deserialize(&wide).expect("fits i128");
 /// assert_eq!((counter.n, counter.f), (1 << 70, 966.5522268360373));
 /// ```
 pub struct JsonSerializer<T = serde_json::Value> {

@@ -45,7 +45,7 @@ impl<P: Processor> Worker<P> {
                 EntryResult::Refused { code, message } => Some(format!("{code}: {message}")),
                 EntryResult::Accepted { .. } => None,
             };
-            match after_entry(entry, attempts, self.config.retry_limit) {
+            match after_entry(entry, attempts, &self.config.retry) {
                 Next::Deliver {
                     shard_id,
                     sequence_number,
@@ -69,7 +69,7 @@ impl<P: Processor> Worker<P> {
                 Next::Retry { throttled } => {
                     outcome.throttled_records += u64::from(throttled);
                     waiting.failed_attempts = attempts;
-                    waiting.not_before = now + self.backoff.delay(attempts, rand::rng().random());
+                    waiting.not_before = now + self.config.retry.jittered_delay(attempts);
                     waiting.last_error = refusal;
                     retry.push(waiting);
                 }
@@ -124,7 +124,7 @@ impl<P: Processor> Worker<P> {
     ) {
         let attempts = batch.iter().map(|w| w.failed_attempts).max().unwrap_or(0) + 1;
         tracing::warn!(stream = %self.client.stream(), shard = %shard, attempts, error = %error, "PutRecords failed");
-        match after_call_error(&error, batch.len(), attempts, self.config.retry_limit) {
+        match after_call_error(&error, batch.len(), attempts, &self.config.retry) {
             CallFailure::Isolate => {
                 let named = match &error {
                     Error::Service { message, .. } => records_named(message, batch.len()),
@@ -191,7 +191,7 @@ impl<P: Processor> Worker<P> {
                 report.retried = batch.len();
                 self.labels
                     .records_retried(&shard, batch.len() as u64, throttled);
-                let delay = self.backoff.delay(attempts, rand::rng().random());
+                let delay = self.config.retry.jittered_delay(attempts);
                 let last_error = error.to_string();
                 for waiting in &mut batch {
                     waiting.failed_attempts = attempts;

@@ -5,10 +5,7 @@ use super::*;
 impl<P: Processor> Worker<P> {
     pub(super) fn start_refresh(&mut self) {
         let client = self.client.clone();
-        let listing = ShardListing {
-            use_list_shards: self.config.use_list_shards,
-            ..ShardListing::default()
-        };
+        let listing = self.config.setup.listing;
         self.refreshing = Some(Box::pin(
             async move { client.list_shards_with(listing).await },
         ));
@@ -47,7 +44,7 @@ impl<P: Processor> Worker<P> {
                         self.rotation.removed(index);
                     }
                 }
-                self.refresh_at = now + self.config.shard_refresh_interval;
+                self.refresh_at = now + self.config.setup.shard_refresh_interval;
                 // Keyless items go to an open shard of the new map from now on.
                 self.rotate_keyless(now);
             }
