@@ -13,7 +13,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use rand::Rng;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
@@ -25,6 +25,7 @@ use super::ledger::Ledger;
 use super::outcome::{
     CallFailure, EntryResult, Next, after_call_error, after_entry, records_named,
 };
+use super::permit::Permits;
 use super::put_records::{put_records, request_entries};
 use super::rate_limit::{SEND_PACE, ShardBudget};
 use super::receipt::{Delivery, DeliveryResult, PutError, PutErrorKind};
@@ -42,12 +43,6 @@ const UNROUTED: &str = "unrouted";
 const COMMANDS_PER_TURN: usize = 1_024;
 /// A failed shard listing is tried again after this long.
 const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Room an accepted item holds in the producer until it is resolved.
-pub(crate) struct Permits {
-    pub(crate) _items: OwnedSemaphorePermit,
-    pub(crate) _bytes: OwnedSemaphorePermit,
-}
 
 /// An item on its way from a handle to the worker.
 pub(crate) struct Pending<T> {
@@ -279,7 +274,7 @@ impl<P: Processor> Worker<P> {
             reply,
             permits,
         } = pending;
-        self.queued_bytes += permits._bytes.num_permits();
+        self.queued_bytes += permits.bytes.num_permits();
         let now = Instant::now();
         let ticket = Ticket {
             item,
@@ -527,7 +522,7 @@ impl<P: Processor> Worker<P> {
 
     fn resolve(&mut self, ticket: Ticket<P::Item>, result: Result<Delivery, PutErrorKind>) {
         self.ledger.resolve(ticket.generation);
-        self.queued_bytes -= ticket._permits._bytes.num_permits();
+        self.queued_bytes -= ticket._permits.bytes.num_permits();
         let outcome = result.map_err(|kind| PutError::new(kind, ticket.item));
         // The caller may have dropped the receipt; the item is resolved either way.
         let _ = ticket.reply.send(outcome);
