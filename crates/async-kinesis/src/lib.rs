@@ -32,7 +32,8 @@
 //! receipt: where it was stored, or an error that hands the item back. Delivery is **at least
 //! once** and **ordered per partition key** (one call in flight per shard); see [`producer`].
 //! Waiting for room is back-pressure; [`Producer::reserve`] waits cancel-safely and returns a
-//! [`Permit`](producer::Permit) to put one item without waiting.
+//! [`Permit`](producer::Permit) to put one item without waiting, and
+//! [`Producer::flush_within`] / [`Producer::close_within`] bound the wait for a flush or close.
 //!
 //! # Consuming
 //!
@@ -71,7 +72,7 @@
 //!
 //! | type | from | what |
 //! | --- | --- | --- |
-//! | [`Error`] | [`StreamClient`], [`Streams`], [`ProducerBuilder::build`](producer::ProducerBuilder::build), [`Producer::reserve`], [`Producer::flush`] / [`Producer::close`] | a Kinesis call or a stream-level check; [`Error::class`] tells throttling, transient, expired, not-found, in-use, validation and access failures apart, [`Error::is_retryable`] whether a retry can succeed |
+//! | [`Error`] | [`StreamClient`], [`Streams`], [`ProducerBuilder::build`](producer::ProducerBuilder::build), [`Producer::reserve`], [`Producer::flush`] / [`Producer::close`] (and their `_within` forms: [`Error::Timeout`]) | a Kinesis call or a stream-level check; [`Error::class`] tells throttling, transient, expired, not-found, in-use, validation and access failures apart, [`Error::is_retryable`] whether a retry can succeed |
 //! | [`PutError`](producer::PutError) | a [`Receipt`](producer::Receipt) | an item not stored, **with the item**, and why ([`PutErrorKind`](producer::PutErrorKind)) |
 //! | [`TryReserveError`](producer::TryReserveError) | [`Producer::try_reserve`] | no room in the producer now, or the producer closed |
 //! | [`ConsumeError`] | [`ConsumerBuilder::build`](consumer::ConsumerBuilder::build) and the [`Consumer`]'s items | a bad option at build; later, error items of the stream (the stream goes on): a shard or stream failure, an undecodable record ([`ConsumeError::Poison`], with the raw record), a checkpoint failure, a panicked reader |

@@ -71,9 +71,13 @@
 //!     Ok(permit) => drop(permit?.put_with_key(item, "customer-7")?),
 //!     Err(_) => println!("no room within a second; still holding {item}"),
 //! }
-//! producer.close().await?;
+//! producer.close_within(Duration::from_secs(30)).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! [`Producer::flush_within`] and [`Producer::close_within`] wait at most a given time
+//! ([`Error::Timeout`] after it); the flush or close goes on in the background, and every
+//! receipt still resolves.
 //!
 //! # Closing and dropping
 //!
@@ -105,6 +109,7 @@ mod worker;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{Semaphore, TryAcquireError, mpsc, oneshot};
@@ -423,12 +428,21 @@ impl<P: Processor> Producer<P> {
     /// # Cancel safety
     /// Cancel safe: the flush still happens; only the wait is abandoned.
     pub async fn flush(&self) -> Result<(), Error> {
-        let (reply, done) = oneshot::channel();
-        self.shared
-            .commands
-            .send(Command::Flush(reply))
-            .map_err(|_| Error::Closed { what: "producer" })?;
-        done.await.map_err(|_| Error::Closed { what: "producer" })
+        self.ask(Command::Flush, FLUSH, None).await
+    }
+
+    /// Like [`Producer::flush`], waiting at most `timeout`: the flush goes on in the
+    /// background after it.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (what: `"producer flush"`) when items put before the call are still
+    /// unresolved after `timeout`; their receipts resolve later. [`Error::Closed`] when the
+    /// producer's task has stopped.
+    ///
+    /// # Cancel safety
+    /// As for [`Producer::flush`].
+    pub async fn flush_within(&self, timeout: Duration) -> Result<(), Error> {
+        self.ask(Command::Flush, FLUSH, Some(timeout)).await
     }
 
     /// Stops accepting items, sends everything, waits until every receipt is resolved, and
@@ -441,20 +455,63 @@ impl<P: Processor> Producer<P> {
     /// # Cancel safety
     /// Cancel safe: closing continues in the background.
     pub async fn close(&self) -> Result<(), Error> {
+        self.close_inner(None).await
+    }
+
+    /// Like [`Producer::close`], waiting at most `timeout`: the producer is closed at once,
+    /// and its task goes on sending in the background after the timeout until every receipt
+    /// is resolved.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (what: `"producer close"`) when items are still unresolved after
+    /// `timeout`: the producer is closed all the same, and their receipts resolve later
+    /// (await them to know each item's fate). [`Error::Closed`] when the producer was already
+    /// closed.
+    ///
+    /// # Cancel safety
+    /// As for [`Producer::close`].
+    pub async fn close_within(&self, timeout: Duration) -> Result<(), Error> {
+        self.close_inner(Some(timeout)).await
+    }
+
+    async fn close_inner(&self, timeout: Option<Duration>) -> Result<(), Error> {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Closed { what: "producer" });
         }
         // Puts and reserves waiting for room fail at once (puts with their item).
         self.shared.item_room.close();
         self.shared.byte_room.close();
+        self.ask(Command::Close, CLOSE, timeout).await
+    }
+
+    /// Sends the worker a flush or close command and waits for its answer, at most `timeout`
+    /// when there is one; `what` names the wait in a timeout error.
+    async fn ask(
+        &self,
+        command: fn(oneshot::Sender<()>) -> Command<P::Item>,
+        what: &'static str,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        let closed = || Error::Closed { what: "producer" };
         let (reply, done) = oneshot::channel();
         self.shared
             .commands
-            .send(Command::Close(reply))
-            .map_err(|_| Error::Closed { what: "producer" })?;
-        done.await.map_err(|_| Error::Closed { what: "producer" })
+            .send(command(reply))
+            .map_err(|_| closed())?;
+        let answer = match timeout {
+            None => done.await,
+            Some(waited) => tokio::time::timeout(waited, done)
+                .await
+                .map_err(|_| Error::Timeout { what, waited })?,
+        };
+        answer.map_err(|_| closed())
     }
 }
+
+/// What a timed-out [`Producer::flush_within`] waited for ([`Error::Timeout`]'s `what`).
+const FLUSH: &str = "producer flush";
+/// What a timed-out [`Producer::close_within`] waited for.
+const CLOSE: &str = "producer close";
 
 /// An item checked and serialized for a put, with the bytes it needs in the queue.
 struct Prepared<T> {

@@ -1,5 +1,5 @@
-//! Unit tests of the handle: reserving and putting through permits, against a producer whose
-//! worker is the test (no network).
+//! Unit tests of the handle: reserving, putting through permits, and flushes and closes with
+//! a deadline, against a producer whose worker is the test (no network).
 
 use std::time::Duration;
 
@@ -137,5 +137,59 @@ async fn close_refuses_reserves_and_held_permits_give_the_item_back() {
     assert!(matches!(
         producer.try_reserve().map(drop),
         Err(TryReserveError::Closed)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_within_times_out_or_returns_the_answer() {
+    let (producer, mut commands) = producer(1, MAX);
+    let err = producer
+        .flush_within(Duration::from_secs(3))
+        .await
+        .expect_err("nobody answers");
+    assert_eq!(
+        err.to_string(),
+        "the producer flush did not finish within 3s"
+    );
+    assert_eq!(err.class(), crate::ErrorClass::Timeout);
+    let answer = async {
+        let Some(Command::Flush(_abandoned)) = commands.recv().await else {
+            panic!("a flush");
+        };
+        let Some(Command::Flush(reply)) = commands.recv().await else {
+            panic!("a flush");
+        };
+        reply.send(()).expect("waited for");
+    };
+    let (flushed, ()) = tokio::join!(producer.flush_within(Duration::from_secs(3)), answer);
+    flushed.expect("answered in time");
+    drop(commands);
+    assert!(matches!(
+        producer.flush_within(Duration::from_secs(3)).await,
+        Err(Error::Closed { what: "producer" })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_within_times_out_and_the_producer_is_closed_all_the_same() {
+    let (producer, mut commands) = producer(1, MAX);
+    let err = producer
+        .close_within(Duration::from_secs(5))
+        .await
+        .expect_err("nobody answers");
+    match err {
+        Error::Timeout { what, waited } => {
+            assert_eq!((what, waited), ("producer close", Duration::from_secs(5)));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(commands.recv().await, Some(Command::Close(_))));
+    assert!(matches!(
+        producer.reserve().await,
+        Err(Error::Closed { what: "producer" })
+    ));
+    assert!(matches!(
+        producer.close_within(Duration::from_secs(5)).await,
+        Err(Error::Closed { what: "producer" })
     ));
 }

@@ -1,5 +1,6 @@
 //! Producer flow control against kinesis-mock: room reserved ahead of the item (`reserve`,
-//! `Permit`) loses nothing when the wait is cancelled.
+//! `Permit`) loses nothing when the wait is cancelled, and flushes and closes with a deadline
+//! (`flush_within`, `close_within`) give up waiting without giving up the items.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use async_kinesis::Error;
 use async_kinesis::processor::{Processor, StringProcessor};
 use async_kinesis::producer::{Producer, PutErrorKind, Receipt};
+use testkit::proxy::{Fault, Limits, LimitsProxy, ProxyConfig, Schedule};
 use testkit::{Services, TestStream, read_stream};
 
 /// Guards waits that must end (not a speed claim: generous for a loaded machine).
@@ -180,5 +182,117 @@ async fn after_close_reserve_is_refused_and_a_held_permit_gives_its_item_back() 
     assert!(matches!(err.kind(), PutErrorKind::Closed), "{err}");
     assert_eq!(err.into_item().as_deref(), Some("late"));
     assert!(stored(&stream).await.is_empty(), "nothing stored");
+    stream.delete().await;
+}
+
+/// A producer writing through a proxy in front of kinesis-mock, so calls can be delayed.
+async fn through_proxy(prefix: &str) -> (LimitsProxy, TestStream, Producer<StringProcessor>) {
+    let kinesis = Services::from_env().kinesis_mock();
+    let stream = TestStream::create(&kinesis, prefix, 2).await;
+    let config = ProxyConfig {
+        limits: Limits::unlimited(),
+        ..ProxyConfig::default()
+    };
+    let proxy = LimitsProxy::start(&Services::from_env().kinesis_mock, config)
+        .await
+        .expect("proxy");
+    let producer = Producer::builder(stream.name())
+        .client(proxy.client())
+        .processor(StringProcessor::default())
+        .buffer_time(Duration::from_millis(20))
+        .build()
+        .await
+        .expect("producer");
+    (proxy, stream, producer)
+}
+
+/// Puts `items` named `<prefix>-<n>` under one key; the receipts and what should be stored.
+async fn put_some(
+    producer: &Producer<StringProcessor>,
+    prefix: &str,
+    items: usize,
+) -> (Vec<Receipt<String>>, Vec<(String, String)>) {
+    let mut receipts = Vec::new();
+    let mut expected = Vec::new();
+    for n in 0..items {
+        let item = format!("{prefix}-{n}");
+        receipts.push(
+            producer
+                .put_with_key(item.clone(), "k")
+                .await
+                .expect("accepted"),
+        );
+        expected.push(("k".to_owned(), item));
+    }
+    (receipts, expected)
+}
+
+// The emulator's answer is held back for seconds (SLOW) against a wait of a fraction of one
+// (SHORT), so the first wait cannot end in time; the later waits are generous.
+const SLOW: Duration = Duration::from_secs(4);
+const SHORT: Duration = Duration::from_millis(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_within_times_out_while_calls_are_slow_and_succeeds_when_they_answer() {
+    let (proxy, stream, producer) = through_proxy("permit-flush-within").await;
+    proxy.add_fault(
+        Fault::latency(SLOW)
+            .on("PutRecords")
+            .schedule(Schedule::First(1)),
+    );
+    let (receipts, mut expected) = put_some(&producer, "slow", 10).await;
+    match producer.flush_within(SHORT).await {
+        Err(Error::Timeout { what, waited }) => {
+            assert_eq!((what, waited), ("producer flush", SHORT));
+        }
+        other => panic!("expected a flush timeout, got {other:?}"),
+    }
+    // The flush went on in the background: waiting longer sees it through.
+    producer.flush_within(PATIENCE).await.expect("flushed");
+    resolve_all(receipts).await;
+
+    let (receipts, more) = put_some(&producer, "quick", 10).await;
+    producer.flush_within(PATIENCE).await.expect("flushed");
+    resolve_all(receipts).await;
+    expected.extend(more);
+    producer.close().await.expect("close");
+    assert_stored_exactly(&stored(&stream).await, &expected);
+    proxy.shutdown().await.expect("proxy");
+    stream.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_within_times_out_while_calls_are_slow_and_the_items_still_arrive() {
+    let (proxy, stream, producer) = through_proxy("permit-close-within").await;
+    proxy.add_fault(
+        Fault::latency(SLOW)
+            .on("PutRecords")
+            .schedule(Schedule::First(1)),
+    );
+    let (receipts, expected) = put_some(&producer, "item", 10).await;
+    match producer.close_within(SHORT).await {
+        Err(Error::Timeout { what, waited }) => {
+            assert_eq!((what, waited), ("producer close", SHORT));
+        }
+        other => panic!("expected a close timeout, got {other:?}"),
+    }
+    assert!(
+        matches!(
+            producer.put("refused".to_owned()).await.map(drop),
+            Err(ref err) if matches!(err.kind(), PutErrorKind::Closed)
+        ),
+        "closed all the same"
+    );
+    // Closing went on in the background: every item is delivered.
+    resolve_all(receipts).await;
+    assert_stored_exactly(&stored(&stream).await, &expected);
+
+    // With calls answering, close_within finishes in time.
+    let (other_stream, other) = stream_and_producer("permit-close-within-ok", 10).await;
+    let (receipts, _) = put_some(&other, "ok", 5).await;
+    other.close_within(PATIENCE).await.expect("closed in time");
+    resolve_all(receipts).await;
+    other_stream.delete().await;
+    proxy.shutdown().await.expect("proxy");
     stream.delete().await;
 }
