@@ -184,6 +184,18 @@ pub enum Error {
         /// How long we waited.
         waited: std::time::Duration,
     },
+    /// A wait of the producer ([`Producer::flush_within`](crate::Producer::flush_within),
+    /// [`Producer::close_within`](crate::Producer::close_within)) ran past its deadline. The
+    /// flush or close itself goes on in the background, and every item's receipt still
+    /// resolves. Waiting again can succeed: flush again, or await the receipts (a timed-out
+    /// close has closed the producer all the same).
+    #[error("the {what} did not finish within {waited:?}")]
+    Timeout {
+        /// What was waited for: `"producer flush"` or `"producer close"`.
+        what: &'static str,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
     /// No AWS credentials could be found or loaded.
     #[error(
         "no AWS credentials for {operation}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or a role"
@@ -250,7 +262,7 @@ impl Error {
             Self::StreamNotFound { .. } => ErrorClass::NotFound,
             Self::StreamExists { .. } => ErrorClass::InUse,
             Self::Closed { .. } => ErrorClass::Validation,
-            Self::WaitTimeout { .. } => ErrorClass::Timeout,
+            Self::WaitTimeout { .. } | Self::Timeout { .. } => ErrorClass::Timeout,
             Self::NoCredentials { .. } => ErrorClass::AccessDenied,
             Self::Unreachable { .. } => ErrorClass::Transient,
             Self::MalformedResponse { .. } => ErrorClass::Unknown,

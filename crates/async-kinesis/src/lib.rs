@@ -31,6 +31,9 @@
 //! and sends them in PutRecords calls within each shard's write budget. Every item gets a
 //! receipt: where it was stored, or an error that hands the item back. Delivery is **at least
 //! once** and **ordered per partition key** (one call in flight per shard); see [`producer`].
+//! Waiting for room is back-pressure; [`Producer::reserve`] waits cancel-safely and returns a
+//! [`Permit`](producer::Permit) to put one item without waiting, and
+//! [`Producer::flush_within`] / [`Producer::close_within`] bound the wait for a flush or close.
 //!
 //! # Consuming
 //!
@@ -69,10 +72,11 @@
 //!
 //! | type | from | what |
 //! | --- | --- | --- |
-//! | [`Error`] | [`StreamClient`], [`Streams`], [`ProducerBuilder::build`](producer::ProducerBuilder::build), [`Producer::flush`] / [`Producer::close`] | a Kinesis call or a stream-level check; [`Error::class`] tells throttling, transient, expired, not-found, in-use, validation and access failures apart, [`Error::is_retryable`] whether a retry can succeed |
+//! | [`Error`] | [`StreamClient`], [`Streams`], [`ProducerBuilder::build`](producer::ProducerBuilder::build), [`Producer::reserve`], [`Producer::flush`] / [`Producer::close`] (and their `_within` forms: [`Error::Timeout`]) | a Kinesis call or a stream-level check; [`Error::class`] tells throttling, transient, expired, not-found, in-use, validation and access failures apart, [`Error::is_retryable`] whether a retry can succeed |
 //! | [`InvalidConfig`] | every builder's `build` (inside its error), [`StreamSetup::validate`], [`RetryPolicy::validate`] | an option out of range, named as its builder method, and why |
 //! | [`BuildError`](consumer::BuildError) | [`ConsumerBuilder::build`](consumer::ConsumerBuilder::build) | a bad option, or a stream that could not be set up; nothing was started |
 //! | [`PutError`](producer::PutError) | a [`Receipt`](producer::Receipt) | an item not stored, **with the item**, and why ([`PutErrorKind`](producer::PutErrorKind)) |
+//! | [`TryReserveError`](producer::TryReserveError) | [`Producer::try_reserve`] | no room in the producer now, or the producer closed |
 //! | [`ConsumeError`] | the [`Consumer`]'s items | error items of the stream (the stream goes on): a shard or stream failure, an undecodable record ([`ConsumeError::Poison`], with the raw record, its decode error as `source()`), a checkpoint failure, a panicked reader |
 //! | [`CheckpointError`](checkpoint::CheckpointError) | a [`CheckpointStore`] | a lease lost or expired, a store failure (`is_retryable`), a malformed stored value |
 //! | [`LeaseTimingError`](checkpoint::LeaseTimingError) | [`LeaseTiming::new`](checkpoint::LeaseTiming::new) | a session timeout and heartbeat that would lose leases |

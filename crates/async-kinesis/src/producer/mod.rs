@@ -51,10 +51,40 @@
 //!   the records its message names come back with that message and the others are sent again
 //!   at once; when it names none, the call is split in halves until the bad record is alone.
 //!
+//! # Back-pressure and cancellation
+//!
+//! The producer queues at most [`ProducerConfig::max_queue_size`] items and
+//! [`ProducerConfig::max_queue_bytes`] bytes that are not yet resolved; [`Producer::put`]
+//! waits for room. That wait is not cancel safe (the item is dropped with the future), so
+//! where it may be cancelled, wait in [`Producer::reserve`] instead: it returns a [`Permit`]
+//! (room for one item of the largest size) without taking any item, and
+//! [`Permit::put`] puts one without waiting. [`Producer::try_reserve`] does not wait at all.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use async_kinesis::producer::Producer;
+//!
+//! # async fn demo(producer: Producer<async_kinesis::processor::JsonProcessor>)
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! let item = serde_json::json!({"order": 1});
+//! match tokio::time::timeout(Duration::from_secs(1), producer.reserve()).await {
+//!     Ok(permit) => drop(permit?.put_with_key(item, "customer-7")?),
+//!     Err(_) => println!("no room within a second; still holding {item}"),
+//! }
+//! producer.close_within(Duration::from_secs(30)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! [`Producer::flush_within`] and [`Producer::close_within`] wait at most a given time
+//! ([`Error::Timeout`] after it); the flush or close goes on in the background, and every
+//! receipt still resolves.
+//!
 //! # Closing and dropping
 //!
 //! [`Producer::close`] sends everything, waits until every receipt is resolved, and stops.
-//! Puts still waiting for room fail at once with their item ([`PutErrorKind::Closed`]).
+//! Puts still waiting for room fail at once with their item ([`PutErrorKind::Closed`]);
+//! reserves still waiting fail with [`Error::Closed`], and puts through permits reserved
+//! before fail with their item.
 //! Dropping the last handle without closing does the same in the background: the task keeps
 //! running until everything accepted is resolved, without blocking the drop. Only stopping the
 //! tokio runtime stops it early; then unresolved receipts report
@@ -67,25 +97,32 @@ mod lane;
 mod lane_rotation;
 mod ledger;
 mod outcome;
+mod permit;
 mod put_records;
 mod rate_limit;
 mod receipt;
 mod shard_queue;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use bytes::Bytes;
+use tokio::sync::{Semaphore, TryAcquireError, mpsc, oneshot};
 
 pub use builder::ProducerBuilder;
 pub use config::{AfterFlush, DEFAULT_AGGREGATE_BYTES, FlushReport, ProducerConfig};
+pub use permit::{Permit, TryReserveError};
 pub use receipt::{Delivery, DeliveryResult, PutError, PutErrorKind, Receipt};
 
 use crate::error::Error;
 use crate::processor::{JsonProcessor, Processor, RejectReason, check_keys};
 use crate::stream_ref::{IntoStreamRef, StreamRef};
-use worker::{Command, Pending, Permits};
+use permit::Permits;
+use worker::{Command, Pending};
 
 /// A handle to a producer. Cheap to clone; all clones feed the same background task.
 pub struct Producer<P: Processor> {
@@ -170,7 +207,9 @@ impl<P: Processor> Producer<P> {
     ///
     /// # Cancel safety
     /// Not cancel safe: cancelled while waiting for room, the item is dropped (it was never
-    /// accepted, so no receipt reports it).
+    /// accepted, so no receipt reports it). To wait for room where the wait may be cancelled
+    /// (in `select!`, under a timeout), wait in [`Producer::reserve`], which is cancel safe, and
+    /// put through the [`Permit`] it returns, which does not wait.
     pub async fn put(&self, item: P::Item) -> Result<Receipt<P::Item>, PutError<P::Item>> {
         self.put_inner(item, None, None).await
     }
@@ -213,12 +252,86 @@ impl<P: Processor> Producer<P> {
         .await
     }
 
+    /// Waits for room for one item of the largest size this producer accepts (one item slot
+    /// and the maximum record size of the byte budget), and returns it as a [`Permit`] to put
+    /// one item through without waiting.
+    ///
+    /// The permit's put keeps the bytes its item needs and gives the rest back at once; an
+    /// unused permit gives everything back when dropped. While held, a permit counts as a
+    /// maximum-size item: many permits held at once leave less room for other puts.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the producer is closed (also while waiting).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: no item has been handed over, so nothing is lost, and the room waited for
+    /// is not taken.
+    pub async fn reserve(&self) -> Result<Permit<'_, P>, Error> {
+        let closed = || Error::Closed { what: "producer" };
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        let room = self
+            .room_for(self.shared.max_record_size)
+            .await
+            .ok_or_else(closed)?;
+        Ok(Permit::new(self, room))
+    }
+
+    /// Like [`Producer::reserve`], without waiting: a [`Permit`] when there is room now.
+    ///
+    /// # Errors
+    /// [`TryReserveError::Full`] when there is no room now, [`TryReserveError::Closed`] when
+    /// the producer is closed.
+    pub fn try_reserve(&self) -> Result<Permit<'_, P>, TryReserveError> {
+        let shared = &*self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(TryReserveError::Closed);
+        }
+        let refused = |err| match err {
+            TryAcquireError::Closed => TryReserveError::Closed,
+            TryAcquireError::NoPermits => TryReserveError::Full,
+        };
+        let items = shared
+            .item_room
+            .clone()
+            .try_acquire_owned()
+            .map_err(refused)?;
+        let bytes = shared
+            .byte_room
+            .clone()
+            .try_acquire_many_owned(record_permits(shared.max_record_size))
+            .map_err(refused)?;
+        Ok(Permit::new(
+            self,
+            Permits {
+                _items: items,
+                bytes,
+            },
+        ))
+    }
+
     async fn put_inner(
         &self,
         item: P::Item,
         partition_key: Option<String>,
         explicit_hash_key: Option<String>,
     ) -> Result<Receipt<P::Item>, PutError<P::Item>> {
+        let prepared = self.prepare(item, partition_key, explicit_hash_key)?;
+        match self.room_for(prepared.size).await {
+            Some(room) => self.send(prepared, room),
+            None => Err(PutError::new(PutErrorKind::Closed, prepared.item)),
+        }
+    }
+
+    /// Checks an item for a put: the producer open, the keys valid, the item serialized and
+    /// within the maximum record size. The item comes back in the error.
+    fn prepare(
+        &self,
+        item: P::Item,
+        partition_key: Option<String>,
+        explicit_hash_key: Option<String>,
+    ) -> Result<Prepared<P::Item>, PutError<P::Item>> {
         let shared = &*self.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(PutError::new(PutErrorKind::Closed, item));
@@ -248,10 +361,28 @@ impl<P: Processor> Producer<P> {
             let max = shared.max_record_size;
             return Err(PutError::new(PutErrorKind::TooLarge { size, max }, item));
         }
-        let permits = match self.room_for(size).await {
-            Some(permits) => permits,
-            None => return Err(PutError::new(PutErrorKind::Closed, item)),
-        };
+        Ok(Prepared {
+            item,
+            data,
+            partition_key,
+            explicit_hash_key,
+            size,
+        })
+    }
+
+    /// Hands a prepared item and its room to the worker.
+    fn send(
+        &self,
+        prepared: Prepared<P::Item>,
+        permits: Permits,
+    ) -> Result<Receipt<P::Item>, PutError<P::Item>> {
+        let Prepared {
+            item,
+            data,
+            partition_key,
+            explicit_hash_key,
+            size: _,
+        } = prepared;
         let (reply, outcome) = oneshot::channel();
         let pending = Pending {
             item,
@@ -261,13 +392,13 @@ impl<P: Processor> Producer<P> {
             reply,
             permits,
         };
-        match shared.commands.send(Command::Put(Box::new(pending))) {
+        match self.shared.commands.send(Command::Put(Box::new(pending))) {
             Ok(()) => Ok(Receipt::new(outcome)),
             Err(mpsc::error::SendError(Command::Put(pending))) => {
                 Err(PutError::new(PutErrorKind::Closed, pending.item))
             }
             // Proven invariant: the command just sent is a Put.
-            Err(_) => unreachable!("put_inner only sends Put commands"),
+            Err(_) => unreachable!("send only sends Put commands"),
         }
     }
 
@@ -275,17 +406,15 @@ impl<P: Processor> Producer<P> {
     async fn room_for(&self, size: usize) -> Option<Permits> {
         let shared = &*self.shared;
         let items = shared.item_room.clone().acquire_owned().await.ok()?;
-        // `size` fits u32: it is at most the maximum record size (validated ≤ 10 MiB).
-        let bytes = u32::try_from(size).ok()?;
         let bytes = shared
             .byte_room
             .clone()
-            .acquire_many_owned(bytes)
+            .acquire_many_owned(record_permits(size))
             .await
             .ok()?;
         Some(Permits {
             _items: items,
-            _bytes: bytes,
+            bytes,
         })
     }
 
@@ -298,17 +427,26 @@ impl<P: Processor> Producer<P> {
     /// # Cancel safety
     /// Cancel safe: the flush still happens; only the wait is abandoned.
     pub async fn flush(&self) -> Result<(), Error> {
-        let (reply, done) = oneshot::channel();
-        self.shared
-            .commands
-            .send(Command::Flush(reply))
-            .map_err(|_| Error::Closed { what: "producer" })?;
-        done.await.map_err(|_| Error::Closed { what: "producer" })
+        self.ask(Command::Flush, FLUSH, None).await
+    }
+
+    /// Like [`Producer::flush`], waiting at most `timeout`: the flush goes on in the
+    /// background after it.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (what: `"producer flush"`) when items put before the call are still
+    /// unresolved after `timeout`; their receipts resolve later. [`Error::Closed`] when the
+    /// producer's task has stopped.
+    ///
+    /// # Cancel safety
+    /// As for [`Producer::flush`].
+    pub async fn flush_within(&self, timeout: Duration) -> Result<(), Error> {
+        self.ask(Command::Flush, FLUSH, Some(timeout)).await
     }
 
     /// Stops accepting items, sends everything, waits until every receipt is resolved, and
     /// stops the background task. Other handles' later puts fail with
-    /// [`PutErrorKind::Closed`].
+    /// [`PutErrorKind::Closed`], and so do puts through a [`Permit`] reserved before.
     ///
     /// # Errors
     /// [`Error::Closed`] when the producer was already closed.
@@ -316,17 +454,76 @@ impl<P: Processor> Producer<P> {
     /// # Cancel safety
     /// Cancel safe: closing continues in the background.
     pub async fn close(&self) -> Result<(), Error> {
+        self.close_inner(None).await
+    }
+
+    /// Like [`Producer::close`], waiting at most `timeout`: the producer is closed at once,
+    /// and its task goes on sending in the background after the timeout until every receipt
+    /// is resolved.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (what: `"producer close"`) when items are still unresolved after
+    /// `timeout`: the producer is closed all the same, and their receipts resolve later
+    /// (await them to know each item's fate). [`Error::Closed`] when the producer was already
+    /// closed.
+    ///
+    /// # Cancel safety
+    /// As for [`Producer::close`].
+    pub async fn close_within(&self, timeout: Duration) -> Result<(), Error> {
+        self.close_inner(Some(timeout)).await
+    }
+
+    async fn close_inner(&self, timeout: Option<Duration>) -> Result<(), Error> {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Closed { what: "producer" });
         }
-        // Puts waiting for room fail at once with their item.
+        // Puts and reserves waiting for room fail at once (puts with their item).
         self.shared.item_room.close();
         self.shared.byte_room.close();
+        self.ask(Command::Close, CLOSE, timeout).await
+    }
+
+    /// Sends the worker a flush or close command and waits for its answer, at most `timeout`
+    /// when there is one; `what` names the wait in a timeout error.
+    async fn ask(
+        &self,
+        command: fn(oneshot::Sender<()>) -> Command<P::Item>,
+        what: &'static str,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        let closed = || Error::Closed { what: "producer" };
         let (reply, done) = oneshot::channel();
         self.shared
             .commands
-            .send(Command::Close(reply))
-            .map_err(|_| Error::Closed { what: "producer" })?;
-        done.await.map_err(|_| Error::Closed { what: "producer" })
+            .send(command(reply))
+            .map_err(|_| closed())?;
+        let answer = match timeout {
+            None => done.await,
+            Some(waited) => tokio::time::timeout(waited, done)
+                .await
+                .map_err(|_| Error::Timeout { what, waited })?,
+        };
+        answer.map_err(|_| closed())
     }
+}
+
+/// What a timed-out [`Producer::flush_within`] waited for ([`Error::Timeout`]'s `what`).
+const FLUSH: &str = "producer flush";
+/// What a timed-out [`Producer::close_within`] waited for.
+const CLOSE: &str = "producer close";
+
+/// An item checked and serialized for a put, with the bytes it needs in the queue.
+struct Prepared<T> {
+    item: T,
+    data: Bytes,
+    partition_key: Option<String>,
+    explicit_hash_key: Option<String>,
+    size: usize,
+}
+
+/// Byte permits for an item of `size` bytes.
+fn record_permits(size: usize) -> u32 {
+    // Proven invariant: sizes are at most the maximum record size, validated ≤ 10 MiB
+    // (`check_max_record_size`); saturating keeps the conversion total.
+    u32::try_from(size).unwrap_or(u32::MAX)
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::config::{FlushReport, ProducerConfig};
@@ -23,6 +23,7 @@ use super::ledger::Ledger;
 use super::outcome::{
     CallFailure, EntryResult, Next, after_call_error, after_entry, records_named,
 };
+use super::permit::Permits;
 use super::put_records::{put_records, request_entries};
 use super::rate_limit::{SEND_PACE, ShardBudget};
 use super::receipt::{Delivery, DeliveryResult, PutError, PutErrorKind};
@@ -40,12 +41,6 @@ const UNROUTED: &str = "unrouted";
 const COMMANDS_PER_TURN: usize = 1_024;
 /// A failed shard listing is tried again after this long.
 const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Room an accepted item holds in the producer until it is resolved.
-pub(crate) struct Permits {
-    pub(crate) _items: OwnedSemaphorePermit,
-    pub(crate) _bytes: OwnedSemaphorePermit,
-}
 
 /// An item on its way from a handle to the worker.
 pub(crate) struct Pending<T> {
@@ -275,7 +270,7 @@ impl<P: Processor> Worker<P> {
             reply,
             permits,
         } = pending;
-        self.queued_bytes += permits._bytes.num_permits();
+        self.queued_bytes += permits.bytes.num_permits();
         let now = Instant::now();
         let ticket = Ticket {
             item,
@@ -523,7 +518,7 @@ impl<P: Processor> Worker<P> {
 
     fn resolve(&mut self, ticket: Ticket<P::Item>, result: Result<Delivery, PutErrorKind>) {
         self.ledger.resolve(ticket.generation);
-        self.queued_bytes -= ticket._permits._bytes.num_permits();
+        self.queued_bytes -= ticket._permits.bytes.num_permits();
         let outcome = result.map_err(|kind| PutError::new(kind, ticket.item));
         // The caller may have dropped the receipt; the item is resolved either way.
         let _ = ticket.reply.send(outcome);

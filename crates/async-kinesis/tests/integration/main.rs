@@ -52,5 +52,6 @@ mod producer;
 mod producer_faults;
 mod producer_limits;
 mod producer_pacing;
+mod producer_permit;
 mod stream_admin;
 mod stream_client;

@@ -46,7 +46,7 @@ fn keyless(
         reply,
         permits: Permits {
             _items: items,
-            _bytes: bytes,
+            bytes,
         },
     };
     (pending, receipt)
