@@ -1,7 +1,7 @@
 //! Value parsers for partition keys and explicit hash keys given on the command line.
 
 use async_kinesis::partition_key::check_partition_key;
-use async_kinesis::shard_map::parse_hash_key;
+use async_kinesis::stream::shard_map::parse_hash_key;
 
 /// A partition key as Kinesis accepts it (1–256 UTF-16 code units).
 ///

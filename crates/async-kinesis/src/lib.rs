@@ -82,11 +82,12 @@
 //! | [`LeaseTimingError`](checkpoint::LeaseTimingError) | [`LeaseTiming::new`](checkpoint::LeaseTiming::new) | a session timeout and heartbeat that would lose leases |
 //! | [`SerializeError`](processor::SerializeError), [`DecodeError`](processor::DecodeError), [`ReadError`](processor::ReadError), [`ConfigError`](processor::ConfigError) | [`processor`]s | an item that cannot be written, an item or record that cannot be read, a processor option out of range |
 //! | [`ReshardError`](reshard::ReshardError) | [`reshard`] | a reshard refused before any call, or the call's [`Error`] |
-//! | [`PartitionKeyError`](partition_key::PartitionKeyError), [`HashKeyError`](shard_map::HashKeyError), [`ShardMapError`](shard_map::ShardMapError) | [`partition_key`], [`shard_map`] | a key Kinesis would refuse; a shard map with gaps or overlaps |
+//! | [`PartitionKeyError`](partition_key::PartitionKeyError), [`HashKeyError`](stream::shard_map::HashKeyError), [`ShardMapError`](stream::shard_map::ShardMapError) | [`partition_key`], [`shard_map`](stream::shard_map) | a key Kinesis would refuse; a shard map with gaps or overlaps |
 //! | `DynamoDbError` (feature `dynamodb`) | the DynamoDB store's builder | a table that cannot be created or used |
 //! | `PrometheusError`, `CloudWatchError` (features `prometheus`, `cloudwatch`) | [`metrics`] exporters | an exporter that cannot start (an address in use, a bad option) |
 //!
-//! Service limits live in [`limits`].
+//! Service limits live in [`stream::limits`]; the stream layer (connecting, addressing, shards, hash-key
+//! routing, the stream-level calls) is [`stream`].
 //!
 //! # Options both halves share
 //!
@@ -118,23 +119,17 @@
 #![deny(missing_docs)]
 
 pub mod checkpoint;
-pub mod connect;
 pub mod consumer;
 pub mod error;
 mod invalid_config;
 mod lag;
-pub mod limits;
 pub mod metrics;
 pub mod partition_key;
 pub mod processor;
 pub mod producer;
 pub mod reshard;
 mod retry;
-mod setup;
-pub mod shard;
-pub mod shard_map;
 pub mod stream;
-pub mod stream_ref;
 pub mod streams;
 
 #[cfg(feature = "dynamodb")]
@@ -142,19 +137,15 @@ pub use checkpoint::DynamoDbStore;
 #[cfg(feature = "redis")]
 pub use checkpoint::RedisStore;
 pub use checkpoint::{CheckpointStore, MemoryStore};
-pub use connect::ConnectOptions;
 pub use consumer::{ConsumeError, Consumer, Record};
 pub use error::{Error, ErrorClass};
 pub use invalid_config::InvalidConfig;
 pub use producer::Producer;
 pub use retry::RetryPolicy;
-pub use setup::StreamSetup;
-pub use shard::Shard;
 pub use stream::{
-    CreateStream, RecordDistribution, ShardListing, StreamClient, StreamMode, StreamStatus,
-    StreamSummary,
+    ConnectOptions, CreateStream, IntoStreamRef, RecordDistribution, Shard, ShardListing,
+    StreamClient, StreamMode, StreamRef, StreamSetup, StreamStatus, StreamSummary,
 };
-pub use stream_ref::{IntoStreamRef, StreamRef};
 pub use streams::Streams;
 
 pub use aws_config;

@@ -3,7 +3,7 @@
 //! The service is JVM-based: a character outside the Basic Multilingual Plane (an emoji) counts
 //! twice. Checking the same way here refuses a key before it reaches the service, with a reason.
 
-use crate::limits::{PARTITION_KEY_MAX_CHARS, PARTITION_KEY_MIN_CHARS};
+use crate::stream::limits::{PARTITION_KEY_MAX_CHARS, PARTITION_KEY_MIN_CHARS};
 
 /// A partition key Kinesis would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,8 +9,8 @@
 use aws_sdk_kinesis::types::ScalingType;
 
 use crate::error::Error;
-use crate::shard::Shard;
 use crate::stream::StreamClient;
+use crate::stream::shard::Shard;
 
 /// Why a split or merge cannot be asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

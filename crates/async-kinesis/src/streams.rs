@@ -9,10 +9,10 @@ use aws_config::SdkConfig;
 use aws_sdk_kinesis::Client;
 use futures::StreamExt;
 
-use crate::connect::ConnectOptions;
 use crate::error::Error;
+use crate::stream::connect::ConnectOptions;
+use crate::stream::stream_ref::IntoStreamRef;
 use crate::stream::{StreamClient, StreamSummary};
-use crate::stream_ref::IntoStreamRef;
 
 /// Streams per ListStreams page (the API allows up to 10,000; AWS's own default is 100).
 const LIST_STREAMS_PAGE: i32 = 1_000;
@@ -57,7 +57,7 @@ impl Streams {
     /// # Errors
     /// As for [`Streams::connect`].
     pub fn from_sdk_config(config: &SdkConfig) -> Result<Self, Error> {
-        let (client, endpoint) = crate::stream::client_for(config)?;
+        let (client, endpoint) = crate::stream::client::client_for(config)?;
         Ok(Self {
             client,
             endpoint,

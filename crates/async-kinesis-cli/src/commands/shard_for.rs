@@ -1,6 +1,6 @@
 //! `shard-for STREAM KEY…`: where Kinesis puts a key.
 
-use async_kinesis::shard_map::{ShardMap, hash_key_for_partition_key, parse_hash_key};
+use async_kinesis::stream::shard_map::{ShardMap, hash_key_for_partition_key, parse_hash_key};
 use serde::Serialize;
 
 use crate::cli::{Global, ShardForArgs};

@@ -1,6 +1,6 @@
 //! `list`, `describe`, `shard-for` and `reshard`.
 
-use async_kinesis::shard_map::hash_key_for_partition_key;
+use async_kinesis::stream::shard_map::hash_key_for_partition_key;
 use serde_json::Value;
 
 use crate::support::*;

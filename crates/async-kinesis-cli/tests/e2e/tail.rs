@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use async_kinesis::shard_map::ShardMap;
+use async_kinesis::stream::shard_map::ShardMap;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::*;

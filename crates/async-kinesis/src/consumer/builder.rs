@@ -8,10 +8,10 @@ use super::config::{AckPolicy, ConsumerConfig, IteratorType, PoisonPolicy};
 use super::error::BuildError;
 use super::fanout::{FanOutConsumer, ensure_registered};
 use crate::checkpoint::{CheckpointStore, MemoryStore, WorkerId};
-use crate::connect::ClientSource;
 use crate::error::Error;
 use crate::processor::{JsonProcessor, Processor};
-use crate::stream_ref::{IntoStreamRef, StreamRef};
+use crate::stream::connect::ClientSource;
+use crate::stream::stream_ref::{IntoStreamRef, StreamRef};
 
 /// Builds a [`Consumer`]. Every option has a default (see each method); `build` checks them all.
 ///
@@ -62,8 +62,8 @@ macro_rules! setter {
 }
 
 impl<P: Processor> ConsumerBuilder<P> {
-    crate::connect::connect_setters!(aws_sdk_kinesis::Client);
-    crate::setup::setup_setters!();
+    crate::stream::connect::connect_setters!(aws_sdk_kinesis::Client);
+    crate::stream::setup::setup_setters!();
 
     /// How records are decoded (default: [`JsonProcessor`] of `serde_json::Value`).
     pub fn processor<Q: Processor>(self, processor: Q) -> ConsumerBuilder<Q> {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::checkpoint::WorkerId;
-use crate::limits::{GET_RECORDS_MAX_RECORDS, SHARD_READ_CALLS_PER_SEC};
 use crate::processor::BoxError;
+use crate::stream::limits::{GET_RECORDS_MAX_RECORDS, SHARD_READ_CALLS_PER_SEC};
 
 use super::error::PoisonRecord;
 use super::fanout::FanOutConsumer;
 use crate::invalid_config::InvalidConfig;
 use crate::retry::RetryPolicy;
-use crate::setup::StreamSetup;
+use crate::stream::setup::StreamSetup;
 
 /// Where to start reading a shard that has no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         Self {
             max_queue_size: 10_000,
-            max_queue_bytes: 64 * crate::limits::MIB,
+            max_queue_bytes: 64 * crate::stream::limits::MIB,
             max_shard_consumers: None,
             record_limit: GET_RECORDS_MAX_RECORDS,
             sleep_time_no_records: Duration::from_secs(2),

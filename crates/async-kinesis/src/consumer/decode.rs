@@ -20,16 +20,16 @@ pub(crate) struct RawRecord<'a> {
     pub(crate) arrival_time: Option<SystemTime>,
 }
 
-pub(crate) enum Outcome<T> {
+pub(crate) enum DecodeOutcome<T> {
     Item(Decoded<T>),
     Poison(Box<PoisonRecord>),
     /// A record without items: nothing to hand out, but checkpoints must pass it.
     Empty,
 }
 
-pub(crate) struct Pending<T> {
+pub(crate) struct DecodedRecord<T> {
     pub(crate) position: Position,
-    pub(crate) outcome: Outcome<T>,
+    pub(crate) outcome: DecodeOutcome<T>,
     pub(crate) pre_acked: bool,
     pub(crate) sequence_number: Arc<str>,
     pub(crate) arrival_time: Option<SystemTime>,
@@ -42,7 +42,7 @@ pub(crate) fn decode_record<P: Processor>(
     shard_id: &Arc<str>,
     skip_through: Option<&Position>,
     raw: RawRecord<'_>,
-    pending: &mut Vec<Pending<P::Output>>,
+    pending: &mut Vec<DecodedRecord<P::Output>>,
 ) -> bool {
     let RawRecord {
         sequence,
@@ -54,9 +54,9 @@ pub(crate) fn decode_record<P: Processor>(
         ctx.processor.read(data, partition_key).collect();
     if results.is_empty() {
         // Nothing to hand out, but checkpoints must still be able to pass the record.
-        pending.push(Pending {
+        pending.push(DecodedRecord {
             position: Position::after(sequence.clone()),
-            outcome: Outcome::Empty,
+            outcome: DecodeOutcome::Empty,
             pre_acked: true,
             sequence_number: sequence.clone(),
             arrival_time,
@@ -81,9 +81,9 @@ pub(crate) fn decode_record<P: Processor>(
             Position::within(sequence.clone(), sub)
         };
         let entry = match result {
-            Ok(decoded) => Pending {
+            Ok(decoded) => DecodedRecord {
                 position,
-                outcome: Outcome::Item(decoded),
+                outcome: DecodeOutcome::Item(decoded),
                 pre_acked: false,
                 sequence_number: sequence.clone(),
                 arrival_time,
@@ -117,10 +117,10 @@ pub(crate) fn decode_record<P: Processor>(
                 );
                 ctx.labels.consumer_error(shard_id, "poison");
                 let stops = poison.action == PoisonAction::Stopped;
-                pending.push(Pending {
+                pending.push(DecodedRecord {
                     position,
                     pre_acked: !stops,
-                    outcome: Outcome::Poison(poison),
+                    outcome: DecodeOutcome::Poison(poison),
                     sequence_number: sequence.clone(),
                     arrival_time,
                 });

@@ -67,6 +67,27 @@
 //! stops it the same way. Either way its pending checkpoint is refused by the store (fenced), so
 //! two workers never move one shard's checkpoint. [`Consumer::group_status`] shows the group:
 //! live workers, owner, token and checkpoint per shard.
+//!
+//! # Inside
+//!
+//! A supervisor task owns the shard table and the leases; one reader task per owned shard
+//! reads it. The words below are the modules' names.
+//!
+//! ```text
+//!  Supervisor: shard listings (StreamSetup) ──▶ Topology: parents before children
+//!     │ leases in the CheckpointStore: claim, renew, balance, hand off (balance, group)
+//!     ▼
+//!  ShardReader, one task per owned shard: GetRecords polling, or SubscribeToShard (fanout)
+//!     │ from the checkpoint or the start position (origin); failures: RetryPolicy
+//!     │ decode: the processor's items, or poison (PoisonPolicy)
+//!     ▼
+//!  queue: bounded by max_queue_size / max_queue_bytes; a full queue pauses the readers
+//!     ▼
+//!  Consumer (a futures::Stream) ──▶ Record / ConsumeError items to you
+//!     │ acknowledgements (AckPolicy, ack): the contiguous acknowledged prefix per shard
+//!     ▼
+//!  Supervisor writes checkpoints over that prefix, fenced by the lease
+//! ```
 
 mod ack;
 mod balance;
@@ -114,7 +135,7 @@ use crate::StreamClient;
 use crate::checkpoint::{CheckpointError, CheckpointStore, WorkerId};
 use crate::metrics::StreamLabels;
 use crate::processor::{JsonProcessor, Processor};
-use crate::stream_ref::IntoStreamRef;
+use crate::stream::stream_ref::IntoStreamRef;
 use config::ConsumerConfig;
 use context::Context;
 use processing_time::ProcessingTimer;

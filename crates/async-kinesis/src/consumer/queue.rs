@@ -11,7 +11,7 @@ use super::record::Record;
 
 /// Items of one shard, read by one GetRecords call, in order.
 #[derive(Debug)]
-pub(crate) struct Delivery<T> {
+pub(crate) struct ShardBatch<T> {
     pub(crate) items: Vec<Result<Record<T>, ConsumeError>>,
     item_permits: u32,
     byte_permits: u32,
@@ -36,8 +36,11 @@ pub(crate) struct Reservation<'a> {
 
 impl Reservation<'_> {
     /// Turns the reservation into a delivery; the room is given back when the consumer takes it.
-    pub(crate) fn deliver<T>(mut self, items: Vec<Result<Record<T>, ConsumeError>>) -> Delivery<T> {
-        let delivery = Delivery {
+    pub(crate) fn deliver<T>(
+        mut self,
+        items: Vec<Result<Record<T>, ConsumeError>>,
+    ) -> ShardBatch<T> {
+        let delivery = ShardBatch {
             items,
             item_permits: self.items,
             byte_permits: self.bytes,
@@ -98,7 +101,7 @@ impl QueueBudget {
     }
 
     /// Gives the room of a taken delivery back.
-    pub(crate) fn release<T>(&self, delivery: &Delivery<T>) {
+    pub(crate) fn release<T>(&self, delivery: &ShardBatch<T>) {
         self.give_back(delivery.item_permits, delivery.byte_permits);
     }
 
@@ -122,13 +125,13 @@ impl QueueBudget {
 const MAX_PERMITS: u32 = u32::MAX >> 4;
 
 /// The sending side, shared by all readers and the supervisor.
-pub(crate) type Sender<T> = mpsc::UnboundedSender<Delivery<T>>;
+pub(crate) type Sender<T> = mpsc::UnboundedSender<ShardBatch<T>>;
 /// The receiving side, owned by the consumer.
-pub(crate) type Receiver<T> = mpsc::UnboundedReceiver<Delivery<T>>;
+pub(crate) type Receiver<T> = mpsc::UnboundedReceiver<ShardBatch<T>>;
 
 /// An error item outside any batch (it takes no room: errors are rare and must not wait).
-pub(crate) fn error_delivery<T>(error: ConsumeError) -> Delivery<T> {
-    Delivery {
+pub(crate) fn error_delivery<T>(error: ConsumeError) -> ShardBatch<T> {
+    ShardBatch {
         items: vec![Err(error)],
         item_permits: 0,
         byte_permits: 0,

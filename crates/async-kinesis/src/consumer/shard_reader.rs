@@ -22,15 +22,15 @@ use super::Record;
 use super::ack::{Acker, ShardAcks};
 use super::config::AckPolicy;
 use super::context::Context;
-use super::decode::{Outcome, Pending, RawRecord, decode_record};
+use super::decode::{DecodeOutcome, DecodedRecord, RawRecord, decode_record};
 use super::error::{ConsumeError, PoisonAction};
 use super::fanout::FanOutShard;
 pub(crate) use super::origin::{Origin, StartAt};
 use crate::checkpoint::Position;
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
-use crate::shard::Shard;
-use crate::shard_map::parse_hash_key;
+use crate::stream::shard::Shard;
+use crate::stream::shard_map::parse_hash_key;
 
 /// How a reader ended.
 #[derive(Debug)]
@@ -540,7 +540,7 @@ impl<P: Processor> ShardReader<P> {
         self.skip_through = None;
         let ok_items = pending
             .iter()
-            .filter(|p| matches!(p.outcome, Outcome::Item(_)))
+            .filter(|p| matches!(p.outcome, DecodeOutcome::Item(_)))
             .count();
         let items = self.register(pending, millis_behind);
         self.ctx
@@ -582,7 +582,7 @@ impl<P: Processor> ShardReader<P> {
     /// Registers decoded items with the ack tracker (one lock per batch) and builds the items.
     fn register(
         &self,
-        pending: Vec<Pending<P::Output>>,
+        pending: Vec<DecodedRecord<P::Output>>,
         millis_behind: Option<i64>,
     ) -> Vec<Result<Record<P::Output>, ConsumeError>> {
         let mut items = Vec::with_capacity(pending.len());
@@ -592,13 +592,12 @@ impl<P: Processor> ShardReader<P> {
             return items; // read before a nacked record's rewind: read again after it
         }
         for entry in pending {
-            let stopped =
-                matches!(&entry.outcome, Outcome::Poison(p) if p.action == PoisonAction::Stopped);
+            let stopped = matches!(&entry.outcome, DecodeOutcome::Poison(p) if p.action == PoisonAction::Stopped);
             // A record that stops the shard is never passed by a checkpoint.
             let index =
                 (!stopped).then(|| tracker.push(entry.position.clone(), entry.pre_acked, read_at));
             match entry.outcome {
-                Outcome::Item(decoded) => {
+                DecodeOutcome::Item(decoded) => {
                     let Some(index) = index else { continue };
                     items.push(Ok(Record {
                         item: decoded.item,
@@ -613,8 +612,8 @@ impl<P: Processor> ShardReader<P> {
                         acker: Acker::new(self.acks.clone(), index),
                     }));
                 }
-                Outcome::Empty => {}
-                Outcome::Poison(poison) => items.push(Err(ConsumeError::Poison(poison))),
+                DecodeOutcome::Empty => {}
+                DecodeOutcome::Poison(poison) => items.push(Err(ConsumeError::Poison(poison))),
             }
         }
         items

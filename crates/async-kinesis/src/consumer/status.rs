@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::topology::Topology;
 use crate::checkpoint::Position;
-use crate::shard::Shard;
+use crate::stream::shard::Shard;
 
 /// A snapshot of the consumer's shards (see [`Consumer::shard_status`](super::Consumer::shard_status)).
 ///

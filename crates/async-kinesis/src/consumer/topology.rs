@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::shard::Shard;
+use crate::stream::shard::Shard;
 
 /// Parent/child relations among the known shards.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,12 +6,12 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// Default maximum size of one Kinesis record, data plus partition key: 1 MiB.
-pub const DEFAULT_MAX_RECORD_SIZE: usize = crate::limits::DEFAULT_MAX_RECORD_BYTES;
+pub const DEFAULT_MAX_RECORD_SIZE: usize = crate::stream::limits::DEFAULT_MAX_RECORD_BYTES;
 /// Largest maximum record size a stream can be raised to: 10 MiB.
-pub const MAX_RECORD_SIZE_LIMIT: usize = crate::limits::MAX_RECORD_BYTES_CEILING;
+pub const MAX_RECORD_SIZE_LIMIT: usize = crate::stream::limits::MAX_RECORD_BYTES_CEILING;
 /// Most characters allowed in a partition key, counted in UTF-16 code units as the service
 /// counts them (a character outside the Basic Multilingual Plane counts twice).
-pub const MAX_PARTITION_KEY_CHARS: usize = crate::limits::PARTITION_KEY_MAX_CHARS;
+pub const MAX_PARTITION_KEY_CHARS: usize = crate::stream::limits::PARTITION_KEY_MAX_CHARS;
 
 /// Checks a maximum record size against what Kinesis allows.
 pub(crate) fn check_max_record_size(size: usize) -> Result<usize, ConfigError> {
@@ -39,7 +39,7 @@ pub(crate) fn check_keys(
         }
     }
     if let Some(ehk) = explicit_hash_key
-        && crate::shard_map::parse_hash_key(ehk).is_err()
+        && crate::stream::shard_map::parse_hash_key(ehk).is_err()
     {
         return Err(RejectReason::InvalidExplicitHashKey(ehk.to_owned()));
     }

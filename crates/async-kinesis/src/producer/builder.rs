@@ -5,11 +5,11 @@ use std::time::Duration;
 use super::Producer;
 use super::config::{AfterFlush, FlushReport, ProducerConfig};
 use super::worker::Worker;
-use crate::connect::ClientSource;
 use crate::error::Error;
 use crate::processor::Processor;
-use crate::shard_map::ShardMap;
-use crate::stream_ref::StreamRef;
+use crate::stream::connect::ClientSource;
+use crate::stream::shard_map::ShardMap;
+use crate::stream::stream_ref::StreamRef;
 
 /// Builds a [`Producer`]; see [`Producer::builder`].
 #[derive(Debug)]
@@ -43,8 +43,8 @@ impl<P: Processor> ProducerBuilder<P> {
         }
     }
 
-    crate::connect::connect_setters!(aws_sdk_kinesis::Client);
-    crate::setup::setup_setters!();
+    crate::stream::connect::connect_setters!(aws_sdk_kinesis::Client);
+    crate::stream::setup::setup_setters!();
 
     /// All options at once, replacing any set before.
     pub fn config(mut self, config: ProducerConfig) -> Self {

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use crate::RecordDistribution;
 use crate::invalid_config::InvalidConfig;
-use crate::limits::{
+use crate::retry::RetryPolicy;
+use crate::stream::limits::{
     MIB, PUT_RECORDS_MAX_BYTES, PUT_RECORDS_MAX_RECORDS, SHARD_WRITE_BYTES_PER_SEC,
     SHARD_WRITE_RECORDS_PER_SEC,
 };
-use crate::retry::RetryPolicy;
-use crate::setup::StreamSetup;
+use crate::stream::setup::StreamSetup;
 
 /// What one PutRecords call did, for the after-flush hook.
 #[derive(Debug, Clone)]
@@ -228,7 +228,7 @@ impl ProducerConfig {
 mod tests {
     use super::*;
     use crate::CreateStream;
-    use crate::limits::DEFAULT_MAX_RECORD_BYTES;
+    use crate::stream::limits::DEFAULT_MAX_RECORD_BYTES;
 
     #[test]
     fn documented_defaults() {

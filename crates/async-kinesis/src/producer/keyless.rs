@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use rand::Rng;
 
-use crate::shard_map::ShardMap;
+use crate::stream::shard_map::ShardMap;
 
 /// Random keys tried per choice before an explicit hash key routes the last one (a shard owning
 /// a sliver of the hash space, or one of hundreds, is rarely hit by chance).

@@ -136,7 +136,7 @@ mod tests {
             max_records: 500,
             max_bytes: 1 << 20,
             linger: 100 * MS,
-            full_enough_bytes: crate::limits::MIB,
+            full_enough_bytes: crate::stream::limits::MIB,
         }
     }
 

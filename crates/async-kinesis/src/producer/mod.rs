@@ -89,6 +89,33 @@
 //! running until everything accepted is resolved, without blocking the drop. Only stopping the
 //! tokio runtime stops it early; then unresolved receipts report
 //! [`PutErrorKind::WorkerGone`].
+//!
+//! # Inside
+//!
+//! One background task (the worker) owns all state; handles only prepare items and send them
+//! over a channel. The words below are the modules' names.
+//!
+//! ```text
+//!  put / Permit::put    keys checked, item serialized, size checked; the item holds room
+//!        │              (an item slot and its bytes) until its receipt resolves
+//!        ▼
+//!  Command::Put ──channel──▶ Worker
+//!                              │ route by partition key / explicit hash key (ShardMap);
+//!                              │ keyless items get a key (keyless)
+//!                              ▼
+//!                            Lane, one per shard: the processor's aggregator seals records
+//!                              ▼
+//!                            ShardQueue: records waiting, retries back at the front
+//!                              │ ShardBudget admits (records/s, bytes/s, slowed by throttles);
+//!                              │ LaneRotation serves the lanes in turn
+//!                              ▼
+//!                            PutRecords call: one in flight per shard
+//!                              │ per record: deliver, retry (RetryPolicy), or fail with the item;
+//!                              │ per call: retry, split, isolate the bad record, or fail
+//!                              ▼
+//!                            receipts resolved; the Ledger tells flush and close when every
+//!                            item put before them is resolved
+//! ```
 
 mod builder;
 mod config;
@@ -120,9 +147,9 @@ pub use receipt::{Delivery, DeliveryResult, PutError, PutErrorKind, Receipt};
 
 use crate::error::Error;
 use crate::processor::{JsonProcessor, Processor, RejectReason, check_keys};
-use crate::stream_ref::{IntoStreamRef, StreamRef};
+use crate::stream::stream_ref::{IntoStreamRef, StreamRef};
 use permit::Permits;
-use worker::{Command, Pending};
+use worker::{AcceptedItem, Command};
 
 /// A handle to a producer. Cheap to clone; all clones feed the same background task.
 pub struct Producer<P: Processor> {
@@ -384,7 +411,7 @@ impl<P: Processor> Producer<P> {
             size: _,
         } = prepared;
         let (reply, outcome) = oneshot::channel();
-        let pending = Pending {
+        let pending = AcceptedItem {
             item,
             data,
             partition_key,

@@ -61,7 +61,7 @@ impl BatchRules {
     /// which then need not wait for the linger a second time (the aggregator already waited for
     /// their items).
     pub(crate) fn full_enough(bytes_per_sec: usize, max_bytes: usize) -> usize {
-        (bytes_per_sec / 2).clamp((crate::limits::MIB / 2).min(max_bytes), max_bytes)
+        (bytes_per_sec / 2).clamp((crate::stream::limits::MIB / 2).min(max_bytes), max_bytes)
     }
 }
 
@@ -298,7 +298,7 @@ mod tests {
             max_records: 3,
             max_bytes: 1_000,
             linger: 100 * MS,
-            full_enough_bytes: BatchRules::full_enough(crate::limits::MIB, 1_000),
+            full_enough_bytes: BatchRules::full_enough(crate::stream::limits::MIB, 1_000),
         }
     }
 
@@ -619,7 +619,7 @@ mod tests {
 
     #[test]
     fn full_enough_is_half_a_second_of_the_shard_budget_within_the_call_limit() {
-        let mib = crate::limits::MIB;
+        let mib = crate::stream::limits::MIB;
         assert_eq!(BatchRules::full_enough(mib, 10 * mib), mib / 2);
         assert_eq!(BatchRules::full_enough(4 * mib, 10 * mib), 2 * mib);
         assert_eq!(BatchRules::full_enough(1 << 40, 10 * mib), 10 * mib);

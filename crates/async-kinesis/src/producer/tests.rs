@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use super::worker::Command;
 use super::*;
 use crate::processor::StringProcessor;
-use crate::stream_ref::StreamRef;
+use crate::stream::stream_ref::StreamRef;
 
 const MAX: usize = 1_000;
 

@@ -31,9 +31,9 @@ use super::shard_queue::{BatchRules, ShardQueue, Waiting};
 use crate::error::Error;
 use crate::metrics::{PutRecordsOutcome, StreamLabels};
 use crate::processor::{OutgoingRecord, Processor, WriterShape};
-use crate::shard::Shard;
-use crate::shard_map::ShardMap;
 use crate::stream::StreamClient;
+use crate::stream::shard::Shard;
+use crate::stream::shard_map::ShardMap;
 
 /// Queue name for records whose hash key no known open shard owns (mid-resharding).
 const UNROUTED: &str = "unrouted";
@@ -43,7 +43,7 @@ const COMMANDS_PER_TURN: usize = 1_024;
 const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An item on its way from a handle to the worker.
-pub(crate) struct Pending<T> {
+pub(crate) struct AcceptedItem<T> {
     pub(crate) item: T,
     pub(crate) data: Bytes,
     pub(crate) partition_key: Option<String>,
@@ -54,7 +54,7 @@ pub(crate) struct Pending<T> {
 
 /// What handles ask of the worker.
 pub(crate) enum Command<T> {
-    Put(Box<Pending<T>>),
+    Put(Box<AcceptedItem<T>>),
     /// Send everything now; answer once everything put before is resolved.
     Flush(oneshot::Sender<()>),
     /// Like flush, then stop.
@@ -261,8 +261,8 @@ impl<P: Processor> Worker<P> {
         }
     }
 
-    fn on_put(&mut self, pending: Pending<P::Item>) {
-        let Pending {
+    fn on_put(&mut self, pending: AcceptedItem<P::Item>) {
+        let AcceptedItem {
             item,
             data,
             partition_key,

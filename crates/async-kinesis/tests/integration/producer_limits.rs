@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_kinesis::processor::StringProcessor;
 use async_kinesis::producer::{Producer, PutErrorKind};
-use async_kinesis::shard_map::ShardMap;
+use async_kinesis::stream::shard_map::ShardMap;
 use testkit::proxy::{Limits, LimitsProxy, ProxyConfig};
 use testkit::{Services, TestStream, read_stream};
 

@@ -31,9 +31,12 @@ async fn provisioned_stream_is_created_and_described() {
     assert_eq!(summary.open_shard_count, 3);
     assert_eq!(
         summary.max_record_bytes,
-        async_kinesis::limits::DEFAULT_MAX_RECORD_BYTES
+        async_kinesis::stream::limits::DEFAULT_MAX_RECORD_BYTES
     );
-    assert_eq!(summary.retention, async_kinesis::limits::DEFAULT_RETENTION);
+    assert_eq!(
+        summary.retention,
+        async_kinesis::stream::limits::DEFAULT_RETENTION
+    );
     assert!(
         summary.arn.ends_with(&format!(":stream/{}", stream.name())),
         "{}",

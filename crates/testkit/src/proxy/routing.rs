@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_kinesis::shard_map::ShardMap;
+use async_kinesis::stream::shard_map::ShardMap;
 use async_kinesis::{Error, StreamClient};
 use aws_smithy_types::error::display::DisplayErrorContext;
 

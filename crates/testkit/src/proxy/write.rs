@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_kinesis::shard_map::ShardMap;
+use async_kinesis::stream::shard_map::ShardMap;
 use bytes::Bytes;
 use hyper::Response;
 use hyper::http::request::Parts;

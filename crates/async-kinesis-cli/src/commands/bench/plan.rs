@@ -1,6 +1,6 @@
 //! What a `bench` command line asks for, checked before anything is created. Pure.
 
-use async_kinesis::limits::DEFAULT_MAX_RECORD_BYTES;
+use async_kinesis::stream::limits::DEFAULT_MAX_RECORD_BYTES;
 use clap::ValueEnum;
 
 use super::payload::{MIN_ITEM_BYTES, partition_key};

@@ -108,7 +108,7 @@ mod tests {
         for name in [a, b] {
             let prefix = format!("async-kinesis-bench-kplstring-{}-", std::process::id());
             assert!(name.starts_with(&prefix), "{name}");
-            assert!(name.len() <= async_kinesis::limits::STREAM_NAME_MAX_LEN);
+            assert!(name.len() <= async_kinesis::stream::limits::STREAM_NAME_MAX_LEN);
             assert!(
                 name.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')

@@ -9,8 +9,8 @@ use super::error::DynamoDbError;
 use super::table::Table;
 use super::{DynamoDbStore, Inner};
 use crate::checkpoint::{CheckpointError, LeaseTiming};
-use crate::connect::{ClientSource, ConnectOptions};
 use crate::invalid_config::InvalidConfig;
+use crate::stream::connect::{ClientSource, ConnectOptions};
 
 /// A TTL must span at least this many session timeouts.
 pub(super) const MIN_TTL_SESSIONS: u32 = 60;
@@ -94,7 +94,7 @@ impl DynamoDbStoreBuilder {
         self
     }
 
-    crate::connect::connect_setters!(Client);
+    crate::stream::connect::connect_setters!(Client);
 
     /// Checks the options, connects, and checks that the table exists with the store's key
     /// schema (creating it when allowed and missing, and waiting until it is ACTIVE).

@@ -27,7 +27,7 @@ use crate::consumer::shard_reader::{
 use crate::consumer::status::ReadMode;
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
-use crate::shard::Shard;
+use crate::stream::shard::Shard;
 
 /// SubscribeToShard allows one call per second per shard and consumer.
 const SUBSCRIBE_INTERVAL: Duration = Duration::from_secs(1);

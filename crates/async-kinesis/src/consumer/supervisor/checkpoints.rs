@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::table::Due;
-use super::{Supervisor, Written, ack_state, lease_timing, together};
+use super::{StoreWrite, Supervisor, ack_state, lease_timing, together};
 use crate::checkpoint::{CheckpointError, FencingToken, Lease, Position};
 use crate::consumer::ack::ShardAcks;
 use crate::processor::Processor;
@@ -101,13 +101,13 @@ impl<P: Processor> Supervisor<P> {
     }
 
     /// Finishes a lease the table says is due.
-    async fn finish_lease(&mut self, due: Due) -> Written {
+    async fn finish_lease(&mut self, due: Due) -> StoreWrite {
         let (shard_id, release) = match due {
             Due::ShardEnd(id) => (id, false),
             Due::Release(id) => (id, true),
         };
         let Some(held) = self.table.held(&shard_id) else {
-            return Written::Done;
+            return StoreWrite::Done;
         };
         let (lease, acks) = (held.lease.clone(), held.handle.acks.clone());
         if release {
@@ -118,14 +118,14 @@ impl<P: Processor> Supervisor<P> {
     }
 
     /// Backs checkpoint writes off while the store fails; a write that went through ends that.
-    fn store_answered(&mut self, outcomes: &[Written]) {
-        if outcomes.contains(&Written::StoreFailed) {
+    fn store_answered(&mut self, outcomes: &[StoreWrite]) {
+        if outcomes.contains(&StoreWrite::StoreFailed) {
             let config = &self.ctx.config;
             // At least one attempt per heartbeat, whatever expo_backoff_limit says.
             let cap = lease_timing(&self.ctx).heartbeat;
             self.store_backoff
                 .failed(Instant::now(), |n| config.jittered_backoff(n).min(cap));
-        } else if outcomes.contains(&Written::Done) {
+        } else if outcomes.contains(&StoreWrite::Done) {
             self.store_backoff.succeeded();
         }
     }
@@ -138,7 +138,7 @@ impl<P: Processor> Supervisor<P> {
         acks: &ShardAcks,
         position: Position,
         result: Result<(), CheckpointError>,
-    ) -> Written {
+    ) -> StoreWrite {
         match result {
             Ok(()) => {
                 self.ctx.labels.checkpoint(shard_id, true);
@@ -146,7 +146,7 @@ impl<P: Processor> Supervisor<P> {
                 self.ctx
                     .status
                     .shard(shard_id, |s| s.last_checkpoint = Some(position));
-                Written::Done
+                StoreWrite::Done
             }
             Err(err) => {
                 self.ctx.labels.checkpoint(shard_id, false);
@@ -162,13 +162,13 @@ impl<P: Processor> Supervisor<P> {
         shard_id: &str,
         lease: &Lease,
         acks: &ShardAcks,
-    ) -> Written {
+    ) -> StoreWrite {
         let last = acks.lock().to_write().cloned();
         if let Some(position) = last {
             let write = self.ctx.store.checkpoint(lease, &position);
             let result = self.ctx.labels.timed_checkpoint(shard_id, write).await;
             let written = self.checkpoint_written(shard_id, lease.token, acks, position, result);
-            if written != Written::Done {
+            if written != StoreWrite::Done {
                 return written;
             }
         }
@@ -179,14 +179,14 @@ impl<P: Processor> Supervisor<P> {
                     self.lease_left(shard_id);
                     self.ctx.labels.lease_handed_off(self.table.working());
                 }
-                Written::Done
+                StoreWrite::Done
             }
             Err(err) => self.store_failed(shard_id, lease.token, err),
         }
     }
 
     /// Records SHARD_END of a drained shard and releases its lease.
-    async fn end_shard(&mut self, shard_id: &str, lease: &Lease) -> Written {
+    async fn end_shard(&mut self, shard_id: &str, lease: &Lease) -> StoreWrite {
         let result = match self.ctx.store.mark_shard_end(lease).await {
             Ok(()) => self.ctx.store.release(lease).await,
             Err(err) => Err(err),
@@ -195,7 +195,7 @@ impl<P: Processor> Supervisor<P> {
             Ok(()) => {
                 self.table.shard_ended(shard_id, lease.token);
                 self.show_finished(shard_id);
-                Written::Done
+                StoreWrite::Done
             }
             Err(err) => self.store_failed(shard_id, lease.token, err),
         }

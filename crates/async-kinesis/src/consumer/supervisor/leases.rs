@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::start::{self, Plan, StartConfig};
 use super::table::{GroupEntry, Phase};
-use super::{Supervisor, Written, lease_timing, together};
+use super::{StoreWrite, Supervisor, lease_timing, together};
 
 /// Finished shards whose checkpoints one heartbeat deletes at the most.
 const PRUNE_PER_HEARTBEAT: usize = 25;
@@ -280,10 +280,10 @@ impl<P: Processor> Supervisor<P> {
         shard_id: &str,
         token: FencingToken,
         err: CheckpointError,
-    ) -> Written {
+    ) -> StoreWrite {
         if matches!(err, CheckpointError::NotOwned { .. }) {
             self.lose_lease(shard_id, token, err);
-            Written::LeaseLost
+            StoreWrite::LeaseLost
         } else {
             tracing::warn!(shard = shard_id, error = %err, "checkpoint store failed; retrying later");
             if !err.is_retryable() {
@@ -292,7 +292,7 @@ impl<P: Processor> Supervisor<P> {
                     source: err,
                 });
             }
-            Written::StoreFailed
+            StoreWrite::StoreFailed
         }
     }
 

@@ -30,7 +30,7 @@ use super::shutdown::ShutdownReport;
 use crate::checkpoint::{FencingToken, Lease, Position};
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
-use crate::shard::Shard;
+use crate::stream::shard::Shard;
 use store_backoff::StoreBackoff;
 use table::{Applied, Phase, ReaderEnd, ShardTable, Timing};
 
@@ -60,7 +60,7 @@ impl Reader {
 
 /// How a write to the store went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
+enum StoreWrite {
     Done,
     /// The lease is another worker's (or may be): the shard was given up here.
     LeaseLost,

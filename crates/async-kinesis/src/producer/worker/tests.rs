@@ -28,7 +28,7 @@ fn worker(config: ProducerConfig) -> Worker<JsonLineProcessor> {
 fn keyless(
     data: &'static [u8],
 ) -> (
-    Pending<serde_json::Value>,
+    AcceptedItem<serde_json::Value>,
     oneshot::Receiver<DeliveryResult<serde_json::Value>>,
 ) {
     let (reply, receipt) = oneshot::channel();
@@ -38,7 +38,7 @@ fn keyless(
     let bytes = Arc::new(Semaphore::new(data.len()))
         .try_acquire_many_owned(u32::try_from(data.len()).expect("small"))
         .expect("permits");
-    let pending = Pending {
+    let pending = AcceptedItem {
         item: serde_json::Value::Null,
         data: Bytes::from_static(data),
         partition_key: None,

@@ -1,7 +1,7 @@
 //! What the supervisor tells the table and what the table answers it.
 
 use crate::checkpoint::WorkerId;
-use crate::shard::Shard;
+use crate::stream::shard::Shard;
 
 /// How a reader ended, as the table needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]

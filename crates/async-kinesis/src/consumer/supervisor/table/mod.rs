@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use super::super::balance;
 use super::super::topology::Topology;
 use crate::checkpoint::{FencingToken, Lease, WorkerId};
-use crate::shard::Shard;
+use crate::stream::shard::Shard;
 
 /// The lease timing the table reasons with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::error::Error;
 use crate::stream::StreamClient;
-use crate::stream_ref::StreamRef;
+use crate::stream::stream_ref::StreamRef;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
@@ -198,19 +198,20 @@ macro_rules! connect_setters {
         /// Connect with these options (default: the default AWS credential chain and region,
         /// with the builder's default timeouts).
         pub fn connect_options(mut self, options: $crate::ConnectOptions) -> Self {
-            self.source = $crate::connect::ClientSource::Options(options);
+            self.source = $crate::stream::connect::ClientSource::Options(options);
             self
         }
 
         /// Connect with an AWS configuration you loaded.
         pub fn sdk_config(mut self, config: &aws_config::SdkConfig) -> Self {
-            self.source = $crate::connect::ClientSource::SdkConfig(Box::new(config.clone()));
+            self.source =
+                $crate::stream::connect::ClientSource::SdkConfig(Box::new(config.clone()));
             self
         }
 
         /// Use this client as it is.
         pub fn client(mut self, client: $client) -> Self {
-            self.source = $crate::connect::ClientSource::Client(client);
+            self.source = $crate::stream::connect::ClientSource::Client(client);
             self
         }
     };

@@ -14,13 +14,13 @@ use aws_sdk_kinesis::types::{
 };
 use tokio::time::Instant;
 
-use crate::connect::ConnectOptions;
 use crate::error::{Error, ErrorClass};
-use crate::limits::{
+use crate::stream::connect::ConnectOptions;
+use crate::stream::limits::{
     DEFAULT_MAX_RECORD_BYTES, DESCRIBE_STREAM_MAX_SHARDS, LIST_SHARDS_DEFAULT_PAGE,
 };
-use crate::shard::Shard;
-use crate::stream_ref::{IntoStreamRef, StreamRef};
+use crate::stream::shard::Shard;
+use crate::stream::stream_ref::{IntoStreamRef, StreamRef};
 
 /// The state of a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,7 +232,7 @@ impl StreamClient {
     {
         let stream = stream.into_stream_ref()?;
         // Every call gets an attempt timeout, even through a client built elsewhere.
-        let client = crate::connect::bounded_client(client);
+        let client = crate::stream::connect::bounded_client(client);
         let region = client.config().region().map(|r| r.as_ref().to_owned());
         let endpoint = describe_endpoint(None, region.as_deref());
         Ok(Self {
@@ -615,7 +615,10 @@ pub(crate) fn client_for(config: &SdkConfig) -> Result<(Client, Arc<str>), Error
         });
     }
     let endpoint = describe_endpoint(config.endpoint_url(), config.region().map(|r| r.as_ref()));
-    Ok((crate::connect::bounded_client_for(config), endpoint.into()))
+    Ok((
+        crate::stream::connect::bounded_client_for(config),
+        endpoint.into(),
+    ))
 }
 
 fn describe_endpoint(endpoint_url: Option<&str>, region: Option<&str>) -> String {

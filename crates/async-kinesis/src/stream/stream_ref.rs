@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
-use crate::limits::STREAM_NAME_MAX_LEN;
+use crate::stream::limits::STREAM_NAME_MAX_LEN;
 
 /// A stream, addressed by name or by ARN.
 ///

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::invalid_config::InvalidConfig;
-use crate::limits::LIST_SHARDS_MAX_RESULTS;
+use crate::stream::limits::LIST_SHARDS_MAX_RESULTS;
 use crate::stream::{CreateStream, ShardListing, StreamClient, StreamSummary};
 
 /// The stream options the producer and the consumer share (the same on both builders).

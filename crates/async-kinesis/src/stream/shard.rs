@@ -1,7 +1,7 @@
 //! A shard as ListShards / DescribeStream describe it: hash key range, lineage, sequence range.
 
 use crate::error::Error;
-use crate::shard_map::parse_hash_key;
+use crate::stream::shard_map::parse_hash_key;
 
 /// One shard of a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

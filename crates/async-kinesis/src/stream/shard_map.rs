@@ -10,7 +10,7 @@
 //! ListShards and ask it where a key goes.
 //!
 //! ```
-//! use async_kinesis::shard_map::{ShardMap, hash_key_for_partition_key};
+//! use async_kinesis::stream::shard_map::{ShardMap, hash_key_for_partition_key};
 //!
 //! let half = u128::MAX / 2;
 //! let map = ShardMap::new([
@@ -25,9 +25,9 @@
 
 use md5::{Digest, Md5};
 
-use crate::shard::Shard;
+use crate::stream::shard::Shard;
 
-pub use crate::limits::MAX_HASH_KEY;
+pub use crate::stream::limits::MAX_HASH_KEY;
 
 /// The hash key Kinesis derives from a partition key: MD5 of its UTF-8 bytes as a big-endian `u128`.
 pub fn hash_key_for_partition_key(partition_key: &str) -> u128 {
