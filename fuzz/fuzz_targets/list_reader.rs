@@ -12,7 +12,7 @@ fuzz_target!(|input: &[u8]| {
     let whole: JsonListProcessor = JsonListProcessor::default();
     let whole: Vec<_> = whole.read(&data, "k").collect();
     assert_eq!(whole.len(), 1);
-    let each = Composed::new(JsonSerializer::<serde_json::Value>::new(), ListItemsAggregator);
+    let each = Composed::from_parts(JsonSerializer::<serde_json::Value>::new(), ListItemsAggregator);
     let each: Vec<_> = each.read(&data, "k").collect();
     // Both readers agree on whether the record is a valid list of values.
     if let Ok(list) = &whole[0] {

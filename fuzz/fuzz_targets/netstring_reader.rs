@@ -13,7 +13,7 @@ fuzz_target!(|input: &[u8]| {
     for item in msgpack.read(&data, "k") {
         let _ = item;
     }
-    let raw = Composed::new(BytesSerializer, NetstringAggregator);
+    let raw = Composed::from_parts(BytesSerializer, NetstringAggregator);
     let mut consumed = 0;
     for item in raw.read(&data, "k") {
         if let Ok(item) = item {

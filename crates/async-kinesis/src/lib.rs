@@ -80,7 +80,7 @@
 //! | [`ConsumeError`] | the [`Consumer`]'s items | error items of the stream (the stream goes on): a shard or stream failure, an undecodable record ([`ConsumeError::Poison`], with the raw record, its decode error as `source()`), a checkpoint failure, a panicked reader |
 //! | [`CheckpointError`](checkpoint::CheckpointError) | a [`CheckpointStore`] | a lease lost or expired, a store failure (`is_retryable`), a malformed stored value |
 //! | [`LeaseTimingError`](checkpoint::LeaseTimingError) | [`LeaseTiming::new`](checkpoint::LeaseTiming::new) | a session timeout and heartbeat that would lose leases |
-//! | [`SerializeError`](processor::SerializeError), [`DecodeError`](processor::DecodeError), [`ReadError`](processor::ReadError), [`ConfigError`](processor::ConfigError) | [`processor`]s | an item that cannot be written, an item or record that cannot be read, a processor option out of range |
+//! | [`SerializeError`](processor::SerializeError), [`DecodeError`](processor::DecodeError), [`ReadError`](processor::ReadError) | [`processor`]s | an item that cannot be written, an item or record that cannot be read (a processor option out of range is an [`InvalidConfig`]) |
 //! | [`ReshardError`](reshard::ReshardError) | [`reshard`] | a reshard refused before any call, or the call's [`Error`] |
 //! | [`PartitionKeyError`](partition_key::PartitionKeyError), [`HashKeyError`](stream::shard_map::HashKeyError), [`ShardMapError`](stream::shard_map::ShardMapError) | [`partition_key`], [`shard_map`](stream::shard_map) | a key Kinesis would refuse; a shard map with gaps or overlaps |
 //! | `DynamoDbError` (feature `dynamodb`) | the DynamoDB store's builder | a table that cannot be created or used |

@@ -106,7 +106,7 @@ impl RetryPolicy {
     }
 
     /// The delay before retry number `attempt` (1 for the first retry), given `jitter` in
-    /// `[0, 1)` (clamped): `0` gives the fixed half, `1` the whole delay.
+    /// `[0, 1]` (clamped): `0` gives the fixed half, `1` the whole delay.
     pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
         let doublings = attempt.saturating_sub(1).min(31);
         let full = self
@@ -120,6 +120,50 @@ impl RetryPolicy {
     /// [`RetryPolicy::delay`] with random jitter.
     pub fn jittered_delay(&self, attempt: u32) -> Duration {
         self.delay(attempt, rand::random_range(0.0..=1.0))
+    }
+}
+
+impl RetryPolicy {
+    /// The SDK's standard retry configuration with this policy's attempts and delays, for a
+    /// client whose calls the SDK retries itself (the DynamoDB store's).
+    ///
+    /// # Errors
+    /// An invalid policy, or one without a `retry_limit` (the SDK needs a number).
+    pub(crate) fn sdk_retry_config(
+        &self,
+    ) -> Result<aws_smithy_types::retry::RetryConfig, InvalidConfig> {
+        self.validate()?;
+        let attempts = self.retry_limit.ok_or_else(|| {
+            InvalidConfig::new(
+                "retry",
+                "needs a retry_limit: the SDK retries a bounded number of times",
+            )
+        })?;
+        Ok(aws_smithy_types::retry::RetryConfig::standard()
+            .with_max_attempts(attempts)
+            .with_initial_backoff(self.expo_backoff)
+            .with_max_backoff(self.expo_backoff_limit))
+    }
+}
+
+/// A run of failed calls in a row: every failure grows the backoff, only those that count
+/// (not throttling, not a subscription refused as in use or ending idle) move towards the
+/// retry limit.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FailureRun {
+    /// Failures in a row, for the backoff.
+    pub(crate) in_a_row: u32,
+    /// Those of them that count against `retry_limit`.
+    pub(crate) counted: u32,
+}
+
+impl FailureRun {
+    /// One more failure; `counts` when it counts against the retry limit.
+    pub(crate) fn fail(&mut self, counts: bool) {
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        if counts {
+            self.counted = self.counted.saturating_add(1);
+        }
     }
 }
 
@@ -167,6 +211,37 @@ mod tests {
             100 * MS,
             "attempt 0 counts as the first"
         );
+    }
+
+    #[test]
+    fn a_run_counts_every_failure_for_backoff_and_only_some_for_the_limit() {
+        let retry = RetryPolicy::default().retry_limit(Some(2));
+        let mut run = FailureRun::default();
+        for _ in 0..5 {
+            run.fail(false); // throttled
+        }
+        run.fail(true);
+        assert_eq!(
+            run,
+            FailureRun {
+                in_a_row: 6,
+                counted: 1
+            }
+        );
+        assert!(!retry.gives_up_after(run.counted), "throttles do not count");
+        run.fail(true);
+        assert!(retry.gives_up_after(run.counted));
+    }
+
+    #[test]
+    fn the_sdk_configuration_carries_attempts_and_delays() {
+        let retry = policy(50 * MS, 2_000 * MS).retry_limit(Some(4));
+        let sdk = retry.sdk_retry_config().expect("valid");
+        assert_eq!(sdk.max_attempts(), 4);
+        assert_eq!(sdk.initial_backoff(), 50 * MS);
+        assert_eq!(sdk.max_backoff(), 2_000 * MS);
+        let forever = RetryPolicy::default().sdk_retry_config();
+        assert_eq!(forever.expect_err("no limit").option, "retry");
     }
 
     #[test]

@@ -62,7 +62,10 @@ macro_rules! setter {
 }
 
 impl<P: Processor> ConsumerBuilder<P> {
-    crate::stream::connect::connect_setters!(aws_sdk_kinesis::Client);
+    crate::stream::connect::connect_setters!(
+        aws_sdk_kinesis::Client,
+        "Use this client (with an attempt timeout of 30 s when it sets none)."
+    );
     crate::stream::setup::setup_setters!();
 
     /// How records are decoded (default: [`JsonProcessor`] of `serde_json::Value`).

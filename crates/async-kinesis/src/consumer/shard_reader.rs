@@ -29,6 +29,7 @@ pub(crate) use super::origin::{Origin, StartAt};
 use crate::checkpoint::Position;
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
+use crate::retry::FailureRun;
 use crate::stream::shard::Shard;
 use crate::stream::shard_map::parse_hash_key;
 
@@ -193,7 +194,7 @@ impl<P: Processor> ShardReader<P> {
         on_iterator();
         let interval = self.ctx.config.fetch_interval();
         let mut next_call = Instant::now();
-        let mut failures = 0u32;
+        let mut failures = FailureRun::default();
         loop {
             if !self.sleep_until(next_call).await {
                 return ReaderOutcome::Cancelled;
@@ -228,7 +229,7 @@ impl<P: Processor> ShardReader<P> {
             let output = match result {
                 Ok(output) => output,
                 Err(err) => {
-                    failures += 1;
+                    failures.fail(err.class() != ErrorClass::Throttling);
                     match self.on_error(err, failures).await {
                         Some(delay) => {
                             next_call = next_call.max(Instant::now() + delay);
@@ -245,7 +246,7 @@ impl<P: Processor> ShardReader<P> {
                     }
                 }
             };
-            failures = 0;
+            failures = FailureRun::default();
             let empty = output.records.is_empty();
             let millis_behind = output.millis_behind_latest;
             self.ctx.status.shard(&self.shard_id, |s| {
@@ -346,7 +347,7 @@ impl<P: Processor> ShardReader<P> {
     /// Decides what a failed GetRecords call leads to: `Some(delay)` to retry the call, `None` to
     /// get a fresh iterator. A final failure is reported and sets `stopped`, which makes the
     /// following `fresh_iterator` give up.
-    async fn on_error(&mut self, err: Error, failures: u32) -> Option<Duration> {
+    async fn on_error(&mut self, err: Error, failures: FailureRun) -> Option<Duration> {
         let class = err.class();
         self.ctx
             .labels
@@ -359,7 +360,7 @@ impl<P: Processor> ShardReader<P> {
             ErrorClass::Throttling => {
                 self.ctx.status.shard(&self.shard_id, |s| s.throttled += 1);
                 tracing::debug!(shard = %self.shard_id, error = %err, "GetRecords throttled");
-                Some(self.ctx.config.jittered_backoff(failures))
+                Some(self.ctx.config.jittered_backoff(failures.in_a_row))
             }
             _ => match self.should_retry(&err, failures) {
                 Some(delay) => Some(delay),
@@ -372,12 +373,12 @@ impl<P: Processor> ShardReader<P> {
     }
 
     /// Retry delay for a non-throttling failure, or `None` when it is final.
-    pub(super) fn should_retry(&self, err: &Error, failures: u32) -> Option<Duration> {
+    pub(super) fn should_retry(&self, err: &Error, failures: FailureRun) -> Option<Duration> {
         let retryable = err.is_retryable() || err.class() == ErrorClass::Unknown;
-        let within_limit = !self.ctx.config.retry.gives_up_after(failures);
+        let within_limit = !self.ctx.config.retry.gives_up_after(failures.counted);
         if retryable && within_limit {
-            tracing::warn!(shard = %self.shard_id, error = %err, attempt = failures, "read failed; retrying");
-            Some(self.ctx.config.jittered_backoff(failures))
+            tracing::warn!(shard = %self.shard_id, error = %err, attempt = failures.counted, "read failed; retrying");
+            Some(self.ctx.config.jittered_backoff(failures.in_a_row))
         } else {
             None
         }
@@ -409,7 +410,7 @@ impl<P: Processor> ShardReader<P> {
         if self.stopped {
             return None;
         }
-        let mut failures = 0;
+        let mut failures = FailureRun::default();
         let cancel = self.cancel.clone();
         loop {
             let result = tokio::select! {
@@ -419,12 +420,12 @@ impl<P: Processor> ShardReader<P> {
             match result {
                 Ok(iterator) => return Some(iterator),
                 Err(err) => {
-                    failures += 1;
+                    failures.fail(err.class() != ErrorClass::Throttling);
                     self.ctx
                         .labels
                         .consumer_error(&self.shard_id, &err.class().to_string());
                     let delay = if err.class() == ErrorClass::Throttling {
-                        Some(self.ctx.config.jittered_backoff(failures))
+                        Some(self.ctx.config.jittered_backoff(failures.in_a_row))
                     } else {
                         self.should_retry(&err, failures)
                     };

@@ -2,12 +2,13 @@
 
 use super::Processor;
 use super::aggregator::{Aggregator, WriterShape};
-use super::error::{ConfigError, ReadError, SerializeError};
+use super::error::{ReadError, SerializeError};
 use super::json::JsonSerializer;
 #[cfg(feature = "msgpack")]
 use super::msgpack::MsgpackSerializer;
 use super::record::{DEFAULT_MAX_RECORD_SIZE, Decoded, check_max_record_size};
 use super::serializer::{Serializer, StringSerializer};
+use crate::invalid_config::InvalidConfig;
 use bytes::Bytes;
 
 /// A processor made of a serializer `S` and an aggregator `A`. The seven named processors are
@@ -42,7 +43,7 @@ impl<S: Serializer, A: Aggregator> Composed<S, A> {
 
     /// Sets the maximum record size, data plus partition key: `1 ..= 10 MiB`. Use the stream's
     /// `MaxRecordSizeInKiB` when it was raised above 1 MiB.
-    pub fn with_max_record_size(mut self, max_record_size: usize) -> Result<Self, ConfigError> {
+    pub fn with_max_record_size(mut self, max_record_size: usize) -> Result<Self, InvalidConfig> {
         self.max_record_size = check_max_record_size(max_record_size)?;
         Ok(self)
     }
@@ -217,12 +218,13 @@ mod tests {
         let err = StringProcessor::default()
             .with_max_record_size(MAX_RECORD_SIZE_LIMIT + 1)
             .expect_err("too large");
+        assert_eq!(err.option, "with_max_record_size");
         assert_eq!(
-            err,
-            ConfigError::MaxRecordSize {
-                size: MAX_RECORD_SIZE_LIMIT + 1,
-                max: MAX_RECORD_SIZE_LIMIT
-            }
+            err.reason,
+            format!(
+                "{} is outside 1..={MAX_RECORD_SIZE_LIMIT}",
+                MAX_RECORD_SIZE_LIMIT + 1
+            )
         );
         assert!(StringProcessor::default().with_max_record_size(0).is_err());
     }

@@ -152,20 +152,6 @@ impl<Tag: fmt::Debug> std::error::Error for Rejected<Tag> {
     }
 }
 
-/// A processor setting is out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The maximum record size must be in `1 ..= 10 MiB`.
-    #[error("maximum record size {size} is outside 1..={max}")]
-    MaxRecordSize {
-        /// The requested size.
-        size: usize,
-        /// The largest size Kinesis allows.
-        max: usize,
-    },
-}
-
 /// What is wrong with a netstring frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

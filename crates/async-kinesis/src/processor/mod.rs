@@ -80,8 +80,7 @@ mod simple;
 pub use aggregator::{Aggregator, RecordWriter, WriterShape};
 pub use composed::{Composed, ComposedReader};
 pub use error::{
-    BoxError, ConfigError, DecodeError, NetstringProblem, ReadError, RejectReason, Rejected,
-    SerializeError,
+    BoxError, DecodeError, NetstringProblem, ReadError, RejectReason, Rejected, SerializeError,
 };
 pub use grouped::{Framing, GroupedWriter};
 pub use json::{JsonSerializer, serde_json_keeps_wide_integers};

@@ -1,6 +1,7 @@
 //! The records that cross the processor boundary, size limits and key validation.
 
-use super::error::{ConfigError, RejectReason};
+use super::error::RejectReason;
+use crate::invalid_config::InvalidConfig;
 use crate::partition_key::{PartitionKeyError, check_partition_key};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -14,12 +15,12 @@ pub const MAX_RECORD_SIZE_LIMIT: usize = crate::stream::limits::MAX_RECORD_BYTES
 pub const MAX_PARTITION_KEY_CHARS: usize = crate::stream::limits::PARTITION_KEY_MAX_CHARS;
 
 /// Checks a maximum record size against what Kinesis allows.
-pub(crate) fn check_max_record_size(size: usize) -> Result<usize, ConfigError> {
+pub(crate) fn check_max_record_size(size: usize) -> Result<usize, InvalidConfig> {
     if size == 0 || size > MAX_RECORD_SIZE_LIMIT {
-        return Err(ConfigError::MaxRecordSize {
-            size,
-            max: MAX_RECORD_SIZE_LIMIT,
-        });
+        return Err(InvalidConfig::new(
+            "with_max_record_size",
+            format!("{size} is outside 1..={MAX_RECORD_SIZE_LIMIT}"),
+        ));
     }
     Ok(size)
 }

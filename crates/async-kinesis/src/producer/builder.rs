@@ -6,6 +6,7 @@ use super::Producer;
 use super::config::{AfterFlush, FlushReport, ProducerConfig};
 use super::worker::Worker;
 use crate::error::Error;
+use crate::invalid_config::InvalidConfig;
 use crate::processor::Processor;
 use crate::stream::connect::ClientSource;
 use crate::stream::shard_map::ShardMap;
@@ -43,7 +44,10 @@ impl<P: Processor> ProducerBuilder<P> {
         }
     }
 
-    crate::stream::connect::connect_setters!(aws_sdk_kinesis::Client);
+    crate::stream::connect::connect_setters!(
+        aws_sdk_kinesis::Client,
+        "Use this client (with an attempt timeout of 30 s when it sets none)."
+    );
     crate::stream::setup::setup_setters!();
 
     /// All options at once, replacing any set before.
@@ -143,12 +147,16 @@ impl<P: Processor> ProducerBuilder<P> {
         if let Some(summary) = config.setup.prepare(&client).await? {
             distribution = Some(summary.record_distribution.clone());
             if processor_max > summary.max_record_bytes {
-                return Err(Error::InvalidArgument(format!(
-                    "the processor writes records of up to {processor_max} bytes, but stream {} \
-                     accepts at most {}",
-                    client.stream(),
-                    summary.max_record_bytes
-                )));
+                return Err(InvalidConfig::new(
+                    "processor",
+                    format!(
+                        "it writes records of up to {processor_max} bytes, but stream {} \
+                         accepts at most {}",
+                        client.stream(),
+                        summary.max_record_bytes
+                    ),
+                )
+                .into());
             }
         }
         let service_distributes = distribution.as_ref().is_some_and(|d| d.ignores_keys());

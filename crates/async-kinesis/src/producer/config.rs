@@ -211,6 +211,16 @@ impl ProducerConfig {
             );
         }
         self.retry.validate()?;
+        if self.retry.retry_limit.is_none() && self.delivery_timeout.is_none() {
+            // Likely `retry(RetryPolicy::default())`, whose limit is the consumer's: a record
+            // the service keeps refusing would hold `close` for good.
+            return invalid(
+                "retry_limit",
+                "None retries a refused record forever: set a limit (the producer's default \
+                 is 10) or a delivery_timeout"
+                    .into(),
+            );
+        }
         self.setup.validate()?;
         if self.max_in_flight_requests == 0 {
             return invalid("max_in_flight_requests", "must be at least 1".into());
@@ -258,7 +268,8 @@ mod tests {
     #[test]
     fn invalid_options_are_named() {
         type Change = fn(&mut ProducerConfig);
-        let cases: [(Change, &str); 14] = [
+        let cases: [(Change, &str); 15] = [
+            (|c| c.retry.retry_limit = None, "retry_limit"),
             (
                 |c| c.put_bandwidth_limit_per_shard = 0,
                 "put_bandwidth_limit_per_shard",

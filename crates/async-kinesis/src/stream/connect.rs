@@ -194,7 +194,7 @@ impl<C> Default for ClientSource<C> {
 /// The three connect setters of a builder with a `source: ClientSource<$client>` field, the
 /// same on every builder.
 macro_rules! connect_setters {
-    ($client:ty) => {
+    ($client:ty, $client_doc:literal) => {
         /// Connect with these options (default: the default AWS credential chain and region,
         /// with the builder's default timeouts).
         pub fn connect_options(mut self, options: $crate::ConnectOptions) -> Self {
@@ -209,7 +209,7 @@ macro_rules! connect_setters {
             self
         }
 
-        /// Use this client as it is.
+        #[doc = $client_doc]
         pub fn client(mut self, client: $client) -> Self {
             self.source = $crate::stream::connect::ClientSource::Client(client);
             self

@@ -30,10 +30,12 @@ pub struct StreamSetup {
     pub create_stream: Option<CreateStream>,
     /// Check at `build` that the stream exists and is usable, waiting up to
     /// `describe_timeout` (DescribeStreamSummary; default `true`). `false` is the Python
-    /// library's `skip_describe_stream`: no call before the first listing of shards.
+    /// library's `skip_describe_stream`: no call before the first listing of shards, unless
+    /// `create_stream` is set (creating waits until the stream is usable, and the producer then
+    /// uses what that wait saw: the record distribution and maximum record size).
     pub check_stream: bool,
-    /// How long `build` waits for the stream to become usable, and the longest one listing of
-    /// the shards may take before it is retried (default 60 s).
+    /// How long `build` waits for the stream to become usable (default 60 s); the consumer
+    /// also retries a listing of the shards that takes longer.
     pub describe_timeout: Duration,
     /// How shards are listed (default ListShards).
     pub listing: ShardListing,
@@ -157,7 +159,9 @@ macro_rules! setup_setters {
         }
 
         /// How failed calls are retried, replacing any retry option set before (see
-        /// [`RetryPolicy`](crate::RetryPolicy)).
+        /// [`RetryPolicy`](crate::RetryPolicy)). `RetryPolicy::default()` retries forever (the
+        /// consumer's default); the producer refuses that without a `delivery_timeout`, so
+        /// give it a `retry_limit`.
         pub fn retry(mut self, retry: $crate::RetryPolicy) -> Self {
             self.config.retry = retry;
             self
@@ -182,8 +186,8 @@ macro_rules! setup_setters {
             self
         }
 
-        /// How long `build` waits for the stream to become usable, and the longest one listing
-        /// of the shards may take before it is retried (default 60 s).
+        /// How long `build` waits for the stream to become usable (default 60 s); the consumer
+        /// also retries a listing of the shards that takes longer.
         pub fn describe_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.config.setup.describe_timeout = timeout;
             self

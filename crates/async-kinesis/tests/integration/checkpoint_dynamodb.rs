@@ -8,6 +8,7 @@ use crate::dynamodb_support;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use async_kinesis::RetryPolicy;
 use async_kinesis::checkpoint::{
     BoxFuture, CheckpointStore, DynamoDbError, DynamoDbStore, Position, Progress, WorkerId,
 };
@@ -316,6 +317,13 @@ async fn invalid_options_are_refused_before_any_call() {
         DynamoDbStore::builder("app")
             .ttl_hours(Some(0))
             .sdk_config(&unreachable),
+        // The SDK retries a bounded number of times.
+        DynamoDbStore::builder("app")
+            .retry(RetryPolicy::default())
+            .sdk_config(&unreachable),
+        DynamoDbStore::builder("app")
+            .retry(RetryPolicy::default().retry_limit(Some(0)))
+            .sdk_config(&unreachable),
     ];
     for builder in cases {
         let err = builder.build().await.expect_err("invalid");
@@ -470,4 +478,32 @@ async fn damaged_items_are_left_out_of_list_and_named_by_calls_about_them() {
     after.sort_by_key(key);
     assert_eq!(after, before, "nothing was written over");
     drop_table(&client, &table).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_policy_configures_the_client_the_store_builds() {
+    let table = random_stream_name("ckpt-retry");
+    let retry = RetryPolicy::default()
+        .expo_backoff(Duration::from_millis(20))
+        .expo_backoff_limit(Duration::from_millis(500))
+        .retry_limit(Some(2));
+    let store = DynamoDbStore::builder("retry-app")
+        .table_name(&table)
+        .retry(retry)
+        .sdk_config(&shared_config())
+        .build()
+        .await
+        .expect("store");
+    let sdk = store
+        .client()
+        .config()
+        .retry_config()
+        .expect("a retry config");
+    assert_eq!(sdk.max_attempts(), 2);
+    assert_eq!(sdk.initial_backoff(), Duration::from_millis(20));
+    assert_eq!(sdk.max_backoff(), Duration::from_millis(500));
+    // And the store works with it.
+    let worker = WorkerId::new("w");
+    acquire(&store, "s", "shardId-000000000000", &worker).await;
+    drop_table(store.client(), &table).await;
 }

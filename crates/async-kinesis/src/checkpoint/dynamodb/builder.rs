@@ -10,7 +10,9 @@ use super::table::Table;
 use super::{DynamoDbStore, Inner};
 use crate::checkpoint::{CheckpointError, LeaseTiming};
 use crate::invalid_config::InvalidConfig;
+use crate::retry::RetryPolicy;
 use crate::stream::connect::{ClientSource, ConnectOptions};
+use aws_smithy_types::retry::RetryConfig;
 
 /// A TTL must span at least this many session timeouts.
 pub(super) const MIN_TTL_SESSIONS: u32 = 60;
@@ -30,6 +32,7 @@ pub struct DynamoDbStoreBuilder {
     heartbeat_frequency: Duration,
     create_table: bool,
     ttl_hours: Option<u32>,
+    retry: Option<RetryPolicy>,
     source: ClientSource<Client>,
 }
 
@@ -43,6 +46,7 @@ impl DynamoDbStoreBuilder {
             heartbeat_frequency: timing.heartbeat_frequency(),
             create_table: true,
             ttl_hours: None,
+            retry: None,
             source: ClientSource::Options(
                 ConnectOptions::default().attempt_timeout(Some(ATTEMPT_TIMEOUT)),
             ),
@@ -94,7 +98,19 @@ impl DynamoDbStoreBuilder {
         self
     }
 
-    crate::stream::connect::connect_setters!(Client);
+    /// How the client retries failed calls (default: the SDK's standard retries, 3 attempts);
+    /// it needs a `retry_limit`. Keep attempts × attempt timeout well within the session
+    /// timeout, or a store call outlives the lease it renews.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    crate::stream::connect::connect_setters!(
+        Client,
+        "Use this DynamoDB client as it is. (Options and an `SdkConfig` get a connect timeout \
+         of 3 s and an attempt timeout of 10 s where they set none.)"
+    );
 
     /// Checks the options, connects, and checks that the table exists with the store's key
     /// schema (creating it when allowed and missing, and waiting until it is ACTIVE).
@@ -113,7 +129,7 @@ impl DynamoDbStoreBuilder {
         let invalid = |option, reason: String| Err(InvalidConfig::new(option, reason).into());
         if self.name.is_empty() || self.name.contains(':') {
             return invalid(
-                "builder",
+                "name",
                 format!(
                     "the application name {:?} must be non-empty and free of ':' (it prefixes the \
                  stream in the partition key)",
@@ -130,7 +146,8 @@ impl DynamoDbStoreBuilder {
             .map_err(|problem| InvalidConfig::new(problem.option(), problem.to_string()))?;
         let ttl = check_ttl(self.ttl_hours, timing)
             .map_err(|reason| InvalidConfig::new("ttl_hours", reason))?;
-        let (client, endpoint) = connect(self.source).await?;
+        let retry = self.retry.map(|r| r.sdk_retry_config()).transpose()?;
+        let (client, endpoint) = connect(self.source, retry).await?;
         let table = Table {
             client,
             name: table_name,
@@ -146,11 +163,20 @@ impl DynamoDbStoreBuilder {
 }
 
 /// The client, and where it sends requests (for error messages).
-async fn connect(source: ClientSource<Client>) -> Result<(Client, String), DynamoDbError> {
+async fn connect(
+    source: ClientSource<Client>,
+    retry: Option<RetryConfig>,
+) -> Result<(Client, String), DynamoDbError> {
     let (config, fill_timeouts) = match source {
         ClientSource::Client(client) => {
             let region = client.config().region().map(|r| r.as_ref().to_owned());
             let endpoint = describe_endpoint(None, region.as_deref());
+            let client = match retry {
+                Some(retry) => {
+                    Client::from_conf(client.config().to_builder().retry_config(retry).build())
+                }
+                None => client,
+            };
             return Ok((client, endpoint));
         }
         ClientSource::Options(options) => (options.load().await, false),
@@ -174,6 +200,9 @@ async fn connect(source: ClientSource<Client>) -> Result<(Client, String), Dynam
     let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
     if fill_timeouts {
         builder = builder.timeout_config(with_default_timeouts(config.timeout_config()));
+    }
+    if let Some(retry) = retry {
+        builder = builder.retry_config(retry);
     }
     Ok((Client::from_conf(builder.build()), endpoint))
 }

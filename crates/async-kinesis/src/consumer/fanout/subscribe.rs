@@ -27,6 +27,7 @@ use crate::consumer::shard_reader::{
 use crate::consumer::status::ReadMode;
 use crate::error::{Error, ErrorClass};
 use crate::processor::Processor;
+use crate::retry::FailureRun;
 use crate::stream::shard::Shard;
 
 /// SubscribeToShard allows one call per second per shard and consumer.
@@ -57,7 +58,7 @@ impl<P: Processor> ShardReader<P> {
         on_subscribed: impl FnOnce() + Send,
     ) -> ReaderOutcome {
         let mut on_subscribed = Some(on_subscribed);
-        let mut failures = 0u32;
+        let mut failures = FailureRun::default();
         let mut next_subscribe = Instant::now();
         self.ctx
             .status
@@ -89,7 +90,7 @@ impl<P: Processor> ShardReader<P> {
                         .follow(&mut events, &mut fan_out.closed, &mut on_subscribed)
                         .await;
                     if any_event {
-                        failures = 0;
+                        failures = FailureRun::default();
                     }
                     followed
                 }
@@ -107,11 +108,11 @@ impl<P: Processor> ShardReader<P> {
                 Followed::Renew => {}
                 Followed::Idle => {
                     // Renewing at once would repeat without end what brought nothing.
-                    failures += 1;
+                    failures.fail(false);
                     let delay = self
                         .ctx
                         .config
-                        .jittered_backoff(failures)
+                        .jittered_backoff(failures.in_a_row)
                         .max(SUBSCRIBE_INTERVAL);
                     next_subscribe = next_subscribe.max(Instant::now() + delay);
                 }
@@ -122,7 +123,8 @@ impl<P: Processor> ShardReader<P> {
                     return self.read_rest_by_polling(on_subscribed).await;
                 }
                 Followed::Failed(err) => {
-                    failures += 1;
+                    let waited = matches!(err.class(), ErrorClass::InUse | ErrorClass::Throttling);
+                    failures.fail(!waited);
                     match self.subscribe_retry(err, failures) {
                         Some(delay) => next_subscribe = next_subscribe.max(Instant::now() + delay),
                         None => return self.stopped_or_cancelled(),
@@ -291,7 +293,7 @@ impl<P: Processor> ShardReader<P> {
     /// The pause before subscribing again after `err`, or `None` when it is final (reported,
     /// the shard stopped). ResourceInUse (the previous subscription is still open, or it was
     /// asked for too soon) and throttling are always waited out.
-    fn subscribe_retry(&mut self, err: Error, failures: u32) -> Option<Duration> {
+    fn subscribe_retry(&mut self, err: Error, failures: FailureRun) -> Option<Duration> {
         let class = err.class();
         self.ctx
             .labels
@@ -305,7 +307,7 @@ impl<P: Processor> ShardReader<P> {
                 Some(
                     self.ctx
                         .config
-                        .jittered_backoff(failures)
+                        .jittered_backoff(failures.in_a_row)
                         .max(SUBSCRIBE_INTERVAL),
                 )
             }
