@@ -123,6 +123,7 @@ impl RetryPolicy {
     }
 }
 
+#[cfg(feature = "dynamodb")]
 impl RetryPolicy {
     /// The SDK's standard retry configuration with this policy's attempts and delays, for a
     /// client whose calls the SDK retries itself (the DynamoDB store's).
@@ -233,6 +234,7 @@ mod tests {
         assert!(retry.gives_up_after(run.counted));
     }
 
+    #[cfg(feature = "dynamodb")]
     #[test]
     fn the_sdk_configuration_carries_attempts_and_delays() {
         let retry = policy(50 * MS, 2_000 * MS).retry_limit(Some(4));
