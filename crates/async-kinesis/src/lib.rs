@@ -121,6 +121,7 @@
 pub mod checkpoint;
 pub mod consumer;
 pub mod error;
+mod ids;
 mod invalid_config;
 mod lag;
 pub mod metrics;
@@ -139,6 +140,7 @@ pub use checkpoint::RedisStore;
 pub use checkpoint::{CheckpointStore, MemoryStore};
 pub use consumer::{ConsumeError, Consumer, Record};
 pub use error::{Error, ErrorClass};
+pub use ids::{SequenceNumber, ShardId};
 pub use invalid_config::InvalidConfig;
 pub use producer::Producer;
 pub use retry::RetryPolicy;

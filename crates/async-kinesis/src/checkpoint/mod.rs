@@ -38,6 +38,7 @@ mod timing;
 #[cfg(any(feature = "redis", feature = "dynamodb"))]
 mod unreadable;
 
+use crate::ids::ShardId;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -107,7 +108,7 @@ pub struct Lease {
     /// The stream's name.
     pub stream: Arc<str>,
     /// The shard's id.
-    pub shard_id: Arc<str>,
+    pub shard_id: ShardId,
     /// The holder.
     pub owner: WorkerId,
     /// The token of this claim.

@@ -1,8 +1,8 @@
 //! A position inside a shard: a sequence number, and the user record inside an aggregate.
 
+use crate::ids::SequenceNumber;
 use std::cmp::Ordering;
 use std::fmt;
-use std::sync::Arc;
 
 /// Everything up to and including this point of a shard was processed.
 ///
@@ -12,14 +12,14 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Position {
     /// The Kinesis record's sequence number (a decimal string).
-    pub sequence_number: Arc<str>,
+    pub sequence_number: SequenceNumber,
     /// The last processed user record inside that record, or `None` for all of them.
     pub sub_sequence: Option<u64>,
 }
 
 impl Position {
     /// The whole record at `sequence_number` was processed.
-    pub fn after(sequence_number: impl Into<Arc<str>>) -> Self {
+    pub fn after(sequence_number: impl Into<SequenceNumber>) -> Self {
         Self {
             sequence_number: sequence_number.into(),
             sub_sequence: None,
@@ -27,7 +27,7 @@ impl Position {
     }
 
     /// User records `0..=sub_sequence` of the record at `sequence_number` were processed.
-    pub fn within(sequence_number: impl Into<Arc<str>>, sub_sequence: u64) -> Self {
+    pub fn within(sequence_number: impl Into<SequenceNumber>, sub_sequence: u64) -> Self {
         Self {
             sequence_number: sequence_number.into(),
             sub_sequence: Some(sub_sequence),

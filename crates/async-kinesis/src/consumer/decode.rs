@@ -70,7 +70,7 @@ pub(crate) fn decode_record<P: Processor>(
             Err(_) => i as u64,
         };
         if let Some(skip) = skip_through
-            && skip.sequence_number == *sequence
+            && *skip.sequence_number == **sequence
             && Some(sub) <= skip.sub_sequence
         {
             continue; // processed before the restart
@@ -90,8 +90,8 @@ pub(crate) fn decode_record<P: Processor>(
             },
             Err(error) => {
                 let mut poison = Box::new(PoisonRecord {
-                    shard_id: shard_id.clone(),
-                    sequence_number: sequence.clone(),
+                    shard_id: shard_id.into(),
+                    sequence_number: sequence.into(),
                     sub_sequence: sub,
                     partition_key: partition_key.clone(),
                     data: data.clone(),

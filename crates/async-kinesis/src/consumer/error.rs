@@ -1,5 +1,6 @@
 //! What the consumer reports: configuration errors from `build`, and error items of the stream.
 
+use crate::ids::{SequenceNumber, ShardId};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -175,9 +176,9 @@ pub enum PoisonAction {
 #[non_exhaustive]
 pub struct PoisonRecord {
     /// The shard.
-    pub shard_id: Arc<str>,
+    pub shard_id: ShardId,
     /// The Kinesis record's sequence number.
-    pub sequence_number: Arc<str>,
+    pub sequence_number: SequenceNumber,
     /// Position of the failed item inside the record.
     pub sub_sequence: u64,
     /// The record's partition key.

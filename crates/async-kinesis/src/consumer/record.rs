@@ -1,5 +1,6 @@
 //! A consumed item with its position and its acknowledgement handle.
 
+use crate::ids::{SequenceNumber, ShardId};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -17,9 +18,9 @@ pub struct Record<T> {
     /// The decoded item.
     pub item: T,
     /// The shard it was read from.
-    pub shard_id: Arc<str>,
+    pub shard_id: ShardId,
     /// The Kinesis record's sequence number.
-    pub sequence_number: Arc<str>,
+    pub sequence_number: SequenceNumber,
     /// The item's position inside its Kinesis record (the KPL sub-sequence number; 0 for a record
     /// with one item).
     pub sub_sequence: u64,

@@ -602,8 +602,8 @@ impl<P: Processor> ShardReader<P> {
                     let Some(index) = index else { continue };
                     items.push(Ok(Record {
                         item: decoded.item,
-                        shard_id: self.shard_id.clone(),
-                        sequence_number: entry.sequence_number,
+                        shard_id: (&self.shard_id).into(),
+                        sequence_number: entry.sequence_number.into(),
                         sub_sequence: decoded.sub_sequence,
                         partition_key: decoded.partition_key,
                         explicit_hash_key: decoded.explicit_hash_key,

@@ -1,5 +1,6 @@
 //! Producer options: names and defaults follow the Python library where they make sense.
 
+use crate::ids::ShardId;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::stream::setup::StreamSetup;
 #[non_exhaustive]
 pub struct FlushReport {
     /// The shard the call was for (as routed by the producer).
-    pub shard_id: Arc<str>,
+    pub shard_id: ShardId,
     /// Records in the call.
     pub records: usize,
     /// Records Kinesis accepted.

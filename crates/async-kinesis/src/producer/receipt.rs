@@ -1,6 +1,7 @@
 //! What `put` gives back: a receipt that resolves to where the item landed, or an error that
 //! hands the item back.
 
+use crate::ids::{SequenceNumber, ShardId};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -19,9 +20,9 @@ use crate::processor::{RejectReason, SerializeError};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Delivery {
     /// The shard the record went to.
-    pub shard_id: Arc<str>,
+    pub shard_id: ShardId,
     /// The record's sequence number.
-    pub sequence_number: Arc<str>,
+    pub sequence_number: SequenceNumber,
 }
 
 /// Why an item was not delivered.

@@ -356,7 +356,7 @@ impl<P: Processor> Supervisor<P> {
     /// Starts a reader for a claimed shard.
     fn start_reader(&mut self, lease: Lease, sent: Instant, start: StartAt) {
         let ctx = &self.ctx;
-        let shard_id = lease.shard_id.clone();
+        let shard_id: Arc<str> = lease.shard_id.clone().into();
         let written = match &start {
             StartAt::Resume(position) => Some(position.clone()),
             _ => None,

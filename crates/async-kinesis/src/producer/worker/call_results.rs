@@ -13,7 +13,7 @@ impl<P: Processor> Worker<P> {
         } = done;
         let now = Instant::now();
         let mut report = FlushReport {
-            shard_id: shard.clone(),
+            shard_id: (&shard).into(),
             records: batch.len(),
             accepted: 0,
             retried: 0,

@@ -31,7 +31,7 @@ fn me() -> WorkerId {
 fn lease(id: &str, token: u64) -> Lease {
     Lease {
         stream: Arc::from("s"),
-        shard_id: Arc::from(id),
+        shard_id: id.into(),
         owner: me(),
         token: FencingToken(token),
     }
