@@ -6,6 +6,7 @@
 //! service accepted it; the stream is UPDATING until the change is done
 //! ([`StreamClient::wait_until_active`]).
 
+use crate::ids::ShardId;
 use aws_sdk_kinesis::types::ScalingType;
 
 use crate::error::Error;
@@ -18,19 +19,19 @@ use crate::stream::shard::Shard;
 pub enum ReshardError {
     /// The shard is not among the stream's shards.
     #[error("stream has no shard {0}")]
-    UnknownShard(String),
+    UnknownShard(ShardId),
     /// The shard is closed (a parent of an earlier split or merge).
     #[error("shard {0} is closed; only open shards can be split or merged")]
-    Closed(String),
+    Closed(ShardId),
     /// The shard owns a single hash key and cannot be split.
     #[error("shard {0} owns a single hash key and cannot be split")]
-    TooNarrow(String),
+    TooNarrow(ShardId),
     /// The two shards' hash key ranges do not touch.
     #[error("shards {0} and {1} are not adjacent (their hash key ranges do not touch)")]
-    NotAdjacent(String, String),
+    NotAdjacent(ShardId, ShardId),
     /// A shard cannot be merged with itself.
     #[error("shard {0} cannot be merged with itself")]
-    SameShard(String),
+    SameShard(ShardId),
 }
 
 /// The starting hash key of the upper child when `shard` is split in two equal halves.
@@ -103,7 +104,7 @@ pub fn find_shard<'a>(shards: &'a [Shard], shard_id: &str) -> Result<&'a Shard, 
     shards
         .iter()
         .find(|s| s.shard_id == shard_id)
-        .ok_or_else(|| ReshardError::UnknownShard(shard_id.to_owned()))
+        .ok_or_else(|| ReshardError::UnknownShard(shard_id.into()))
 }
 
 impl StreamClient {
@@ -185,8 +186,8 @@ impl StreamClient {
             .merge_shards()
             .set_stream_name(name)
             .set_stream_arn(arn)
-            .shard_to_merge(&lower.shard_id)
-            .adjacent_shard_to_merge(&upper.shard_id)
+            .shard_to_merge(lower.shard_id.as_str())
+            .adjacent_shard_to_merge(upper.shard_id.as_str())
             .send()
             .await
             .map_err(|e| self.error(OP, e))
@@ -210,7 +211,7 @@ mod tests {
             starting_hash_key: start,
             ending_hash_key: end,
             starting_sequence_number: "1".into(),
-            ending_sequence_number: (!open).then(|| "9".to_owned()),
+            ending_sequence_number: (!open).then(|| "9".into()),
         }
     }
 

@@ -25,15 +25,15 @@ struct ShardRow {
 impl ShardRow {
     fn of(shard: &Shard) -> Self {
         Self {
-            shard_id: shard.shard_id.clone(),
+            shard_id: shard.shard_id.to_string(),
             open: shard.is_open(),
-            parent_shard_id: shard.parent_shard_id.clone(),
-            adjacent_parent_shard_id: shard.adjacent_parent_shard_id.clone(),
+            parent_shard_id: shard.parent_shard_id.as_ref().map(String::from),
+            adjacent_parent_shard_id: shard.adjacent_parent_shard_id.as_ref().map(String::from),
             starting_hash_key: shard.starting_hash_key.to_string(),
             ending_hash_key: shard.ending_hash_key.to_string(),
             key_space_percent: key_space_percent(shard),
-            starting_sequence_number: shard.starting_sequence_number.clone(),
-            ending_sequence_number: shard.ending_sequence_number.clone(),
+            starting_sequence_number: shard.starting_sequence_number.to_string(),
+            ending_sequence_number: shard.ending_sequence_number.as_ref().map(String::from),
         }
     }
 }

@@ -79,10 +79,12 @@ pub(crate) async fn run(global: &Global, args: StatusArgs) -> Result<(), CliErro
         .iter()
         .map(|s| (s.shard_id.as_str(), s.is_open()))
         .collect();
-    let mut by_shard: BTreeMap<String, Option<&LeaseInfo>> =
-        shards.iter().map(|s| (s.shard_id.clone(), None)).collect();
+    let mut by_shard: BTreeMap<String, Option<&LeaseInfo>> = shards
+        .iter()
+        .map(|s| (s.shard_id.to_string(), None))
+        .collect();
     for lease in &leases {
-        by_shard.insert(lease.shard_id.clone(), Some(lease));
+        by_shard.insert(lease.shard_id.to_string(), Some(lease));
     }
     let rows: Vec<ShardRow> = futures::stream::iter(by_shard)
         .map(|(shard_id, lease)| {

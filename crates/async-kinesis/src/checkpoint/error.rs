@@ -1,6 +1,7 @@
 //! What a store call can fail with.
 
 use super::WorkerId;
+use crate::ids::ShardId;
 
 /// A store refused or failed an operation.
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +12,7 @@ pub enum CheckpointError {
     #[error("shard {shard_id} is not owned by {worker} (current owner: {})", owner_text(.owner))]
     NotOwned {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
         /// The worker that tried to write.
         worker: WorkerId,
         /// Who holds it now, if anyone.
@@ -22,7 +23,7 @@ pub enum CheckpointError {
     #[error("the lease of shard {shard_id} held by {worker} expired before it could be renewed")]
     LeaseExpired {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
         /// The worker that held it.
         worker: WorkerId,
     },
@@ -30,7 +31,7 @@ pub enum CheckpointError {
     #[error("shard {shard_id} has no lease in the store")]
     UnknownShard {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
     },
     /// The shard's stored entry cannot be read (a field that does not parse, a missing one, a
     /// key of the wrong type): damaged, or written by something else. Nothing was changed;
@@ -39,7 +40,7 @@ pub enum CheckpointError {
     #[error("the stored entry of shard {shard_id} cannot be read: {detail}")]
     UnreadableEntry {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
         /// What is wrong with the entry.
         detail: String,
     },
@@ -49,7 +50,7 @@ pub enum CheckpointError {
     #[error("the fencing token of shard {shard_id} is at its maximum ({token}) and cannot grow")]
     TokenExhausted {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
         /// The stored token.
         token: u64,
     },

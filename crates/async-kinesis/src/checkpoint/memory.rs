@@ -107,7 +107,7 @@ impl MemoryStore {
             _ => {
                 let Some(token) = entry.token.checked_add(1) else {
                     return Err(CheckpointError::TokenExhausted {
-                        shard_id: shard_id.to_owned(),
+                        shard_id: shard_id.to_owned().into(),
                         token: entry.token,
                     });
                 };
@@ -156,13 +156,13 @@ impl MemoryStore {
         let key = (lease.stream.to_string(), lease.shard_id.to_string());
         let Some(entry) = state.entries.get_mut(&key) else {
             return Err(CheckpointError::UnknownShard {
-                shard_id: lease.shard_id.to_string(),
+                shard_id: lease.shard_id.to_string().into(),
             });
         };
         // An expired lease nobody re-claimed still holds: no other worker has written since.
         if entry.owner.as_ref() != Some(&lease.owner) || entry.token != lease.token.0 {
             return Err(CheckpointError::NotOwned {
-                shard_id: lease.shard_id.to_string(),
+                shard_id: lease.shard_id.to_string().into(),
                 worker: lease.owner.clone(),
                 owner: entry.owner.clone(),
             });
@@ -261,7 +261,7 @@ impl CheckpointStore for MemoryStore {
             .iter()
             .filter(|((s, _), _)| s == stream)
             .map(|((_, shard_id), entry)| LeaseInfo {
-                shard_id: shard_id.clone(),
+                shard_id: shard_id.clone().into(),
                 owner: entry.owner.clone().filter(|_| entry.expires > now),
                 token: FencingToken(entry.token),
                 progress: entry.reported(),

@@ -220,7 +220,7 @@ pub enum Claim {
 #[non_exhaustive]
 pub struct LeaseInfo {
     /// The shard's id.
-    pub shard_id: String,
+    pub shard_id: ShardId,
     /// The current holder, if the lease is held and not expired.
     pub owner: Option<WorkerId>,
     /// The token of the latest claim.

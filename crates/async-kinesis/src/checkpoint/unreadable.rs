@@ -11,7 +11,7 @@ impl Skipped {
     pub(crate) fn skip(&mut self, err: CheckpointError) -> Result<(), CheckpointError> {
         match err {
             CheckpointError::UnreadableEntry { shard_id, detail } => {
-                self.0.push((shard_id, detail));
+                self.0.push((shard_id.into(), detail));
                 Ok(())
             }
             other => Err(other),

@@ -62,7 +62,7 @@ pub enum ConsumeError {
     #[error("shard {shard_id} stopped after a read failure")]
     Shard {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
         /// The cause.
         #[source]
         source: Error,
@@ -71,7 +71,7 @@ pub enum ConsumeError {
     #[error("shard {shard_id} no longer exists")]
     ShardGone {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
         /// What the service said.
         #[source]
         source: Error,
@@ -91,7 +91,7 @@ pub enum ConsumeError {
     #[error("shard {shard_id} stopped: its reader panicked: {message}")]
     ReaderPanicked {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
         /// The panic's message.
         message: String,
     },
@@ -107,7 +107,7 @@ pub enum ConsumeError {
     #[error("checkpoint of shard {shard_id} failed")]
     Checkpoint {
         /// The shard.
-        shard_id: String,
+        shard_id: ShardId,
         /// The store's error.
         #[source]
         source: CheckpointError,

@@ -1,6 +1,7 @@
 //! The group view: every worker sharing the stream through the store, who holds which shard,
 //! each shard's checkpoint, and the lag of the shards read here.
 
+use crate::ids::ShardId;
 use std::collections::BTreeMap;
 
 use super::status::ConsumerStatus;
@@ -23,7 +24,7 @@ pub struct GroupStatus {
 #[non_exhaustive]
 pub struct GroupShard {
     /// The shard.
-    pub shard_id: String,
+    pub shard_id: ShardId,
     /// The worker holding a live lease on it, if any.
     pub owner: Option<WorkerId>,
     /// The token of its latest claim (counts the claims so far).
@@ -61,12 +62,12 @@ pub(crate) async fn read(
         .shard_details
         .into_iter()
         .filter(|d| d.is_allocated)
-        .map(|d| (d.shard_id.clone(), d))
+        .map(|d| (d.shard_id.to_string(), d))
         .collect();
     let shards = leases
         .into_iter()
         .map(|lease| {
-            let here = local.get(&lease.shard_id);
+            let here = local.get(lease.shard_id.as_str());
             GroupShard {
                 millis_behind_latest: here.and_then(|d| d.millis_behind_latest),
                 unacked_records: here.map(|d| d.unacked_records),
@@ -91,7 +92,7 @@ mod tests {
     #[test]
     fn leases_per_worker_counts_idle_workers_too() {
         let shard = |id: &str, owner: Option<&str>| GroupShard {
-            shard_id: id.to_owned(),
+            shard_id: id.into(),
             owner: owner.map(WorkerId::new),
             token: FencingToken(1),
             progress: Progress::None,

@@ -28,6 +28,7 @@ use super::fanout::FanOutShard;
 pub(crate) use super::origin::{Origin, StartAt};
 use crate::checkpoint::Position;
 use crate::error::{Error, ErrorClass};
+use crate::ids::ShardId;
 use crate::processor::Processor;
 use crate::retry::FailureRun;
 use crate::stream::shard::Shard;
@@ -386,7 +387,7 @@ impl<P: Processor> ShardReader<P> {
 
     /// Reports a final failure as an error item and marks the shard stopped.
     pub(super) fn fail(&mut self, err: Error) {
-        let shard_id = self.shard_id.to_string();
+        let shard_id = ShardId::from(&self.shard_id);
         self.gone = err.class() == ErrorClass::NotFound;
         let error = if self.gone {
             ConsumeError::ShardGone {
@@ -626,12 +627,12 @@ pub(super) fn child_to_shard(child: &ChildShard) -> Option<Shard> {
     let range = child.hash_key_range()?;
     let mut parents = child.parent_shards().iter().cloned();
     Some(Shard {
-        shard_id: child.shard_id().to_owned(),
-        parent_shard_id: parents.next(),
-        adjacent_parent_shard_id: parents.next(),
+        shard_id: child.shard_id().into(),
+        parent_shard_id: parents.next().map(ShardId::from),
+        adjacent_parent_shard_id: parents.next().map(ShardId::from),
         starting_hash_key: parse_hash_key(range.starting_hash_key()).ok()?,
         ending_hash_key: parse_hash_key(range.ending_hash_key()).ok()?,
-        starting_sequence_number: String::new(),
+        starting_sequence_number: "".into(),
         ending_sequence_number: None,
     })
 }

@@ -1,6 +1,7 @@
 //! What the consumer is doing, shard by shard: the seed's `get_shard_status()` plus lag and
 //! checkpoints.
 
+use crate::ids::{SequenceNumber, ShardId};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -57,7 +58,7 @@ pub struct TopologyStatus {
 #[non_exhaustive]
 pub struct ShardDetail {
     /// The shard.
-    pub shard_id: String,
+    pub shard_id: ShardId,
     /// This consumer holds its lease and reads it.
     pub is_allocated: bool,
     /// Closed: read to its end here, or listed with an ending sequence number.
@@ -67,9 +68,9 @@ pub struct ShardDetail {
     /// Starting and (once closed) ending sequence numbers, as listed.
     pub sequence_range: SequenceRange,
     /// The first parent.
-    pub parent_shard_id: Option<String>,
+    pub parent_shard_id: Option<ShardId>,
     /// The second parent of a merge.
-    pub adjacent_parent_shard_id: Option<String>,
+    pub adjacent_parent_shard_id: Option<ShardId>,
     /// A parent of a known shard.
     pub is_parent: bool,
     /// Has parents.
@@ -126,9 +127,9 @@ impl ShardDetail {
 #[non_exhaustive]
 pub struct SequenceRange {
     /// The shard's first sequence number (empty when only known as a child).
-    pub starting_sequence_number: String,
+    pub starting_sequence_number: SequenceNumber,
     /// The shard's last one, once closed.
-    pub ending_sequence_number: Option<String>,
+    pub ending_sequence_number: Option<SequenceNumber>,
 }
 
 /// Calls of one shard: GetRecords calls, or SubscribeToShard events over fan-out.
@@ -283,12 +284,12 @@ mod tests {
     fn shard(id: &str, parent: Option<&str>, closed: bool) -> Shard {
         Shard {
             shard_id: id.into(),
-            parent_shard_id: parent.map(str::to_owned),
+            parent_shard_id: parent.map(Into::into),
             adjacent_parent_shard_id: None,
             starting_hash_key: 0,
             ending_hash_key: 1,
             starting_sequence_number: "1".into(),
-            ending_sequence_number: closed.then(|| "9".to_owned()),
+            ending_sequence_number: closed.then(|| "9".into()),
         }
     }
 
@@ -302,7 +303,7 @@ mod tests {
             shard("o", Some("gone"), false),
         ]
         .into_iter()
-        .map(|s| (s.shard_id.clone(), s))
+        .map(|s| (s.shard_id.to_string(), s))
         .collect();
         let topology = Topology::build(shards.values());
         board.set_shards(&shards, &topology);
@@ -355,7 +356,7 @@ mod tests {
         let shards: BTreeMap<String, Shard> =
             [shard("p", None, false), shard("c", Some("p"), false)]
                 .into_iter()
-                .map(|s| (s.shard_id.clone(), s))
+                .map(|s| (s.shard_id.to_string(), s))
                 .collect();
         board.set_shards(&shards, &Topology::build(shards.values()));
         let status = board.snapshot();

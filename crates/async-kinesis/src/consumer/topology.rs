@@ -29,9 +29,9 @@ impl Topology {
                     .children
                     .entry(parent.clone())
                     .or_default()
-                    .insert(shard.shard_id.clone());
+                    .insert(shard.shard_id.to_string());
             }
-            topology.parents.insert(shard.shard_id.clone(), parents);
+            topology.parents.insert(shard.shard_id.to_string(), parents);
         }
         topology
     }
@@ -126,8 +126,8 @@ mod tests {
     fn shard(id: &str, parent: Option<&str>, adjacent: Option<&str>) -> Shard {
         Shard {
             shard_id: id.into(),
-            parent_shard_id: parent.map(str::to_owned),
-            adjacent_parent_shard_id: adjacent.map(str::to_owned),
+            parent_shard_id: parent.map(Into::into),
+            adjacent_parent_shard_id: adjacent.map(Into::into),
             starting_hash_key: 0,
             ending_hash_key: u128::MAX,
             starting_sequence_number: "1".into(),

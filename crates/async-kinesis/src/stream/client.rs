@@ -435,7 +435,7 @@ impl StreamClient {
                 .set_stream_name(name)
                 .set_stream_arn(arn)
                 .limit(page_size.min(DESCRIBE_STREAM_MAX_SHARDS))
-                .set_exclusive_start_shard_id(shards.last().map(|s| s.shard_id.clone()))
+                .set_exclusive_start_shard_id(shards.last().map(|s| s.shard_id.to_string()))
                 .send()
                 .await
                 .map_err(|e| self.error(OP, e))?;

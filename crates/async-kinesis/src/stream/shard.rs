@@ -1,25 +1,26 @@
 //! A shard as ListShards / DescribeStream describe it: hash key range, lineage, sequence range.
 
 use crate::error::Error;
+use crate::ids::{SequenceNumber, ShardId};
 use crate::stream::shard_map::parse_hash_key;
 
 /// One shard of a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Shard {
     /// The shard's id, e.g. `shardId-000000000000`.
-    pub shard_id: String,
+    pub shard_id: ShardId,
     /// The shard this one was split from or merged into, if any.
-    pub parent_shard_id: Option<String>,
+    pub parent_shard_id: Option<ShardId>,
     /// The second parent of a merge, if any.
-    pub adjacent_parent_shard_id: Option<String>,
+    pub adjacent_parent_shard_id: Option<ShardId>,
     /// Lowest hash key the shard owns.
     pub starting_hash_key: u128,
     /// Highest hash key the shard owns (inclusive).
     pub ending_hash_key: u128,
     /// Sequence number of the shard's first record.
-    pub starting_sequence_number: String,
+    pub starting_sequence_number: SequenceNumber,
     /// Sequence number of the shard's last record, once the shard is closed.
-    pub ending_sequence_number: Option<String>,
+    pub ending_sequence_number: Option<SequenceNumber>,
 }
 
 impl Shard {
@@ -33,7 +34,7 @@ impl Shard {
         self.parent_shard_id
             .iter()
             .chain(self.adjacent_parent_shard_id.iter())
-            .map(String::as_str)
+            .map(ShardId::as_str)
     }
 
     /// Whether `hash_key` falls in this shard's hash key range.
@@ -63,17 +64,17 @@ impl Shard {
         }
         let sequence = shard.sequence_number_range();
         Ok(Self {
-            shard_id: shard.shard_id().to_owned(),
-            parent_shard_id: shard.parent_shard_id().map(str::to_owned),
-            adjacent_parent_shard_id: shard.adjacent_parent_shard_id().map(str::to_owned),
+            shard_id: shard.shard_id().into(),
+            parent_shard_id: shard.parent_shard_id().map(ShardId::from),
+            adjacent_parent_shard_id: shard.adjacent_parent_shard_id().map(ShardId::from),
             starting_hash_key,
             ending_hash_key,
             starting_sequence_number: sequence
-                .map(|range| range.starting_sequence_number().to_owned())
-                .unwrap_or_default(),
+                .map_or("", |range| range.starting_sequence_number())
+                .into(),
             ending_sequence_number: sequence
                 .and_then(|range| range.ending_sequence_number())
-                .map(str::to_owned),
+                .map(SequenceNumber::from),
         })
     }
 }

@@ -489,13 +489,13 @@ mod tests {
     #[test]
     fn from_open_shards_skips_closed_parents() {
         let shard = |id: &str, start: u128, end: u128, closed: bool| Shard {
-            shard_id: id.to_owned(),
+            shard_id: id.into(),
             parent_shard_id: None,
             adjacent_parent_shard_id: None,
             starting_hash_key: start,
             ending_hash_key: end,
-            starting_sequence_number: "1".to_owned(),
-            ending_sequence_number: closed.then(|| "2".to_owned()),
+            starting_sequence_number: "1".into(),
+            ending_sequence_number: closed.then(|| "2".into()),
         };
         let half = MAX_HASH_KEY / 2;
         let shards = [

@@ -157,7 +157,7 @@ async fn a_panicking_deserializer_stops_its_shard_releases_it_and_the_next_consu
         .shard_status()
         .shard_details
         .iter()
-        .map(|d| d.shard_id.clone())
+        .map(|d| d.shard_id.to_string())
         .find(|id| *id != panic.0)
         .expect("two shards");
     let before = tally.by_shard.get(&other_shard).map_or(0, Vec::len);
@@ -206,7 +206,7 @@ async fn a_panicking_deserializer_stops_its_shard_releases_it_and_the_next_consu
         }
     }
     assert!(
-        second_tally.by_shard.contains_key(&panic.0),
+        second_tally.by_shard.contains_key(panic.0.as_str()),
         "the second consumer read the given-up shard"
     );
     assert!(
@@ -400,7 +400,7 @@ async fn a_closed_parent_whose_records_are_gone_lets_its_children_be_read() {
     );
     let children: Vec<String> = tally.by_shard.keys().cloned().collect();
     assert_eq!(children.len(), 2, "both children were read: {children:?}");
-    assert!(!children.contains(&parent.shard_id));
+    assert!(!children.contains(&parent.shard_id.to_string()));
     consumer.shutdown(Duration::from_secs(5)).await;
     proxy.shutdown().await.expect("proxy ran cleanly");
     stream.delete().await;

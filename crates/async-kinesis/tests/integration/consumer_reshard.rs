@@ -181,7 +181,11 @@ async fn reshard_while_producing_and_consuming(fan_out: Option<&str>) {
     let shards = stream.client().list_shards().await.expect("list");
     let mut checked = 0;
     for child in &shards {
-        let Some(child_first) = tally.by_shard.get(&child.shard_id).and_then(|i| i.first()) else {
+        let Some(child_first) = tally
+            .by_shard
+            .get(child.shard_id.as_str())
+            .and_then(|i| i.first())
+        else {
             continue;
         };
         for parent in child.parents() {

@@ -69,7 +69,7 @@ async fn open_shards(stream: &TestStream) -> Vec<String> {
     shards
         .into_iter()
         .filter(|s| s.is_open())
-        .map(|s| s.shard_id)
+        .map(|s| s.shard_id.to_string())
         .collect()
 }
 

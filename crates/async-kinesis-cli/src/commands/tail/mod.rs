@@ -184,7 +184,7 @@ where
                         .shard_details
                         .iter()
                         .map(|d| ShardFacts {
-                            shard_id: d.shard_id.clone(),
+                            shard_id: d.shard_id.to_string(),
                             done: d.is_finished || d.is_stopped,
                             at_tip: d.is_read_up(),
                         })
@@ -204,7 +204,7 @@ where
 fn sequence_shard(args: &TailArgs, shards: &[Shard]) -> Result<String, CliError> {
     match (args.shards.as_slice(), shards) {
         ([shard], _) => Ok(shard.clone()),
-        ([], [only]) => Ok(only.shard_id.clone()),
+        ([], [only]) => Ok(only.shard_id.to_string()),
         _ => Err(CliError::Usage(format!(
             "--from seq: is a position in one shard: name it with one --shard (shards of {}: {})",
             args.stream,

@@ -74,7 +74,7 @@ impl Inner {
             }
             let Some(new_token) = current.token.checked_add(1) else {
                 return Err(Fail::Lease(CheckpointError::TokenExhausted {
-                    shard_id: shard_id.to_owned(),
+                    shard_id: shard_id.to_owned().into(),
                     token: current.token,
                 }));
             };
@@ -82,7 +82,7 @@ impl Inner {
             // then holds a number no reader takes.
             let new_beat = current.beat.checked_add(1).ok_or_else(|| {
                 Fail::Lease(CheckpointError::UnreadableEntry {
-                    shard_id: shard_id.to_owned(),
+                    shard_id: shard_id.to_owned().into(),
                     detail: format!("{BEAT} {} cannot grow", current.beat),
                 })
             })?;
@@ -381,7 +381,7 @@ impl Inner {
                 .expired(&group, shard_id, current.version(), now);
             present.insert(shard_id.to_owned());
             leases.push(LeaseInfo {
-                shard_id: shard_id.to_owned(),
+                shard_id: shard_id.to_owned().into(),
                 owner: current.owner.filter(|_| !expired),
                 token: FencingToken(current.token),
                 progress: current.progress,

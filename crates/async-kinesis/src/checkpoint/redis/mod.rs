@@ -188,12 +188,12 @@ impl RedisStore {
         match WriteReply::parse(&reply).map_err(|bad| self.bad_reply(operation, bad))? {
             WriteReply::Done => Ok(()),
             WriteReply::NotOwned { owner } => Err(CheckpointError::NotOwned {
-                shard_id: lease.shard_id.to_string(),
+                shard_id: lease.shard_id.to_string().into(),
                 worker: lease.owner.clone(),
                 owner: owner.map(WorkerId::new),
             }),
             WriteReply::UnknownShard => Err(CheckpointError::UnknownShard {
-                shard_id: lease.shard_id.to_string(),
+                shard_id: lease.shard_id.to_string().into(),
             }),
             WriteReply::Unreadable { detail } => Err(unreadable(&lease.shard_id, detail)),
         }
@@ -225,7 +225,7 @@ impl RedisStore {
 
 fn unreadable(shard_id: &str, detail: String) -> CheckpointError {
     CheckpointError::UnreadableEntry {
-        shard_id: shard_id.to_owned(),
+        shard_id: shard_id.to_owned().into(),
         detail,
     }
 }
@@ -260,7 +260,7 @@ impl CheckpointStore for RedisStore {
                 ClaimReply::Unreadable { detail } => return Err(unreadable(shard_id, detail)),
                 ClaimReply::Exhausted { token } => {
                     return Err(CheckpointError::TokenExhausted {
-                        shard_id: shard_id.to_owned(),
+                        shard_id: shard_id.to_owned().into(),
                         token,
                     });
                 }
@@ -424,7 +424,7 @@ impl CheckpointStore for RedisStore {
                         owner: entry.live_owner.map(WorkerId::new),
                         token: FencingToken(entry.token),
                         progress: progress_of(entry.progress)?,
-                        shard_id: shard_id.clone(),
+                        shard_id: shard_id.clone().into(),
                     })
                 });
                 match read {

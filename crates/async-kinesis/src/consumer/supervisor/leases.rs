@@ -61,7 +61,7 @@ impl<P: Processor> Supervisor<P> {
         let entries: Vec<GroupEntry> = leases
             .iter()
             .map(|info| GroupEntry {
-                shard_id: info.shard_id.clone(),
+                shard_id: info.shard_id.clone().into(),
                 owner: info.owner.clone(),
                 finished: info.progress == Progress::ShardEnd,
             })
@@ -86,7 +86,7 @@ impl<P: Processor> Supervisor<P> {
             .iter()
             .filter(|info| info.progress == Progress::ShardEnd && info.owner.is_none())
             .filter(|info| self.table.phase(&info.shard_id).is_none())
-            .map(|info| info.shard_id.clone())
+            .map(|info| info.shard_id.to_string())
             .take(PRUNE_PER_HEARTBEAT)
             .collect();
         if gone.is_empty() {
@@ -194,7 +194,10 @@ impl<P: Processor> Supervisor<P> {
                     } else {
                         // Not mended by trying again at once (a damaged entry): after a backoff.
                         self.table.claim_errored(&shard_id, Instant::now());
-                        self.report(ConsumeError::Checkpoint { shard_id, source });
+                        self.report(ConsumeError::Checkpoint {
+                            shard_id: shard_id.into(),
+                            source,
+                        });
                     }
                 }
             }
@@ -267,7 +270,7 @@ impl<P: Processor> Supervisor<P> {
             tracing::warn!(shard = shard_id, error = %err, "starting the shard failed; retrying later");
         } else {
             self.report(ConsumeError::Checkpoint {
-                shard_id: shard_id.to_owned(),
+                shard_id: shard_id.to_owned().into(),
                 source: err,
             });
         }
@@ -288,7 +291,7 @@ impl<P: Processor> Supervisor<P> {
             tracing::warn!(shard = shard_id, error = %err, "checkpoint store failed; retrying later");
             if !err.is_retryable() {
                 self.report(ConsumeError::Checkpoint {
-                    shard_id: shard_id.to_owned(),
+                    shard_id: shard_id.to_owned().into(),
                     source: err,
                 });
             }
@@ -306,7 +309,7 @@ impl<P: Processor> Supervisor<P> {
         self.lease_left(shard_id);
         self.ctx.labels.lease_lost(self.table.working());
         self.report(ConsumeError::Checkpoint {
-            shard_id: shard_id.to_owned(),
+            shard_id: shard_id.to_owned().into(),
             source,
         });
     }
@@ -377,9 +380,9 @@ impl<P: Processor> Supervisor<P> {
             self.lease_left(&shard_id);
             self.ctx.labels.lease_lost(self.table.working());
             self.report(ConsumeError::Checkpoint {
-                shard_id: shard_id.clone(),
+                shard_id: shard_id.clone().into(),
                 source: CheckpointError::LeaseExpired {
-                    shard_id,
+                    shard_id: shard_id.into(),
                     worker: lease.owner,
                 },
             });

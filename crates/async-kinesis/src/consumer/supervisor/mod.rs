@@ -239,7 +239,7 @@ impl<P: Processor> Supervisor<P> {
             attempts += 1;
             match listed {
                 Ok(shards) => {
-                    self.initial = shards.iter().map(|s| s.shard_id.clone()).collect();
+                    self.initial = shards.iter().map(|s| s.shard_id.to_string()).collect();
                     self.listed(shards, sent);
                     return true;
                 }
@@ -324,7 +324,7 @@ impl<P: Processor> Supervisor<P> {
     /// Feeds a full listing (asked for at `sent`) to the table; forgets the shards gone from it.
     fn listed(&mut self, mut shards: Vec<Shard>, sent: Instant) {
         if let Some(only) = &self.ctx.config.only_shards {
-            shards.retain(|shard| only.contains(&shard.shard_id));
+            shards.retain(|shard| only.contains(shard.shard_id.as_str()));
         }
         let merged = self.table.listed(shards, sent);
         let known = self.table.shards();
@@ -446,7 +446,7 @@ impl<P: Processor> Supervisor<P> {
             (&mut end, &self.ctx.config.only_shards)
         {
             // The children a shard's end names are subject to `only_shards` like a listing's.
-            children.retain(|child| only.contains(&child.shard_id));
+            children.retain(|child| only.contains(child.shard_id.as_str()));
         }
         let ended = matches!(end, ReaderEnd::Ended { .. });
         match self
@@ -458,7 +458,7 @@ impl<P: Processor> Supervisor<P> {
                     // A reader of an earlier lease of the shard (stopped, its lease lost or
                     // handed off): the shard is read on, but the panic is not kept quiet.
                     self.report(ConsumeError::ReaderPanicked {
-                        shard_id: shard_id.to_string(),
+                        shard_id: shard_id.to_string().into(),
                         message,
                     });
                 }
@@ -478,7 +478,7 @@ impl<P: Processor> Supervisor<P> {
                     s.has_iterator = false;
                 });
                 self.report(ConsumeError::ReaderPanicked {
-                    shard_id: shard_id.to_string(),
+                    shard_id: shard_id.to_string().into(),
                     message: panic.unwrap_or_default(),
                 });
             }
@@ -554,9 +554,10 @@ impl<P: Processor> Supervisor<P> {
             report.unacked_records += held.handle.acks.unacked_handed_out();
             match answer {
                 Ok(()) => report.leases_released += 1,
-                Err(source) => report
-                    .errors
-                    .push(ConsumeError::Checkpoint { shard_id, source }),
+                Err(source) => report.errors.push(ConsumeError::Checkpoint {
+                    shard_id: shard_id.into(),
+                    source,
+                }),
             }
         }
         self.ctx.labels.leases_held(0);

@@ -189,7 +189,7 @@ impl<R> ShardTable<R> {
     /// that are not held. A shard learnt of after `sent` (a child announced at a parent's end
     /// while the listing was on its way) is kept: the listing may predate it.
     pub(crate) fn listed(&mut self, shards: Vec<Shard>, sent: Instant) -> Merged {
-        let present: HashSet<String> = shards.iter().map(|s| s.shard_id.clone()).collect();
+        let present: HashSet<String> = shards.iter().map(|s| s.shard_id.to_string()).collect();
         let pruned: Vec<String> = self
             .entries
             .iter()
@@ -212,7 +212,7 @@ impl<R> ShardTable<R> {
     fn add(&mut self, shards: Vec<Shard>, update: bool, now: Instant) -> bool {
         let mut new_children = false;
         for shard in shards {
-            match self.entries.get_mut(&shard.shard_id) {
+            match self.entries.get_mut(shard.shard_id.as_str()) {
                 Some(entry) => {
                     if update {
                         entry.shard = shard;
@@ -221,7 +221,7 @@ impl<R> ShardTable<R> {
                 None => {
                     new_children |= shard.parent_shard_id.is_some();
                     self.entries.insert(
-                        shard.shard_id.clone(),
+                        shard.shard_id.to_string(),
                         Entry {
                             shard,
                             state: State::Waiting,

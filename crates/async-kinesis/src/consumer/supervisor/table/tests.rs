@@ -15,12 +15,12 @@ fn timing() -> Timing {
 fn shard(id: &str, parents: &[&str], closed: bool) -> Shard {
     Shard {
         shard_id: id.into(),
-        parent_shard_id: parents.first().map(|p| (*p).to_owned()),
-        adjacent_parent_shard_id: parents.get(1).map(|p| (*p).to_owned()),
+        parent_shard_id: parents.first().map(|p| (*p).into()),
+        adjacent_parent_shard_id: parents.get(1).map(|p| (*p).into()),
         starting_hash_key: 0,
         ending_hash_key: u128::MAX,
         starting_sequence_number: "1".into(),
-        ending_sequence_number: closed.then(|| "9".to_owned()),
+        ending_sequence_number: closed.then(|| "9".into()),
     }
 }
 
@@ -611,7 +611,7 @@ fn a_listing_updates_a_child_known_from_child_shards() {
     let mut t = table(vec![shard("p", &[], false)]);
     claim_all(&mut t, now, 1);
     let mut announced = shard("c", &["p"], false);
-    announced.starting_sequence_number = String::new();
+    announced.starting_sequence_number = "".into();
     t.reader_ended(
         "p",
         FencingToken(1),
