@@ -13,15 +13,15 @@ use async_kinesis::producer::{Producer, PutErrorKind, Receipt};
 use testkit::proxy::{Fault, Limits, LimitsProxy, ProxyConfig, Schedule};
 use testkit::{Services, TestStream, read_stream};
 
-struct Setup {
-    proxy: LimitsProxy,
-    stream: TestStream,
-    producer: Producer<StringProcessor>,
+pub(crate) struct Setup {
+    pub(crate) proxy: LimitsProxy,
+    pub(crate) stream: TestStream,
+    pub(crate) producer: Producer<StringProcessor>,
 }
 
 /// A 2-shard stream on kinesis-mock, reached through a proxy without limits; the producer's
 /// client has the SDK's own retries off, so every failure reaches the producer.
-async fn setup(prefix: &str, retry_limit: u32) -> Setup {
+pub(crate) async fn setup(prefix: &str, retry_limit: u32) -> Setup {
     let kinesis = Services::from_env().kinesis_mock();
     let stream = TestStream::create(&kinesis, prefix, 2).await;
     let config = ProxyConfig {

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::producer_faults::{Setup, setup};
 use async_kinesis::Error;
 use async_kinesis::processor::{Processor, StringProcessor};
 use async_kinesis::producer::{Producer, PutErrorKind, Receipt};
-use testkit::proxy::{Fault, Limits, LimitsProxy, ProxyConfig, Schedule};
+use testkit::proxy::{Fault, Schedule};
 use testkit::{Services, TestStream, read_stream};
 
 /// Guards waits that must end (not a speed claim: generous for a loaded machine).
@@ -185,27 +186,6 @@ async fn after_close_reserve_is_refused_and_a_held_permit_gives_its_item_back() 
     stream.delete().await;
 }
 
-/// A producer writing through a proxy in front of kinesis-mock, so calls can be delayed.
-async fn through_proxy(prefix: &str) -> (LimitsProxy, TestStream, Producer<StringProcessor>) {
-    let kinesis = Services::from_env().kinesis_mock();
-    let stream = TestStream::create(&kinesis, prefix, 2).await;
-    let config = ProxyConfig {
-        limits: Limits::unlimited(),
-        ..ProxyConfig::default()
-    };
-    let proxy = LimitsProxy::start(&Services::from_env().kinesis_mock, config)
-        .await
-        .expect("proxy");
-    let producer = Producer::builder(stream.name())
-        .client(proxy.client())
-        .processor(StringProcessor::default())
-        .buffer_time(Duration::from_millis(20))
-        .build()
-        .await
-        .expect("producer");
-    (proxy, stream, producer)
-}
-
 /// Puts `items` named `<prefix>-<n>` under one key; the receipts and what should be stored.
 async fn put_some(
     producer: &Producer<StringProcessor>,
@@ -234,7 +214,11 @@ const SHORT: Duration = Duration::from_millis(300);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_within_times_out_while_calls_are_slow_and_succeeds_when_they_answer() {
-    let (proxy, stream, producer) = through_proxy("permit-flush-within").await;
+    let Setup {
+        proxy,
+        stream,
+        producer,
+    } = setup("permit-flush-within", 10).await;
     proxy.add_fault(
         Fault::latency(SLOW)
             .on("PutRecords")
@@ -263,7 +247,11 @@ async fn flush_within_times_out_while_calls_are_slow_and_succeeds_when_they_answ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_within_times_out_while_calls_are_slow_and_the_items_still_arrive() {
-    let (proxy, stream, producer) = through_proxy("permit-close-within").await;
+    let Setup {
+        proxy,
+        stream,
+        producer,
+    } = setup("permit-close-within", 10).await;
     proxy.add_fault(
         Fault::latency(SLOW)
             .on("PutRecords")
