@@ -43,7 +43,8 @@ macro_rules! id_type {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                // `pad`, not `write_str`: width and fill apply as they do to a `str`.
+                f.pad(&self.0)
             }
         }
 
@@ -55,6 +56,24 @@ macro_rules! id_type {
 
         impl From<&str> for $name {
             fn from(id: &str) -> Self {
+                Self(Arc::from(id))
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(id: &String) -> Self {
+                Self(Arc::from(id.as_str()))
+            }
+        }
+
+        impl From<Box<str>> for $name {
+            fn from(id: Box<str>) -> Self {
+                Self(Arc::from(id))
+            }
+        }
+
+        impl From<std::borrow::Cow<'_, str>> for $name {
+            fn from(id: std::borrow::Cow<'_, str>) -> Self {
                 Self(Arc::from(id))
             }
         }
@@ -158,8 +177,9 @@ id_type!(
     /// A record's sequence number, as Kinesis writes it (a decimal number of up to 128 digits,
     /// unique within its shard, growing with time).
     ///
-    /// Compare positions with [`Position`](crate::checkpoint::Position), which orders them as
-    /// numbers; this type orders them as strings.
+    /// Its `Ord` is the text's (so maps keyed by it can be looked up by `&str`), which is not
+    /// the order of the numbers when lengths differ; compare positions with
+    /// [`Position`](crate::checkpoint::Position), which orders them as numbers.
     ///
     /// ```
     /// use async_kinesis::{SequenceNumber, ShardId};
@@ -193,6 +213,12 @@ mod tests {
         assert_eq!("shardId-000000000007", id);
         assert_eq!(id.to_string(), "shardId-000000000007");
         assert_eq!(format!("{id:?}"), "\"shardId-000000000007\"");
+        assert_eq!(
+            format!("[{id:>22}]"),
+            "[  shardId-000000000007]",
+            "width applies"
+        );
+        assert_eq!(ShardId::from(std::borrow::Cow::Borrowed("a")), "a");
         let shared: Arc<str> = id.clone().into();
         assert_eq!(ShardId::from(&shared), id);
     }

@@ -107,7 +107,7 @@ impl MemoryStore {
             _ => {
                 let Some(token) = entry.token.checked_add(1) else {
                     return Err(CheckpointError::TokenExhausted {
-                        shard_id: shard_id.to_owned().into(),
+                        shard_id: shard_id.into(),
                         token: entry.token,
                     });
                 };
@@ -156,13 +156,13 @@ impl MemoryStore {
         let key = (lease.stream.to_string(), lease.shard_id.to_string());
         let Some(entry) = state.entries.get_mut(&key) else {
             return Err(CheckpointError::UnknownShard {
-                shard_id: lease.shard_id.to_string().into(),
+                shard_id: lease.shard_id.clone(),
             });
         };
         // An expired lease nobody re-claimed still holds: no other worker has written since.
         if entry.owner.as_ref() != Some(&lease.owner) || entry.token != lease.token.0 {
             return Err(CheckpointError::NotOwned {
-                shard_id: lease.shard_id.to_string().into(),
+                shard_id: lease.shard_id.clone(),
                 worker: lease.owner.clone(),
                 owner: entry.owner.clone(),
             });

@@ -82,7 +82,7 @@ impl Inner {
     ) -> Result<LeaseItem, Fail> {
         LeaseItem::parse(item).map_err(|detail| {
             Fail::Lease(CheckpointError::UnreadableEntry {
-                shard_id: shard_id.to_owned().into(),
+                shard_id: shard_id.into(),
                 detail: format!(
                     "{detail} (DynamoDB table {}, item {group} / {shard_id})",
                     self.table.name
@@ -300,7 +300,7 @@ impl Inner {
     ) -> Result<Fail, Fail> {
         let Some(item) = item else {
             return Ok(Fail::Lease(CheckpointError::UnknownShard {
-                shard_id: lease.shard_id.to_string().into(),
+                shard_id: lease.shard_id.clone(),
             }));
         };
         let current = self.parse_lease(group, &lease.shard_id, item)?;
@@ -312,7 +312,7 @@ impl Inner {
             }));
         }
         Ok(Fail::Lease(CheckpointError::NotOwned {
-            shard_id: lease.shard_id.to_string().into(),
+            shard_id: lease.shard_id.clone(),
             worker: lease.owner.clone(),
             owner: current.owner,
         }))

@@ -74,7 +74,7 @@ impl Inner {
             }
             let Some(new_token) = current.token.checked_add(1) else {
                 return Err(Fail::Lease(CheckpointError::TokenExhausted {
-                    shard_id: shard_id.to_owned().into(),
+                    shard_id: shard_id.into(),
                     token: current.token,
                 }));
             };
@@ -82,7 +82,7 @@ impl Inner {
             // then holds a number no reader takes.
             let new_beat = current.beat.checked_add(1).ok_or_else(|| {
                 Fail::Lease(CheckpointError::UnreadableEntry {
-                    shard_id: shard_id.to_owned().into(),
+                    shard_id: shard_id.into(),
                     detail: format!("{BEAT} {} cannot grow", current.beat),
                 })
             })?;
@@ -208,7 +208,7 @@ impl Inner {
             let write = Write::default()
                 .expecting(&current)
                 .set(format!("#{SEQUENCE_NUMBER} = :sequence_number"))
-                .value(":sequence_number", s(position.sequence_number.as_ref()));
+                .value(":sequence_number", s(position.sequence_number.as_str()));
             let write = match position.sub_sequence {
                 Some(sub) => write
                     .set(format!("#{SUB_SEQUENCE} = :sub_sequence"))
@@ -381,7 +381,7 @@ impl Inner {
                 .expired(&group, shard_id, current.version(), now);
             present.insert(shard_id.to_owned());
             leases.push(LeaseInfo {
-                shard_id: shard_id.to_owned().into(),
+                shard_id: shard_id.into(),
                 owner: current.owner.filter(|_| !expired),
                 token: FencingToken(current.token),
                 progress: current.progress,

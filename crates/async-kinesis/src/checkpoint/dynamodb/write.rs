@@ -75,7 +75,7 @@ impl Write {
             Progress::At(at) => {
                 let write = write
                     .and(format!("#{SEQUENCE_NUMBER} = :old_sequence_number"))
-                    .value(":old_sequence_number", s(at.sequence_number.as_ref()));
+                    .value(":old_sequence_number", s(at.sequence_number.as_str()));
                 match at.sub_sequence {
                     Some(sub) => write
                         .and(format!("#{SUB_SEQUENCE} = :old_sub_sequence"))

@@ -188,12 +188,12 @@ impl RedisStore {
         match WriteReply::parse(&reply).map_err(|bad| self.bad_reply(operation, bad))? {
             WriteReply::Done => Ok(()),
             WriteReply::NotOwned { owner } => Err(CheckpointError::NotOwned {
-                shard_id: lease.shard_id.to_string().into(),
+                shard_id: lease.shard_id.clone(),
                 worker: lease.owner.clone(),
                 owner: owner.map(WorkerId::new),
             }),
             WriteReply::UnknownShard => Err(CheckpointError::UnknownShard {
-                shard_id: lease.shard_id.to_string().into(),
+                shard_id: lease.shard_id.clone(),
             }),
             WriteReply::Unreadable { detail } => Err(unreadable(&lease.shard_id, detail)),
         }
@@ -225,7 +225,7 @@ impl RedisStore {
 
 fn unreadable(shard_id: &str, detail: String) -> CheckpointError {
     CheckpointError::UnreadableEntry {
-        shard_id: shard_id.to_owned().into(),
+        shard_id: shard_id.into(),
         detail,
     }
 }
@@ -260,7 +260,7 @@ impl CheckpointStore for RedisStore {
                 ClaimReply::Unreadable { detail } => return Err(unreadable(shard_id, detail)),
                 ClaimReply::Exhausted { token } => {
                     return Err(CheckpointError::TokenExhausted {
-                        shard_id: shard_id.to_owned().into(),
+                        shard_id: shard_id.into(),
                         token,
                     });
                 }

@@ -270,7 +270,7 @@ impl<P: Processor> Supervisor<P> {
             tracing::warn!(shard = shard_id, error = %err, "starting the shard failed; retrying later");
         } else {
             self.report(ConsumeError::Checkpoint {
-                shard_id: shard_id.to_owned().into(),
+                shard_id: shard_id.into(),
                 source: err,
             });
         }
@@ -291,7 +291,7 @@ impl<P: Processor> Supervisor<P> {
             tracing::warn!(shard = shard_id, error = %err, "checkpoint store failed; retrying later");
             if !err.is_retryable() {
                 self.report(ConsumeError::Checkpoint {
-                    shard_id: shard_id.to_owned().into(),
+                    shard_id: shard_id.into(),
                     source: err,
                 });
             }
@@ -309,7 +309,7 @@ impl<P: Processor> Supervisor<P> {
         self.lease_left(shard_id);
         self.ctx.labels.lease_lost(self.table.working());
         self.report(ConsumeError::Checkpoint {
-            shard_id: shard_id.to_owned().into(),
+            shard_id: shard_id.into(),
             source,
         });
     }

@@ -29,6 +29,7 @@ use super::shard_reader::{ReaderOutcome, ShardReader, StartAt};
 use super::shutdown::ShutdownReport;
 use crate::checkpoint::{FencingToken, Lease, Position};
 use crate::error::{Error, ErrorClass};
+use crate::ids::ShardId;
 use crate::processor::Processor;
 use crate::stream::shard::Shard;
 use store_backoff::StoreBackoff;
@@ -458,7 +459,7 @@ impl<P: Processor> Supervisor<P> {
                     // A reader of an earlier lease of the shard (stopped, its lease lost or
                     // handed off): the shard is read on, but the panic is not kept quiet.
                     self.report(ConsumeError::ReaderPanicked {
-                        shard_id: shard_id.to_string().into(),
+                        shard_id: ShardId::from(&shard_id),
                         message,
                     });
                 }
@@ -478,7 +479,7 @@ impl<P: Processor> Supervisor<P> {
                     s.has_iterator = false;
                 });
                 self.report(ConsumeError::ReaderPanicked {
-                    shard_id: shard_id.to_string().into(),
+                    shard_id: ShardId::from(&shard_id),
                     message: panic.unwrap_or_default(),
                 });
             }
